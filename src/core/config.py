@@ -1,0 +1,290 @@
+"""Configuration: which trees exist, where they mount, with which options.
+
+Two formats are accepted, both parsed elsewhere into plain Python data:
+
+- the native TOML document, one ``[tree.NAME]`` table per tree;
+- the earlier prototype's list of ``{layout_tree, tree_prefix, destination,
+  device_path, extra_opts}`` mappings (YAML, usually JSON written by NixOS).
+
+Each tree is validated on its own: a broken tree becomes a
+:class:`ConfigProblem` and the others still load, so the boot-time generator
+can carry on with everything that is valid.  ``layout check`` reports the
+problems as findings.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .errors import ConfigError
+from .escape import escape_path, simplify_path
+from .policy import BackupPolicy, parse_policy
+
+
+class ConfigFormat(Enum):
+    TOML = "toml"
+    PROTOTYPE = "prototype"
+
+
+TREE_KEYS = ("path", "destination", "device", "options", "tree_prefix", "ignore", "watch", "backup")
+PROTOTYPE_KEYS = ("layout_tree", "tree_prefix", "destination", "device_path", "extra_opts")
+TOP_KEYS = ("tree",)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeConfig:
+    """One configured layout tree."""
+
+    name: str
+    path: str
+    destination: str
+    device: str | None = None
+    options: tuple[str, ...] = ()
+    tree_prefix: str | None = None
+    ignore: tuple[tuple[str, str], ...] = ()
+    """Silenced check rules, each with the reason given for it ("" when none)."""
+    watch: bool = False
+    backup: BackupPolicy | None = None
+
+    def __post_init__(self) -> None:
+        where = f"tree {self.name!r}"
+        if not self.name or "/" in self.name or any(ord(c) < 0x20 for c in self.name):
+            raise ConfigError(f"{where}: invalid tree name", "use letters, digits, '-' and '_'")
+        for key in ("path", "destination"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.startswith("/"):
+                raise ConfigError(f"{where}: {key} {value!r} is not an absolute path")
+            if ".." in value.split("/"):
+                raise ConfigError(f"{where}: {key} {value!r} contains '..'")
+            if any(ord(c) < 0x20 for c in value):
+                raise ConfigError(f"{where}: {key} {value!r} contains a control character")
+        if self.tree_prefix is not None:
+            prefix = simplify_path(self.tree_prefix)
+            path = simplify_path(self.path)
+            if not (prefix == "/" or path == prefix or path.startswith(prefix + "/")):
+                raise ConfigError(
+                    f"{where}: tree_prefix {self.tree_prefix!r} is not a prefix of layout_tree "
+                    f"{self.path!r}",
+                    "tree_prefix is where the filesystem's top level is mounted",
+                )
+        for option in self.options:
+            if not isinstance(option, str) or not option or "," in option or "\n" in option:
+                raise ConfigError(
+                    f"{where}: mount option {option!r} is empty or contains ',' or a newline",
+                    "list each option as its own string",
+                )
+
+    @property
+    def ignored_rules(self) -> frozenset[str]:
+        return frozenset(rule for rule, _ in self.ignore)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """A part of the configuration that could not be used."""
+
+    where: str
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    trees: tuple[TreeConfig, ...] = ()
+    format: ConfigFormat = ConfigFormat.TOML
+    source: str | None = None
+
+    def tree(self, name: str) -> TreeConfig | None:
+        for tree in self.trees:
+            if tree.name == name:
+                return tree
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedConfig:
+    config: Config
+    problems: tuple[ConfigProblem, ...] = ()
+
+
+def unknown_key_error(key: str, known: Iterable[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    return ConfigError(f"{where}: unknown key {key!r}", hint)
+
+
+def _str(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(v for v in value.split(",") if v)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings", f'e.g. {key} = ["a", "b"]')
+    return tuple(value)
+
+
+def _ignore(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        pairs = [(v, "") for v in value]
+    elif isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        pairs = [(str(k), v) for k, v in value.items()]
+    else:
+        raise ConfigError(
+            f"{where}: ignore must be a list of rule ids or a table of rule id = reason",
+            'e.g. ignore = ["LT012"] or ignore = { LT012 = "shared scratch space" }',
+        )
+    return tuple(sorted(pairs))
+
+
+def _tree_from_table(name: str, table: Any) -> TreeConfig:
+    where = f"tree.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table", f"write [tree.{name}] with path = ...")
+    for key in table:
+        if key not in TREE_KEYS:
+            raise unknown_key_error(key, TREE_KEYS, where)
+    for required in ("path", "destination"):
+        if required not in table:
+            raise ConfigError(f"{where}: missing required key {required!r}")
+    watch = table.get("watch", False)
+    if not isinstance(watch, bool):
+        raise ConfigError(f"{where}: watch must be true or false")
+    backup = table.get("backup")
+    if backup is not None and not isinstance(backup, dict):
+        raise ConfigError(f"{where}.backup must be a table")
+    device = table.get("device")
+    prefix = table.get("tree_prefix")
+    return TreeConfig(
+        name=name,
+        path=simplify_path(_str(table["path"], where, "path")),
+        destination=simplify_path(_str(table["destination"], where, "destination")),
+        device=None if device is None else _str(device, where, "device"),
+        options=_str_list(table.get("options", []), where, "options"),
+        tree_prefix=None if prefix is None else _str(prefix, where, "tree_prefix"),
+        ignore=_ignore(table.get("ignore", []), where),
+        watch=watch,
+        backup=None if backup is None else parse_policy(backup, f"{where}.backup"),
+    )
+
+
+def _collect(
+    items: Iterable[tuple[str, str, Any]], build: Any
+) -> tuple[list[TreeConfig], list[ConfigProblem]]:
+    trees: list[TreeConfig] = []
+    problems: list[ConfigProblem] = []
+    names: set[str] = set()
+    for where, name, raw in items:
+        try:
+            tree = build(name, raw)
+        except ConfigError as exc:
+            problems.append(ConfigProblem(where, exc.message, exc.hint))
+            continue
+        if tree.name in names:
+            problems.append(ConfigProblem(where, f"{where}: tree name {tree.name!r} is used twice"))
+            continue
+        names.add(tree.name)
+        trees.append(tree)
+    return trees, problems
+
+
+def parse_toml_document(data: Mapping[str, Any], source: str | None = None) -> ParsedConfig:
+    """Parse the native format (a TOML document already decoded to a dict)."""
+    problems: list[ConfigProblem] = []
+    for key in data:
+        if key not in TOP_KEYS:
+            err = unknown_key_error(key, TOP_KEYS, source or "config")
+            problems.append(ConfigProblem(key, err.message, err.hint))
+    tables = data.get("tree", {})
+    if not isinstance(tables, dict):
+        err = ConfigError("'tree' must be a table of trees", "write [tree.NAME] sections")
+        return ParsedConfig(Config((), ConfigFormat.TOML, source), (ConfigProblem("tree", err.message, err.hint),))
+    trees, tree_problems = _collect(
+        ((f"tree.{name}", name, table) for name, table in tables.items()), _tree_from_table
+    )
+    config = Config(tuple(trees), ConfigFormat.TOML, source)
+    return ParsedConfig(config, tuple(problems + tree_problems))
+
+
+def prototype_tree_name(destination: str) -> str:
+    """A stable name for a prototype entry, which has none: its escaped destination."""
+    return escape_path(simplify_path(destination))
+
+
+def _tree_from_prototype(index: str, item: Any) -> TreeConfig:
+    where = f"entry {index}"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be a mapping with layout_tree and destination")
+    for key in item:
+        if key not in PROTOTYPE_KEYS:
+            raise unknown_key_error(key, PROTOTYPE_KEYS, where)
+    for required in ("layout_tree", "destination"):
+        if required not in item:
+            raise ConfigError(f"{where}: missing required key {required!r}")
+    destination = simplify_path(_str(item["destination"], where, "destination"))
+    device = item.get("device_path")
+    prefix = item.get("tree_prefix")
+    extra = item.get("extra_opts", [])
+    return TreeConfig(
+        name=prototype_tree_name(destination),
+        path=simplify_path(_str(item["layout_tree"], where, "layout_tree")),
+        destination=destination,
+        device=None if device is None else _str(device, where, "device_path"),
+        options=() if extra is None else _str_list(extra, where, "extra_opts"),
+        tree_prefix=None if prefix is None else _str(prefix, where, "tree_prefix"),
+    )
+
+
+def parse_prototype_document(data: Any, source: str | None = None) -> ParsedConfig:
+    """Parse the prototype's format: a list of tree mappings."""
+    if data is None:
+        data = []
+    if not isinstance(data, list):
+        problem = ConfigProblem(
+            source or "config",
+            "the prototype configuration must be a list of trees",
+            "each item has layout_tree, destination and optionally tree_prefix, device_path, "
+            "extra_opts",
+        )
+        return ParsedConfig(Config((), ConfigFormat.PROTOTYPE, source), (problem,))
+    trees, problems = _collect(
+        ((f"entry {i}", str(i), item) for i, item in enumerate(data)), _tree_from_prototype
+    )
+    return ParsedConfig(Config(tuple(trees), ConfigFormat.PROTOTYPE, source), tuple(problems))
+
+
+def config_to_data(config: Config) -> dict[str, Any]:
+    """The configuration as JSON-ready data (embedded in snapshots)."""
+    trees: dict[str, Any] = {}
+    for tree in sorted(config.trees, key=lambda t: t.name):
+        table: dict[str, Any] = {"path": tree.path, "destination": tree.destination}
+        if tree.device is not None:
+            table["device"] = tree.device
+        if tree.options:
+            table["options"] = list(tree.options)
+        if tree.tree_prefix is not None:
+            table["tree_prefix"] = tree.tree_prefix
+        if tree.ignore:
+            table["ignore"] = dict(tree.ignore)
+        if tree.watch:
+            table["watch"] = True
+        if tree.backup is not None:
+            b = tree.backup
+            table["backup"] = {
+                "targets": list(b.targets),
+                "schedule": b.schedule,
+                "snapshot_dir": b.snapshot_dir,
+                "snapshot_preserve_min": b.snapshot_preserve_min,
+                "snapshot_preserve": b.snapshot_preserve,
+                "target_preserve_min": b.target_preserve_min,
+                "target_preserve": b.target_preserve,
+            }
+        trees[tree.name] = table
+    return {"tree": trees}

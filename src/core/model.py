@@ -1,0 +1,203 @@
+"""The snapshot: what a scan of the layout trees saw, as plain frozen data.
+
+A snapshot is the one input of every core function.  The shell produces it
+from the disk (``layout_trees.shell.scan``) or reads it from JSON
+(``layout_trees.core.snapshot_json``); nothing in the core can tell the two
+apart, which is what makes ``layout check --snapshot`` in CI equal to a live
+check on the machine.
+
+Entries are recorded flat, each with its path inside the tree as a tuple of
+components.  The walk never follows symlinks and never descends into leaves,
+mount points or unreadable directories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .errors import SnapshotError
+
+SNAPSHOT_VERSION = 1
+
+
+class EntryKind(Enum):
+    """What the scan found at a path inside a tree."""
+
+    DIRECTORY = "directory"
+    SUBVOLUME = "subvolume"
+    SYMLINK = "symlink"
+    OTHER = "other"
+    MOUNTPOINT = "mountpoint"
+    UNREADABLE = "unreadable"
+
+
+class TreeStatus(Enum):
+    """Whether a configured tree could be scanned."""
+
+    OK = "ok"
+    MISSING = "missing"
+    NOT_DIRECTORY = "not-directory"
+    NOT_BTRFS = "not-btrfs"
+    UNREADABLE = "unreadable"
+
+
+def _check_component(component: str, where: str) -> None:
+    if not isinstance(component, str) or component in ("", ".", "..") or "/" in component:
+        raise SnapshotError(
+            f"{where}: invalid path component {component!r}",
+            "path components are single, non-empty names without '/'",
+        )
+
+
+def _check_absolute(path: str, where: str) -> None:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise SnapshotError(f"{where}: {path!r} is not an absolute path")
+
+
+@dataclass(frozen=True, slots=True)
+class Subvolume:
+    """Btrfs facts about a subvolume entry."""
+
+    path: str
+    """Path from the filesystem's top level, e.g. ``/trees/alice/@ws``."""
+    read_only: bool = False
+    id: int | None = None
+    uuid: str | None = None
+    parent_uuid: str | None = None
+    received_uuid: str | None = None
+    generation: int | None = None
+    backup: str | None = None
+    """Value of the ``user.layout-trees.backup`` extended attribute, if set."""
+
+    def __post_init__(self) -> None:
+        _check_absolute(self.path, "subvolume")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One thing found inside a tree."""
+
+    path: tuple[str, ...]
+    kind: EntryKind
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o755
+    subvolume: Subvolume | None = None
+    target: str | None = None
+    """Symlink target."""
+    error: str | None = None
+    """Why an unreadable entry could not be read."""
+
+    def __post_init__(self) -> None:
+        where = "/".join(self.path) or "<tree root>"
+        if not isinstance(self.path, tuple) or not self.path:
+            raise SnapshotError(f"entry {self.path!r}: an entry path must be non-empty")
+        for component in self.path:
+            _check_component(component, where)
+        if not isinstance(self.kind, EntryKind):
+            raise SnapshotError(f"{where}: kind {self.kind!r} is not an EntryKind")
+        if (self.kind is EntryKind.SUBVOLUME) != (self.subvolume is not None):
+            raise SnapshotError(f"{where}: subvolume facts belong to subvolume entries only")
+        if self.kind is EntryKind.SYMLINK and self.target is None:
+            raise SnapshotError(f"{where}: a symlink entry needs its target")
+        for name in ("uid", "gid", "mode"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SnapshotError(f"{where}: {name} must be a non-negative integer")
+        if self.mode > 0o7777:
+            raise SnapshotError(f"{where}: mode {self.mode:o} has more than permission bits")
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    @property
+    def is_at_name(self) -> bool:
+        return self.path[-1].startswith("@")
+
+    @property
+    def relpath(self) -> str:
+        return "/".join(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeScan:
+    """The scan of one configured tree."""
+
+    name: str
+    root: str
+    """Absolute path of the tree directory as configured."""
+    status: TreeStatus = TreeStatus.OK
+    error: str | None = None
+    device: str | None = None
+    """Source of the mount holding the tree, from mountinfo."""
+    fs_uuid: str | None = None
+    root_subvol_path: str | None = None
+    """The tree root's path from the filesystem's top level."""
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o755
+    """Owner and mode of the tree root directory (they go to the destination)."""
+    entries: tuple[Entry, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_absolute(self.root, f"tree {self.name!r}")
+        if not isinstance(self.status, TreeStatus):
+            raise SnapshotError(f"tree {self.name!r}: status {self.status!r} is not a TreeStatus")
+        if self.status is not TreeStatus.OK and self.entries:
+            raise SnapshotError(f"tree {self.name!r}: a tree that was not scanned has no entries")
+        seen: set[tuple[str, ...]] = set()
+        for entry in self.entries:
+            if entry.path in seen:
+                raise SnapshotError(f"tree {self.name!r}: entry {entry.relpath!r} appears twice")
+            seen.add(entry.path)
+
+    def sorted(self) -> TreeScan:
+        """The same scan with entries in canonical order."""
+        return TreeScan(
+            name=self.name,
+            root=self.root,
+            status=self.status,
+            error=self.error,
+            device=self.device,
+            fs_uuid=self.fs_uuid,
+            root_subvol_path=self.root_subvol_path,
+            uid=self.uid,
+            gid=self.gid,
+            mode=self.mode,
+            entries=tuple(sorted(self.entries, key=lambda e: e.path)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a scan saw: the trees, and what ``/etc/fstab`` mounts."""
+
+    trees: tuple[TreeScan, ...] = ()
+    fstab_mountpoints: frozenset[str] = field(default_factory=frozenset)
+    version: int = SNAPSHOT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.version != SNAPSHOT_VERSION:
+            raise SnapshotError(
+                f"snapshot version {self.version} is not supported (this is {SNAPSHOT_VERSION})",
+                "re-create the snapshot with this version of 'layout snapshot'",
+            )
+        names = [t.name for t in self.trees]
+        if len(names) != len(set(names)):
+            raise SnapshotError("snapshot: two trees share a name")
+
+    def canonical(self) -> Snapshot:
+        """The same snapshot in canonical order (trees by name, entries by path)."""
+        return Snapshot(
+            trees=tuple(sorted((t.sorted() for t in self.trees), key=lambda t: t.name)),
+            fstab_mountpoints=self.fstab_mountpoints,
+            version=self.version,
+        )
+
+    def tree(self, name: str) -> TreeScan | None:
+        for tree in self.trees:
+            if tree.name == name:
+                return tree
+        return None

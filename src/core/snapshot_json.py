@@ -1,0 +1,232 @@
+"""The snapshot as a versioned, canonical JSON document.
+
+``layout snapshot`` writes it; ``layout plan --snapshot`` and ``layout check
+--snapshot`` read it, so CI needs neither btrfs nor root.  The document embeds
+the configuration the scan was made with.  Output is canonical: keys sorted,
+trees by name, entries by path, two-space indentation, so the same scan gives
+the same bytes whatever order the disk listed things in.
+
+Names that are not UTF-8 are kept as Python's surrogate escapes, which JSON
+writes as ``\\udcXX``; they round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .config import (
+    Config,
+    ConfigFormat,
+    ParsedConfig,
+    config_to_data,
+    parse_prototype_document,
+    parse_toml_document,
+)
+from .errors import LayoutError, SnapshotError
+from .model import SNAPSHOT_VERSION, Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+
+FORMAT = "layout-trees-snapshot"
+
+
+def _subvolume_data(sub: Subvolume) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": sub.path, "read_only": sub.read_only}
+    for key in ("id", "uuid", "parent_uuid", "received_uuid", "generation", "backup"):
+        value = getattr(sub, key)
+        if value is not None:
+            data[key] = value
+    return data
+
+
+def _entry_data(entry: Entry) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "path": list(entry.path),
+        "kind": entry.kind.value,
+        "uid": entry.uid,
+        "gid": entry.gid,
+        "mode": f"{entry.mode:04o}",
+    }
+    if entry.subvolume is not None:
+        data["subvolume"] = _subvolume_data(entry.subvolume)
+    if entry.target is not None:
+        data["target"] = entry.target
+    if entry.error is not None:
+        data["error"] = entry.error
+    return data
+
+
+def _tree_data(tree: TreeScan) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": tree.name,
+        "root": tree.root,
+        "status": tree.status.value,
+        "uid": tree.uid,
+        "gid": tree.gid,
+        "mode": f"{tree.mode:04o}",
+        "entries": [_entry_data(e) for e in tree.entries],
+    }
+    for key in ("error", "device", "fs_uuid", "root_subvol_path"):
+        value = getattr(tree, key)
+        if value is not None:
+            data[key] = value
+    return data
+
+
+def snapshot_to_data(snapshot: Snapshot, config: Config | None = None) -> dict[str, Any]:
+    canonical = snapshot.canonical()
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "version": canonical.version,
+        "fstab_mountpoints": sorted(canonical.fstab_mountpoints),
+        "trees": [_tree_data(t) for t in canonical.trees],
+    }
+    if config is not None:
+        data["config"] = config_to_data(config)
+        if config.source is not None:
+            data["config_source"] = config.source
+    return data
+
+
+def dump_snapshot(snapshot: Snapshot, config: Config | None = None) -> str:
+    """Canonical JSON text of ``snapshot`` (and the configuration it was made with)."""
+    return json.dumps(snapshot_to_data(snapshot, config), indent=2, sort_keys=True,
+                      ensure_ascii=True) + "\n"
+
+
+def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str,
+         default: Any = ...) -> Any:
+    if key not in data:
+        if default is ...:
+            raise SnapshotError(f"{where}: missing {key!r}")
+        return default
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise SnapshotError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _mode(value: Any, where: str) -> int:
+    if not isinstance(value, str):
+        raise SnapshotError(f"{where}: mode must be an octal string like '0755'")
+    try:
+        return int(value, 8)
+    except ValueError:
+        raise SnapshotError(f"{where}: mode {value!r} is not octal") from None
+
+
+def _enum(cls: Any, value: Any, where: str) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise SnapshotError(f"{where}: {value!r} is not one of {allowed}") from None
+
+
+def _subvolume_from(data: Any, where: str) -> Subvolume:
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{where}: subvolume must be an object")
+    opt_int = (int, type(None))
+    opt_str = (str, type(None))
+    return Subvolume(
+        path=_get(data, "path", str, where),
+        read_only=_get(data, "read_only", bool, where, False),
+        id=_get(data, "id", opt_int, where, None),
+        uuid=_get(data, "uuid", opt_str, where, None),
+        parent_uuid=_get(data, "parent_uuid", opt_str, where, None),
+        received_uuid=_get(data, "received_uuid", opt_str, where, None),
+        generation=_get(data, "generation", opt_int, where, None),
+        backup=_get(data, "backup", opt_str, where, None),
+    )
+
+
+def _entry_from(data: Any, where: str) -> Entry:
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{where}: an entry must be an object")
+    path = _get(data, "path", list, where)
+    if not all(isinstance(p, str) for p in path):
+        raise SnapshotError(f"{where}: path must be a list of strings")
+    where = f"{where} ({'/'.join(path)})"
+    sub = data.get("subvolume")
+    return Entry(
+        path=tuple(path),
+        kind=_enum(EntryKind, _get(data, "kind", str, where), where),
+        uid=_get(data, "uid", int, where, 0),
+        gid=_get(data, "gid", int, where, 0),
+        mode=_mode(data.get("mode", "0755"), where),
+        subvolume=None if sub is None else _subvolume_from(sub, where),
+        target=_get(data, "target", (str, type(None)), where, None),
+        error=_get(data, "error", (str, type(None)), where, None),
+    )
+
+
+def _tree_from(data: Any, index: int) -> TreeScan:
+    where = f"trees[{index}]"
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{where}: a tree must be an object")
+    entries = _get(data, "entries", list, where, [])
+    opt_str = (str, type(None))
+    return TreeScan(
+        name=_get(data, "name", str, where),
+        root=_get(data, "root", str, where),
+        status=_enum(TreeStatus, _get(data, "status", str, where, "ok"), where),
+        error=_get(data, "error", opt_str, where, None),
+        device=_get(data, "device", opt_str, where, None),
+        fs_uuid=_get(data, "fs_uuid", opt_str, where, None),
+        root_subvol_path=_get(data, "root_subvol_path", opt_str, where, None),
+        uid=_get(data, "uid", int, where, 0),
+        gid=_get(data, "gid", int, where, 0),
+        mode=_mode(data.get("mode", "0755"), where),
+        entries=tuple(_entry_from(e, f"{where}.entries[{i}]") for i, e in enumerate(entries)),
+    )
+
+
+def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
+    """Read a decoded snapshot document; raises :class:`SnapshotError`."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SnapshotError(
+            "not a layout-trees snapshot document",
+            "create one with 'layout snapshot > snap.json'",
+        )
+    version = data.get("version")
+    if version != SNAPSHOT_VERSION:
+        raise SnapshotError(
+            f"snapshot version {version!r} is not supported (this is {SNAPSHOT_VERSION})",
+            "re-create the snapshot with this version of 'layout snapshot'",
+        )
+    try:
+        trees = tuple(_tree_from(t, i) for i, t in enumerate(_get(data, "trees", list, "snapshot")))
+        mountpoints = _get(data, "fstab_mountpoints", list, "snapshot", [])
+        if not all(isinstance(m, str) for m in mountpoints):
+            raise SnapshotError("snapshot: fstab_mountpoints must be strings")
+        snapshot = Snapshot(trees=trees, fstab_mountpoints=frozenset(mountpoints))
+    except SnapshotError:
+        raise
+    except LayoutError as exc:
+        raise SnapshotError(exc.message, exc.hint) from None
+    parsed = None
+    if "config" in data:
+        source = data.get("config_source")
+        parsed = parse_toml_document(data["config"], source if isinstance(source, str) else None)
+    return snapshot, parsed
+
+
+def load_snapshot(text: str) -> tuple[Snapshot, ParsedConfig | None]:
+    """Parse snapshot JSON text; raises :class:`SnapshotError` with a hint."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise SnapshotError(
+            f"the snapshot is not valid JSON: {exc}", "create one with 'layout snapshot'"
+        ) from None
+    return snapshot_from_data(data)
+
+
+__all__ = [
+    "FORMAT",
+    "ConfigFormat",
+    "dump_snapshot",
+    "load_snapshot",
+    "parse_prototype_document",
+    "snapshot_from_data",
+    "snapshot_to_data",
+]

@@ -1,0 +1,128 @@
+"""The one module that talks to btrfs.
+
+Detection follows the usual rule: a directory whose inode number is 256 on a
+btrfs filesystem is a subvolume root (the caller knows the filesystem type
+from mountinfo, so detection costs no extra system call).  Facts about a
+subvolume (read-only flag, UUIDs, generation, its path from the top level)
+come from ``btrfsutil``, imported lazily so that tools which only read
+snapshots never need it.  Without ``btrfsutil`` the read-only flag is read
+with the ``BTRFS_IOC_SUBVOL_GETFLAGS`` ioctl and the path is derived from
+mountinfo, which gives the same answer for any path below a btrfs mount.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..core.errors import EnvironmentProblem
+
+SUBVOLUME_INODE = 256
+EMPTY_SUBVOLUME_INODE = 2
+BTRFS_SUBVOL_RDONLY = 1 << 1  # flag bit of BTRFS_IOC_SUBVOL_GETFLAGS
+BTRFS_ROOT_SUBVOL_RDONLY = 1 << 0  # flag bit in btrfs_util_subvolume_info.flags
+BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
+BACKUP_XATTR = "user.layout-trees.backup"
+
+_btrfsutil: Any = None
+_btrfsutil_missing = False
+
+
+def btrfsutil() -> Any:
+    """The ``btrfsutil`` module, or None when it is not installed."""
+    global _btrfsutil, _btrfsutil_missing
+    if _btrfsutil is None and not _btrfsutil_missing:
+        try:
+            import btrfsutil as module
+        except ImportError:
+            _btrfsutil_missing = True
+        else:
+            _btrfsutil = module
+    return _btrfsutil
+
+
+def require_btrfsutil() -> Any:
+    module = btrfsutil()
+    if module is None:
+        raise EnvironmentProblem(
+            "the btrfsutil Python module is not installed",
+            "install python3-btrfsutil (Debian) or 'pip install btrfsutil==6.12'",
+        )
+    return module
+
+
+def _uuid(raw: bytes | None) -> str | None:
+    if not raw or raw == bytes(16):
+        return None
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def read_only_by_ioctl(path: str) -> bool:
+    import fcntl
+    import struct
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        buf = fcntl.ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, b"\0" * 8)
+    finally:
+        os.close(fd)
+    return bool(struct.unpack("=Q", buf)[0] & BTRFS_SUBVOL_RDONLY)
+
+
+def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict[str, Any]:
+    """Facts for the subvolume at ``path``: keyword arguments for ``Subvolume``.
+
+    ``fallback_path`` is the path from the top level derived from mountinfo,
+    used when btrfsutil cannot tell (not installed, or not root).
+    """
+    module = btrfsutil()
+    if module is None:
+        return {"path": fallback_path, "read_only": read_only_by_ioctl(path)}
+    info = module.subvolume_info(path)
+    facts: dict[str, Any] = {
+        "read_only": bool(info.flags & BTRFS_ROOT_SUBVOL_RDONLY),
+        "id": info.id,
+        "uuid": _uuid(info.uuid),
+        "parent_uuid": _uuid(info.parent_uuid),
+        "received_uuid": _uuid(info.received_uuid),
+        "generation": info.generation,
+    }
+    try:
+        facts["path"] = "/" + module.subvolume_path(path).lstrip("/")
+    except module.BtrfsUtilError:
+        facts["path"] = fallback_path
+    if full:
+        try:
+            facts["backup"] = os.getxattr(path, BACKUP_XATTR, follow_symlinks=False).decode(
+                "utf-8", "replace")
+        except OSError:
+            facts["backup"] = None
+    return facts
+
+
+def is_subvolume(path: str) -> bool:
+    module = require_btrfsutil()
+    try:
+        return bool(module.is_subvolume(path))
+    except module.BtrfsUtilError:
+        return False
+
+
+def create_subvolume(path: str) -> None:
+    require_btrfsutil().create_subvolume(path)
+
+
+def delete_subvolume(path: str) -> None:
+    require_btrfsutil().delete_subvolume(path)
+
+
+def set_backup_attr(path: str, value: str | None) -> None:
+    if value is None:
+        try:
+            os.removexattr(path, BACKUP_XATTR, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno != 61:  # ENODATA: nothing to remove
+                raise
+    else:
+        os.setxattr(path, BACKUP_XATTR, value.encode(), follow_symlinks=False)

@@ -1,0 +1,115 @@
+"""Finding and reading the configuration file.
+
+Search order (the first that exists wins):
+
+1. an explicit path (``--config``);
+2. ``$LAYOUT_TREES_CONFIG``; ``$LAYOUT_TREES_GENERATOR_CONFIG`` (the prototype's variable);
+3. ``layout_trees.config=PATH`` on the kernel command line (for volatile roots
+   where ``/etc`` starts empty);
+4. ``/etc/layout-trees.toml``, then ``/etc/layout-trees.yaml`` (prototype);
+5. ``/usr/lib/layout-trees/layout-trees.toml`` (shipped with an image).
+
+The format follows the file: ``.toml`` is native; anything else is the
+prototype's YAML list, read with ``json`` first (NixOS writes JSON, and the
+json module is far cheaper to import at boot than PyYAML).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..core.config import (
+    Config,
+    ConfigProblem,
+    ParsedConfig,
+    parse_prototype_document,
+    parse_toml_document,
+)
+from ..core.errors import ConfigError
+
+DEFAULT_PATHS = (
+    "/etc/layout-trees.toml",
+    "/etc/layout-trees.yaml",
+    "/usr/lib/layout-trees/layout-trees.toml",
+)
+ENV_VARS = ("LAYOUT_TREES_CONFIG", "LAYOUT_TREES_GENERATOR_CONFIG")
+CMDLINE_KEY = "layout_trees.config"
+
+
+def _cmdline_path() -> str | None:
+    source = os.environ.get("SYSTEMD_PROC_CMDLINE")
+    if source is None:
+        try:
+            with open("/proc/cmdline", encoding="utf-8", errors="replace") as handle:
+                source = handle.read()
+        except OSError:
+            return None
+    for word in source.split():
+        if word.startswith(CMDLINE_KEY + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def find_config(explicit: str | None = None) -> str | None:
+    """The configuration file to read, or None when there is none."""
+    if explicit:
+        return explicit
+    for var in ENV_VARS:
+        value = os.environ.get(var)
+        if value:
+            return value
+    cmdline = _cmdline_path()
+    if cmdline:
+        return cmdline
+    for path in DEFAULT_PATHS:
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def parse_text(text: str, path: str) -> ParsedConfig:
+    """Parse configuration text in the format its path implies."""
+    if path.endswith(".toml"):
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}",
+                              "check the line named above; see the README for an example") from None
+        return parse_toml_document(data, path)
+    try:
+        data = json.loads(text) if text.strip() else []
+    except json.JSONDecodeError:
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(f"{path}: not JSON, and PyYAML is not installed to read YAML",
+                              "install python3-yaml, or write the list as JSON") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_prototype_document(data, path)
+
+
+def load_config(explicit: str | None = None, *, required: bool = False) -> ParsedConfig:
+    """Read the configuration; a missing file is an empty configuration unless required."""
+    path = find_config(explicit)
+    if path is None:
+        if required:
+            raise ConfigError("no configuration file found",
+                              f"create {DEFAULT_PATHS[0]} or pass --config FILE")
+        return ParsedConfig(Config())
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        if required or explicit:
+            raise ConfigError(f"{path}: no such configuration file",
+                              "check the path, or create it (see the README)") from None
+        return ParsedConfig(Config(), (ConfigProblem(path, f"{path}: no such file"),))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    return parse_text(text, path)

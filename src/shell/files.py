@@ -1,0 +1,68 @@
+"""The one module that writes files: atomically, temp file + rename.
+
+A reader (systemd, a user) never sees a half-written unit: content goes to a
+hidden temporary name in the same directory and is renamed into place.
+Symlinks are created the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from ..core.units import GeneratedFile
+
+
+def write_atomic(path: str, content: str | bytes, mode: int = 0o644) -> None:
+    directory, base = os.path.split(path)
+    tmp = os.path.join(directory, f".#{base}.{os.getpid()}")
+    data = content.encode("utf-8", errors="surrogateescape") if isinstance(content, str) else content
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def symlink_atomic(target: str, path: str) -> None:
+    directory, base = os.path.split(path)
+    tmp = os.path.join(directory, f".#{base}.{os.getpid()}")
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    os.symlink(target, tmp)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def write_generated(directory: str, files: Iterable[GeneratedFile]) -> list[tuple[str, OSError]]:
+    """Write every generated file below ``directory``; return the ones that failed."""
+    failures: list[tuple[str, OSError]] = []
+    made: set[str] = set()
+    for item in files:
+        path = os.path.join(directory, item.path)
+        parent = os.path.dirname(path)
+        try:
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            if item.link is not None:
+                symlink_atomic(item.link, path)
+            else:
+                assert item.content is not None
+                write_atomic(path, item.content)
+        except OSError as exc:
+            failures.append((item.path, exc))
+    return failures

@@ -1,0 +1,72 @@
+"""``layout-trees-generator NORMAL EARLY LATE``: the systemd generator.
+
+Runs at every boot and every ``daemon-reload``, so it stays lean: no typer,
+no rich, no PyYAML unless the configuration really is YAML.  Units go to the
+LATE directory so that an explicit unit or fstab entry for the same mount
+point wins.  It never fails the boot: every problem is logged with the path
+it concerns and everything valid is still generated; the exit status is 0
+unless the arguments themselves are wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..core.errors import LayoutError
+from ..core.plan import SkipReason, make_plan
+from ..core.units import render
+from .configfile import load_config
+from .files import write_generated
+from .log import LEVELS, Log
+from .scan import scan
+
+NAME = "layout-trees-generator"
+_QUIET = {SkipReason.TREE_MISSING: LEVELS["notice"]}
+
+
+def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
+    """Scan, plan and write units into ``out_dir``; return the number of mounts."""
+    try:
+        parsed = load_config(config_path)
+    except LayoutError as exc:
+        log.warning(str(exc))
+        return 0
+    for problem in parsed.problems:
+        log.warning(f"{problem.message}" + (f" (hint: {problem.hint})" if problem.hint else ""))
+    config = parsed.config
+    if not config.trees:
+        log.debug("no layout trees configured")
+        return 0
+    snapshot = scan(config, full=False)
+    plan = make_plan(config, snapshot)
+    for skip in plan.skips:
+        log.log(_QUIET.get(skip.reason, LEVELS["warning"]), f"{skip.detail} [{skip.reason.value}]")
+    failures = write_generated(out_dir, render(plan, config.source))
+    for path, exc in failures:
+        log.error(f"{os.path.join(out_dir, path)}: cannot write: {exc.strerror or exc}")
+    for tree in config.trees:
+        count = sum(1 for m in plan.mounts if m.tree == tree.name)
+        log.debug(f"tree {tree.name!r} ({tree.path} -> {tree.destination}): {count} mount(s)")
+    return len(plan.mounts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (1, 3):
+        print(f"usage: {NAME} NORMAL_DIR [EARLY_DIR LATE_DIR]", file=sys.stderr)
+        return 2
+    out_dir = args[-1]
+    as_generator = "SYSTEMD_SCOPE" in os.environ or os.getppid() == 1
+    log = Log(NAME, kmsg=as_generator)
+    try:
+        generate(out_dir, log)
+    except Exception as exc:  # never fail the boot, even on a bug
+        log.error(f"unexpected error, nothing more generated: {type(exc).__name__}: {exc}")
+    finally:
+        log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The one gateway for running programs.
+
+Argument lists only (no shell), logged as ``+ command`` at debug level,
+standard input from /dev/null unless given, and a clear error naming the
+program when it is missing or fails.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Sequence
+
+from ..core.errors import EnvironmentProblem
+from .log import Log
+
+_log = Log("layout")
+
+
+def run(cmd: Sequence[str], *, check: bool = True, capture: bool = True,
+        input: bytes | None = None, env: dict[str, str] | None = None,
+        timeout: float | None = None, hint: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    _log.debug("+ " + shlex.join(cmd))
+    try:
+        result = subprocess.run(
+            list(cmd),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"{cmd[0]}: command not found",
+                                 hint or f"install the package that provides {cmd[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise EnvironmentProblem(f"{shlex.join(cmd)}: timed out after {timeout} s", hint) from None
+    if check and result.returncode != 0:
+        stderr = (result.stderr or b"").decode("utf-8", "replace").strip()
+        detail = f": {stderr.splitlines()[-1]}" if stderr else ""
+        raise EnvironmentProblem(
+            f"{shlex.join(cmd)} failed with exit status {result.returncode}{detail}", hint)
+    return result

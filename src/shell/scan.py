@@ -1,0 +1,154 @@
+"""Scanning layout trees on disk into a :class:`Snapshot`.
+
+The walk never follows symlinks and never descends into leaves, other ``@``
+entries, mount points or unreadable directories.  Per directory it costs one
+``scandir``; per child directory one ``lstat``; per leaf one or two btrfs
+ioctls.  Regular files in the structure are not recorded.
+
+Every tree is scanned on its own: any failure becomes the tree's status or an
+``unreadable`` entry, never an exception, so the generator always carries on.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..core.config import Config, TreeConfig
+from ..core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+from ..core.mountinfo import (
+    MountEntry,
+    containing_mount,
+    parse_fstab_mountpoints,
+    parse_mountinfo,
+    path_in_filesystem,
+)
+from . import btrfs
+
+
+def read_mounts() -> tuple[MountEntry, ...]:
+    """Mounts as PID 1 sees them (generators may run in a private namespace)."""
+    for source in ("/proc/1/mountinfo", "/proc/self/mountinfo"):
+        try:
+            with open(source, encoding="utf-8", errors="surrogateescape") as handle:
+                return parse_mountinfo(handle.read())
+        except OSError:
+            continue
+    return ()
+
+
+def read_fstab_mountpoints() -> frozenset[str]:
+    path = os.environ.get("SYSTEMD_FSTAB") or "/etc/fstab"
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return parse_fstab_mountpoints(handle.read())
+    except OSError:
+        return frozenset()
+
+
+def _fs_path(mount: MountEntry, realpath: str) -> str:
+    return path_in_filesystem(mount, realpath)
+
+
+def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = True) -> TreeScan:
+    """Scan one tree.  ``full`` also reads the backup attribute of each leaf."""
+    name, root = tree.name, tree.path
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return TreeScan(name, root, TreeStatus.MISSING, f"{root} does not exist")
+    except OSError as exc:
+        return TreeScan(name, root, TreeStatus.UNREADABLE, f"{root}: {exc.strerror}")
+    if not stat.S_ISDIR(st.st_mode):
+        return TreeScan(name, root, TreeStatus.NOT_DIRECTORY, f"{root} is not a directory")
+    real = os.path.realpath(root)
+    mount = containing_mount(mounts, real)
+    if mount is None or mount.fstype != "btrfs":
+        fstype = mount.fstype if mount else "unknown"
+        return TreeScan(name, root, TreeStatus.NOT_BTRFS,
+                        f"{root} is on a {fstype} filesystem, not btrfs")
+    mountpoints = frozenset(m.mountpoint for m in mounts)
+    entries: list[Entry] = []
+    stack: list[tuple[str, tuple[str, ...]]] = [(real, ())]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            with os.scandir(directory) as listing:
+                children = list(listing)
+        except FileNotFoundError:
+            continue  # removed during the scan
+        except OSError as exc:
+            if not prefix:
+                return TreeScan(name, root, TreeStatus.UNREADABLE, f"{root}: {exc.strerror}")
+            _mark_unreadable(entries, prefix, exc)
+            continue
+        for child in children:
+            entry = _scan_child(child, prefix + (child.name,), mount, mountpoints, full)
+            if entry is None:
+                continue
+            entries.append(entry)
+            if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
+                stack.append((child.path, entry.path))
+    return TreeScan(
+        name=name,
+        root=root,
+        device=mount.source,
+        root_subvol_path=_fs_path(mount, real),
+        uid=st.st_uid,
+        gid=st.st_gid,
+        mode=stat.S_IMODE(st.st_mode),
+        entries=tuple(entries),
+    )
+
+
+def _mark_unreadable(entries: list[Entry], path: tuple[str, ...], exc: OSError) -> None:
+    for i, entry in enumerate(entries):
+        if entry.path == path:
+            entries[i] = Entry(path, EntryKind.UNREADABLE, entry.uid, entry.gid, entry.mode,
+                               error=exc.strerror or str(exc))
+            return
+
+
+def _scan_child(child: os.DirEntry[str], path: tuple[str, ...], mount: MountEntry,
+                mountpoints: frozenset[str], full: bool) -> Entry | None:
+    at = child.name.startswith("@")
+    try:
+        if child.is_symlink():
+            return Entry(path, EntryKind.SYMLINK, target=os.readlink(child.path))
+        if not child.is_dir(follow_symlinks=False):
+            if not at:
+                return None
+            st = child.stat(follow_symlinks=False)
+            return Entry(path, EntryKind.OTHER, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+        st = child.stat(follow_symlinks=False)
+        owner = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+        if child.path in mountpoints:
+            return Entry(path, EntryKind.MOUNTPOINT, *owner)
+        if st.st_ino == btrfs.SUBVOLUME_INODE:
+            facts = btrfs.subvolume_facts(child.path, _fs_path(mount, child.path),
+                                          full=full and at)
+            return Entry(path, EntryKind.SUBVOLUME, *owner, subvolume=Subvolume(**facts))
+        return Entry(path, EntryKind.DIRECTORY, *owner)
+    except FileNotFoundError:
+        return None  # removed during the scan
+    except OSError as exc:
+        return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc))
+    except Exception as exc:  # btrfsutil errors and the like: never stop the scan
+        return Entry(path, EntryKind.UNREADABLE, error=str(exc))
+
+
+def scan(config: Config, *, full: bool = True,
+         mounts: tuple[MountEntry, ...] | None = None,
+         fstab: frozenset[str] | None = None) -> Snapshot:
+    """Scan every configured tree."""
+    mounts = read_mounts() if mounts is None else mounts
+    trees = []
+    for tree in config.trees:
+        try:
+            trees.append(scan_tree(tree, mounts, full=full))
+        except Exception as exc:  # a bug in one tree must not cost the others
+            trees.append(TreeScan(tree.name, tree.path, TreeStatus.UNREADABLE, str(exc)))
+    return Snapshot(
+        trees=tuple(trees),
+        fstab_mountpoints=read_fstab_mountpoints() if fstab is None else fstab,
+    )
