@@ -56,17 +56,17 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
     try:
         st = os.stat(root)
     except FileNotFoundError:
-        return TreeScan(name, root, TreeStatus.MISSING, f"{root} does not exist")
+        return TreeScan(name, root, TreeStatus.MISSING, "does not exist")
     except OSError as exc:
-        return TreeScan(name, root, TreeStatus.UNREADABLE, f"{root}: {exc.strerror}")
+        return TreeScan(name, root, TreeStatus.UNREADABLE, f"cannot be read: {exc.strerror}")
     if not stat.S_ISDIR(st.st_mode):
-        return TreeScan(name, root, TreeStatus.NOT_DIRECTORY, f"{root} is not a directory")
+        return TreeScan(name, root, TreeStatus.NOT_DIRECTORY, "is not a directory")
     real = os.path.realpath(root)
     mount = containing_mount(mounts, real)
     if mount is None or mount.fstype != "btrfs":
         fstype = mount.fstype if mount else "unknown"
         return TreeScan(name, root, TreeStatus.NOT_BTRFS,
-                        f"{root} is on a {fstype} filesystem, not btrfs")
+                        f"is on a {fstype} filesystem, not btrfs")
     mountpoints = frozenset(m.mountpoint for m in mounts)
     entries: list[Entry] = []
     stack: list[tuple[str, tuple[str, ...]]] = [(real, ())]
@@ -79,7 +79,8 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
             continue  # removed during the scan
         except OSError as exc:
             if not prefix:
-                return TreeScan(name, root, TreeStatus.UNREADABLE, f"{root}: {exc.strerror}")
+                return TreeScan(name, root, TreeStatus.UNREADABLE,
+                                f"cannot be read: {exc.strerror}")
             _mark_unreadable(entries, prefix, exc)
             continue
         for child in children:

@@ -1,0 +1,222 @@
+"""``layout``: the command-line interface.
+
+This module is the one place that turns errors into exit codes:
+
+====  =====================================================================
+0     success
+1     the command ran and found problems (``check`` findings, ``verify``)
+2     bad input: configuration, snapshot, arguments
+3     the machine is not as needed: missing tool, no permission, not btrfs
+70    internal error (a bug; run with ``--debug`` for the traceback)
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from ..core.config import Config, ParsedConfig
+from ..core.errors import EnvironmentProblem, LayoutError, UserError
+from ..core.model import Snapshot
+from ..core.plan import make_plan
+from ..core.plan_report import plan_to_data, plan_to_text
+from ..core.snapshot_json import dump_snapshot, load_snapshot
+from ..core.units import render
+from .configfile import load_config
+from .files import write_generated
+from .scan import scan
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_BUG = 0, 1, 2, 3, 70
+
+app = typer.Typer(
+    name="layout",
+    help="Mount, back up and check btrfs layout trees.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+STATE = {"debug": False}
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: search /etc, see README)."),
+]
+SnapshotOpt = Annotated[
+    Path | None,
+    typer.Option("--snapshot", "-s", help="Plan from a JSON snapshot instead of scanning."),
+]
+
+
+def fail(message: str, hint: str | None = None, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(f"layout: error: {message}", err=True)
+    if hint:
+        typer.echo(f"layout: hint: {hint}", err=True)
+    raise typer.Exit(code)
+
+
+def warn_problems(parsed: ParsedConfig) -> None:
+    for problem in parsed.problems:
+        hint = f" (hint: {problem.hint})" if problem.hint else ""
+        typer.echo(f"layout: warning: {problem.message}{hint}", err=True)
+
+
+def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{path}: cannot read the snapshot: {exc.strerror}", "check the path")
+    return load_snapshot(text)
+
+
+def gather(config_path: Path | None, snapshot_path: Path | None,
+           full: bool = True) -> tuple[Config, Snapshot, ParsedConfig]:
+    """The configuration and a snapshot: scanned live, or read from a file."""
+    if snapshot_path is not None:
+        snapshot, embedded = read_snapshot(snapshot_path)
+        if config_path is not None:
+            parsed = load_config(str(config_path), required=True)
+        elif embedded is not None:
+            parsed = embedded
+        else:
+            fail(f"{snapshot_path}: the snapshot has no configuration",
+                 "pass --config FILE as well")
+        return parsed.config, snapshot, parsed
+    parsed = load_config(str(config_path) if config_path else None, required=True)
+    return parsed.config, scan(parsed.config, full=full), parsed
+
+
+@app.callback()
+def main_callback(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    STATE["debug"] = debug
+
+
+@app.command()
+def plan(
+    config: ConfigOpt = None,
+    snapshot: SnapshotOpt = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+) -> None:
+    """Show what would be mounted where, and why anything is skipped. Writes nothing."""
+    cfg, snap, parsed = gather(config, snapshot, full=False)
+    warn_problems(parsed)
+    result = make_plan(cfg, snap)
+    if format is Format.json:
+        typer.echo(json.dumps(plan_to_data(cfg, result), indent=2, sort_keys=True))
+    else:
+        typer.echo(plan_to_text(cfg, result), nl=False)
+
+
+@app.command("snapshot")
+def snapshot_cmd(config: ConfigOpt = None) -> None:
+    """Print the scan of the layout trees as a canonical JSON document."""
+    parsed = load_config(str(config) if config else None, required=True)
+    warn_problems(parsed)
+    typer.echo(dump_snapshot(scan(parsed.config), parsed.config), nl=False)
+
+
+@app.command()
+def generate(
+    directory: Annotated[Path, typer.Argument(help="Directory to write the units into.")],
+    config: ConfigOpt = None,
+    snapshot: SnapshotOpt = None,
+) -> None:
+    """Write the units the boot-time generator would write, for inspection."""
+    cfg, snap, parsed = gather(config, snapshot, full=False)
+    warn_problems(parsed)
+    result = make_plan(cfg, snap)
+    for skip in result.skips:
+        typer.echo(f"layout: skipped: {skip.detail} [{skip.reason.value}]", err=True)
+    files = render(result, cfg.source)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{directory}: cannot create: {exc.strerror}", code=EXIT_ENVIRONMENT)
+    failures = write_generated(str(directory), files)
+    for path, exc in failures:
+        typer.echo(f"layout: error: {directory / path}: {exc.strerror or exc}", err=True)
+    typer.echo(f"wrote {len(files) - len(failures)} file(s) for {len(result.mounts)} mount(s) "
+               f"to {directory}")
+    if failures:
+        raise typer.Exit(EXIT_ENVIRONMENT)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where to put the demo image and files.")] = Path(
+        "/var/tmp/layout-trees-demo"),
+    keep: Annotated[bool, typer.Option(help="Leave the demo image mounted.")] = False,
+) -> None:
+    """Build an example layout tree on a loopback btrfs image, generate its units and mount them."""
+    from .demo import run_demo
+
+    run_demo(workdir, keep=keep)
+
+
+# Subcommands that live in their own modules.
+def _register() -> None:
+    import importlib
+
+    for module in ("check_cli", "backup_cli", "live_cli"):
+        try:
+            mod = importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{module}":
+                raise
+            continue
+        mod.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the ``layout`` console script."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("layout: aborted", err=True)
+        raise SystemExit(130) from None
+    except UserError as exc:
+        _report(exc, EXIT_USAGE)
+    except (EnvironmentProblem, LayoutError) as exc:
+        _report(exc, EXIT_ENVIRONMENT)
+    except PermissionError as exc:
+        _report(EnvironmentProblem(f"{exc.filename or ''}: permission denied",
+                                   "run as root"), EXIT_ENVIRONMENT)
+    except Exception as exc:
+        if STATE["debug"]:
+            raise
+        typer.echo(f"layout: internal error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo("layout: hint: run again with --debug for the traceback", err=True)
+        raise SystemExit(EXIT_BUG) from None
+    raise SystemExit(EXIT_OK)
+
+
+def _report(exc: LayoutError, code: int) -> NoReturn:
+    if STATE["debug"]:
+        raise exc
+    typer.echo(f"layout: error: {exc.message}", err=True)
+    if exc.hint:
+        typer.echo(f"layout: hint: {exc.hint}", err=True)
+    raise SystemExit(code)
+
+
+if __name__ == "__main__" and os.environ.get("LAYOUT_NO_MAIN") is None:
+    main()
