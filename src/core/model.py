@@ -69,9 +69,17 @@ class Subvolume:
     generation: int | None = None
     backup: str | None = None
     """Value of the ``user.layout-trees.backup`` extended attribute, if set."""
+    nested: tuple[str, ...] = ()
+    """Subvolumes found below this one (paths relative to it), recorded for leaves
+    by a full scan; the walk itself never descends into a leaf."""
 
     def __post_init__(self) -> None:
         _check_absolute(self.path, "subvolume")
+        for rel in self.nested:
+            if not isinstance(rel, str):
+                raise SnapshotError(f"subvolume {self.path!r}: nested paths must be strings")
+            for component in rel.split("/"):
+                _check_component(component, f"subvolume {self.path!r}: nested {rel!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +148,9 @@ class TreeScan:
     mode: int = 0o755
     """Owner and mode of the tree root directory (they go to the destination)."""
     entries: tuple[Entry, ...] = ()
+    device_found: bool | None = None
+    """Whether the configured ``device`` existed at scan time; None when no device
+    is configured or it was not looked for."""
 
     def __post_init__(self) -> None:
         _check_absolute(self.root, f"tree {self.name!r}")
@@ -167,6 +178,7 @@ class TreeScan:
             gid=self.gid,
             mode=self.mode,
             entries=tuple(sorted(self.entries, key=lambda e: e.path)),
+            device_found=self.device_found,
         )
 
 
@@ -177,6 +189,9 @@ class Snapshot:
     trees: tuple[TreeScan, ...] = ()
     fstab_mountpoints: frozenset[str] = field(default_factory=frozenset)
     version: int = SNAPSHOT_VERSION
+    user_homes: frozenset[tuple[int, str]] = field(default_factory=frozenset)
+    """``(uid, home directory)`` of the non-root users owning directories in the
+    trees, from the password database (read by the shell)."""
 
     def __post_init__(self) -> None:
         if self.version != SNAPSHOT_VERSION:
@@ -187,6 +202,11 @@ class Snapshot:
         names = [t.name for t in self.trees]
         if len(names) != len(set(names)):
             raise SnapshotError("snapshot: two trees share a name")
+        for pair in self.user_homes:
+            uid, home = pair if isinstance(pair, tuple) and len(pair) == 2 else (None, None)
+            if not isinstance(uid, int) or isinstance(uid, bool) or uid < 0:
+                raise SnapshotError(f"snapshot: user home {pair!r} needs a non-negative uid")
+            _check_absolute(home, f"snapshot: home of uid {uid}")
 
     def canonical(self) -> Snapshot:
         """The same snapshot in canonical order (trees by name, entries by path)."""
@@ -194,10 +214,18 @@ class Snapshot:
             trees=tuple(sorted((t.sorted() for t in self.trees), key=lambda t: t.name)),
             fstab_mountpoints=self.fstab_mountpoints,
             version=self.version,
+            user_homes=self.user_homes,
         )
 
     def tree(self, name: str) -> TreeScan | None:
         for tree in self.trees:
             if tree.name == name:
                 return tree
+        return None
+
+    def home_of(self, uid: int) -> str | None:
+        """The home directory of ``uid`` as recorded, or None."""
+        for known, home in sorted(self.user_homes):
+            if known == uid:
+                return home
         return None

@@ -35,6 +35,8 @@ def _subvolume_data(sub: Subvolume) -> dict[str, Any]:
         value = getattr(sub, key)
         if value is not None:
             data[key] = value
+    if sub.nested:
+        data["nested"] = sorted(sub.nested)
     return data
 
 
@@ -65,7 +67,7 @@ def _tree_data(tree: TreeScan) -> dict[str, Any]:
         "mode": f"{tree.mode:04o}",
         "entries": [_entry_data(e) for e in tree.entries],
     }
-    for key in ("error", "device", "fs_uuid", "root_subvol_path"):
+    for key in ("error", "device", "fs_uuid", "root_subvol_path", "device_found"):
         value = getattr(tree, key)
         if value is not None:
             data[key] = value
@@ -80,6 +82,8 @@ def snapshot_to_data(snapshot: Snapshot, config: Config | None = None) -> dict[s
         "fstab_mountpoints": sorted(canonical.fstab_mountpoints),
         "trees": [_tree_data(t) for t in canonical.trees],
     }
+    if canonical.user_homes:
+        data["user_homes"] = [[uid, home] for uid, home in sorted(canonical.user_homes)]
     if config is not None:
         data["config"] = config_to_data(config)
         if config.source is not None:
@@ -103,6 +107,22 @@ def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: s
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise SnapshotError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
     return value
+
+
+def _str_list(value: list[Any], where: str, key: str) -> list[str]:
+    if not all(isinstance(v, str) for v in value):
+        raise SnapshotError(f"{where}: {key!r} must be a list of strings")
+    return value
+
+
+def _user_homes(value: list[Any]) -> frozenset[tuple[int, str]]:
+    homes: set[tuple[int, str]] = set()
+    for item in value:
+        if (not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], int)
+                or isinstance(item[0], bool) or not isinstance(item[1], str)):
+            raise SnapshotError("snapshot: user_homes items must be [uid, home] pairs")
+        homes.add((item[0], item[1]))
+    return frozenset(homes)
 
 
 def _mode(value: Any, where: str) -> int:
@@ -136,6 +156,7 @@ def _subvolume_from(data: Any, where: str) -> Subvolume:
         received_uuid=_get(data, "received_uuid", opt_str, where, None),
         generation=_get(data, "generation", opt_int, where, None),
         backup=_get(data, "backup", opt_str, where, None),
+        nested=tuple(_str_list(_get(data, "nested", list, where, []), where, "nested")),
     )
 
 
@@ -177,6 +198,7 @@ def _tree_from(data: Any, index: int) -> TreeScan:
         gid=_get(data, "gid", int, where, 0),
         mode=_mode(data.get("mode", "0755"), where),
         entries=tuple(_entry_from(e, f"{where}.entries[{i}]") for i, e in enumerate(entries)),
+        device_found=_get(data, "device_found", (bool, type(None)), where, None),
     )
 
 
@@ -198,7 +220,9 @@ def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
         mountpoints = _get(data, "fstab_mountpoints", list, "snapshot", [])
         if not all(isinstance(m, str) for m in mountpoints):
             raise SnapshotError("snapshot: fstab_mountpoints must be strings")
-        snapshot = Snapshot(trees=trees, fstab_mountpoints=frozenset(mountpoints))
+        homes = _user_homes(_get(data, "user_homes", list, "snapshot", []))
+        snapshot = Snapshot(trees=trees, fstab_mountpoints=frozenset(mountpoints),
+                            user_homes=homes)
     except SnapshotError:
         raise
     except LayoutError as exc:

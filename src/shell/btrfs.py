@@ -98,7 +98,33 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict
                 "utf-8", "replace")
         except OSError:
             facts["backup"] = None
+        facts["nested"] = nested_subvolumes(path)
     return facts
+
+
+NESTED_LIMIT = 256
+
+
+def nested_subvolumes(path: str) -> tuple[str, ...]:
+    """Subvolumes below the subvolume at ``path`` (relative paths, at most
+    ``NESTED_LIMIT``); empty when they cannot be listed (no btrfsutil, not root).
+
+    One tree-search ioctl per result, so it costs nothing for the usual leaf
+    that holds no subvolumes.
+    """
+    module = btrfsutil()
+    if module is None:
+        return ()
+    found: list[str] = []
+    try:
+        with module.SubvolumeIterator(path) as listing:
+            for rel, _id in listing:
+                found.append(rel)
+                if len(found) >= NESTED_LIMIT:
+                    break
+    except (module.BtrfsUtilError, OSError):
+        return ()
+    return tuple(sorted(found))
 
 
 def is_subvolume(path: str) -> bool:

@@ -11,7 +11,9 @@ Every tree is scanned on its own: any failure becomes the tree's status or an
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pwd
 import stat
 
 from ..core.config import Config, TreeConfig
@@ -146,10 +148,43 @@ def scan(config: Config, *, full: bool = True,
     trees = []
     for tree in config.trees:
         try:
-            trees.append(scan_tree(tree, mounts, full=full))
+            result = scan_tree(tree, mounts, full=full)
         except Exception as exc:  # a bug in one tree must not cost the others
-            trees.append(TreeScan(tree.name, tree.path, TreeStatus.UNREADABLE, str(exc)))
+            result = TreeScan(tree.name, tree.path, TreeStatus.UNREADABLE, str(exc))
+        if full and tree.device is not None:
+            result = dataclasses.replace(result, device_found=device_exists(tree.device))
+        trees.append(result)
     return Snapshot(
         trees=tuple(trees),
         fstab_mountpoints=read_fstab_mountpoints() if fstab is None else fstab,
+        user_homes=user_homes(trees) if full else frozenset(),
     )
+
+
+_SPEC_DIRS = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid",
+              "PARTLABEL": "by-partlabel"}
+
+
+def device_exists(device: str) -> bool | None:
+    """Whether a configured device (a path or ``UUID=``-style spec) exists now;
+    None for anything else (e.g. a network source)."""
+    key, _, value = device.partition("=")
+    if key in _SPEC_DIRS and value:
+        device = f"/dev/disk/{_SPEC_DIRS[key]}/{value}"
+    if not device.startswith("/"):
+        return None
+    return os.path.exists(device)
+
+
+def user_homes(trees: list[TreeScan]) -> frozenset[tuple[int, str]]:
+    """Home directories of the non-root owners of tree directories (for ``layout check``)."""
+    uids = {t.uid for t in trees} | {e.uid for t in trees for e in t.entries}
+    homes: set[tuple[int, str]] = set()
+    for uid in sorted(uids - {0}):
+        try:
+            home = pwd.getpwuid(uid).pw_dir
+        except KeyError:
+            continue
+        if home.startswith("/"):
+            homes.add((uid, home))
+    return frozenset(homes)
