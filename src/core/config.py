@@ -14,15 +14,16 @@ problems as findings.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .escape import escape_path, simplify_path
-from .policy import BackupPolicy, parse_policy
+
+if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
+    from .policy import BackupPolicy
 
 
 class ConfigFormat(Enum):
@@ -112,6 +113,8 @@ class ParsedConfig:
 
 
 def unknown_key_error(key: str, known: Iterable[str], where: str) -> ConfigError:
+    import difflib  # only on the error path: keeps the boot-time import small
+
     close = difflib.get_close_matches(str(key), list(known), n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
     return ConfigError(f"{where}: unknown key {key!r}", hint)
@@ -144,6 +147,12 @@ def _ignore(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+def _policy(table: dict[str, Any], where: str) -> BackupPolicy:
+    from .policy import parse_policy
+
+    return parse_policy(table, where)
+
+
 def _tree_from_table(name: str, table: Any) -> TreeConfig:
     where = f"tree.{name}"
     if not isinstance(table, dict):
@@ -171,7 +180,7 @@ def _tree_from_table(name: str, table: Any) -> TreeConfig:
         tree_prefix=None if prefix is None else _str(prefix, where, "tree_prefix"),
         ignore=_ignore(table.get("ignore", []), where),
         watch=watch,
-        backup=None if backup is None else parse_policy(backup, f"{where}.backup"),
+        backup=None if backup is None else _policy(backup, f"{where}.backup"),
     )
 
 

@@ -18,21 +18,22 @@ import re
 
 from .errors import UnsafeNameError
 
-_VALID = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
 UNIT_NAME_MAX = 255
 _ESCAPE_RE = re.compile(r"\\x([0-9a-fA-F]{2})")
 
 
+_NEEDS_ESCAPE = re.compile(rb"[^A-Za-z0-9:_./]")
+
+
+def _hex(match: re.Match[bytes]) -> bytes:
+    return b"\\x%02x" % match.group()[0]
+
+
 def _escape_bytes(raw: bytes) -> str:
-    out: list[str] = []
-    for i, byte in enumerate(raw):
-        if byte == 0x2F:  # '/'
-            out.append("-")
-        elif byte in _VALID and not (i == 0 and byte == 0x2E):
-            out.append(chr(byte))
-        else:
-            out.append(f"\\x{byte:02x}")
-    return "".join(out)
+    escaped = _NEEDS_ESCAPE.sub(_hex, raw).replace(b"/", b"-")
+    if escaped.startswith(b"."):
+        escaped = b"\\x2e" + escaped[1:]
+    return escaped.decode("ascii")
 
 
 def simplify_path(path: str) -> str:
@@ -107,8 +108,13 @@ def escape_specifiers(value: str) -> str:
     return value.replace("%", "%%")
 
 
+_SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff\\\\]|^\\s|\\s$")
+
+
 def unsafe_reason(component: str) -> str | None:
     """Why ``component`` cannot be mounted safely, or ``None`` when it can."""
+    if _SUSPECT.search(component) is None:
+        return None
     if "," in component:
         return "contains a comma, which would inject mount options"
     for ch in component:

@@ -65,10 +65,8 @@ class Mount:
     options: tuple[str, ...]
     """Every option for ``Options=``, ``subvol=`` first."""
     semantics: MountOptions
-
-    @property
-    def unit(self) -> str:
-        return unit_name(self.where, "mount")
+    unit: str
+    """The ``.mount`` unit name (systemd's escaping of ``where``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +194,7 @@ def _tree_plan(
         where = join(tree.destination, mount_components(entry.path))
         subvol = subvol_for(tree, scan, entry)
         try:
-            unit_name(where, "mount")
+            unit = unit_name(where, "mount")
         except UnsafeNameError as exc:
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: {exc.message}"))
@@ -215,6 +213,7 @@ def _tree_plan(
             subvol=subvol,
             options=(f"subvol={subvol}", *semantics.passed),
             semantics=semantics,
+            unit=unit,
         )
         mounts.append(mount)
         chain = [by_path[entry.path[:i]] for i in range(1, len(entry.path)) if entry.path[:i] in by_path]
@@ -247,12 +246,12 @@ def _directories(
 
 
 def _containing_mount(path: str, wheres: frozenset[str]) -> str | None:
-    best: str | None = None
-    for where in wheres:
-        if where != path and (where == "/" or path.startswith(where + "/")):
-            if best is None or len(where) > len(best):
-                best = where
-    return best
+    """The deepest mount point strictly above ``path``."""
+    while path != "/":
+        path = path.rsplit("/", 1)[0] or "/"
+        if path in wheres:
+            return path
+    return None
 
 
 def make_plan(config: Config, snapshot: Snapshot) -> Plan:

@@ -200,15 +200,20 @@ def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
         for item in _links(mount) + _device_dropins(mount):
             add(item)
     groups: dict[str | None, list[DirectorySpec]] = defaultdict(list)
+    group_of: dict[str, str | None] = {}
     for spec in plan.directories:
         groups[spec.within].append(spec)
+        group_of[spec.path] = spec.within
+    before: dict[str | None, set[str]] = defaultdict(set)
+    for mount in plan.mounts:
+        path = mount.where
+        while path != "/":
+            path = path.rsplit("/", 1)[0] or "/"
+            if path in group_of:
+                before[group_of[path]].add(mount.unit)
     for within, specs in sorted(groups.items(), key=lambda kv: kv[0] or ""):
         name = directories_unit_name(within)
-        before = sorted({
-            m.unit for m in plan.mounts
-            if any(m.where.startswith(s.path + "/") for s in specs)
-        })
-        add(GeneratedFile(name, directories_unit(within, specs, before)))
+        add(GeneratedFile(name, directories_unit(within, specs, sorted(before[within]))))
         holder = "local-fs.target" if within is None else unit_name(within, "mount")
         add(GeneratedFile(f"{holder}.wants/{name}", link=f"../{name}"))
     return tuple(sorted(files.values(), key=lambda f: f.path))

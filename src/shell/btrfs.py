@@ -73,12 +73,21 @@ def read_only_by_ioctl(path: str) -> bool:
 def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict[str, Any]:
     """Facts for the subvolume at ``path``: keyword arguments for ``Subvolume``.
 
+    ``full`` adds the UUIDs, generation and backup attribute (for snapshots,
+    checks and backups); without it only the read-only flag is read.
+
     ``fallback_path`` is the path from the top level derived from mountinfo,
     used when btrfsutil cannot tell (not installed, or not root).
     """
     module = btrfsutil()
     if module is None:
         return {"path": fallback_path, "read_only": read_only_by_ioctl(path)}
+    if not full:
+        # The boot-time path: one ioctl.  The path from the top level is the
+        # mount's subvolume (from mountinfo, which btrfs reports) plus the
+        # path below the mount point, exactly what subvolume_path() computes
+        # with one ioctl per directory level.
+        return {"path": fallback_path, "read_only": bool(module.get_subvolume_read_only(path))}
     info = module.subvolume_info(path)
     facts: dict[str, Any] = {
         "read_only": bool(info.flags & BTRFS_ROOT_SUBVOL_RDONLY),

@@ -22,7 +22,6 @@ def write_atomic(path: str, content: str | bytes, mode: int = 0o644) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fchmod(fd, mode)
     finally:
         os.close(fd)
     try:
@@ -33,6 +32,12 @@ def write_atomic(path: str, content: str | bytes, mode: int = 0o644) -> None:
 
 
 def symlink_atomic(target: str, path: str) -> None:
+    """Create or replace a symlink; a new one is made in a single step."""
+    try:
+        os.symlink(target, path)
+        return
+    except FileExistsError:
+        pass
     directory, base = os.path.split(path)
     tmp = os.path.join(directory, f".#{base}.{os.getpid()}")
     try:

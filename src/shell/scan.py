@@ -128,8 +128,7 @@ def _scan_child(child: os.DirEntry[str], path: tuple[str, ...], mount: MountEntr
         if child.path in mountpoints:
             return Entry(path, EntryKind.MOUNTPOINT, *owner)
         if st.st_ino == btrfs.SUBVOLUME_INODE:
-            facts = btrfs.subvolume_facts(child.path, _fs_path(mount, child.path),
-                                          full=full and at)
+            facts = btrfs.subvolume_facts(child.path, _fs_path(mount, child.path), full=full)
             return Entry(path, EntryKind.SUBVOLUME, *owner, subvolume=Subvolume(**facts))
         return Entry(path, EntryKind.DIRECTORY, *owner)
     except FileNotFoundError:
