@@ -77,6 +77,7 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
         _need(tool)
     workdir = workdir.resolve()
     if workdir.exists():
+        _clean_previous(workdir)
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     demo_root = workdir / "root"
@@ -143,6 +144,24 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
             run(["umount", where], check=False)
         loop.close()
     _step("unmounted everything and detached the loop device: demo complete")
+
+
+def _clean_previous(workdir: Path) -> None:
+    """Unmount and detach what an earlier ``--keep`` demo left in ``workdir``."""
+    from ..core.mountinfo import parse_mountinfo
+
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+        mounts = parse_mountinfo(handle.read())
+    prefix = str(workdir) + "/"
+    for entry in sorted(mounts, key=lambda m: m.mountpoint, reverse=True):
+        if entry.mountpoint.startswith(prefix):
+            run(["umount", entry.mountpoint], check=False)
+    image = workdir / "disk.img"
+    if image.exists():
+        attached = run(["losetup", "--associated", str(image), "--output", "NAME", "--noheadings",
+                        "--list"], check=False).stdout.decode().split()
+        for device in attached:
+            run(["losetup", "--detach", device], check=False)
 
 
 def _sibling(name: str) -> list[str]:
