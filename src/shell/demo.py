@@ -137,7 +137,7 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
             _step(f"left mounted (--keep); clean up with: umount -R {demo_root} {top} && "
                   f"losetup -d {loop.device}")
             mounted.clear()
-            loop.device = None
+            loop.device = loop.mountpoint = None  # nothing for close() to undo
             return
     finally:
         for where in reversed(mounted):
