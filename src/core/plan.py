@@ -261,10 +261,10 @@ def make_plan(config: Config, snapshot: Snapshot) -> Plan:
     skips: list[Skip] = []
     parents: list[tuple[Mount, list[Entry]]] = []
     for tree in sorted(config.trees, key=lambda t: t.name):
-        m, s, p = _tree_plan(tree, scans.get(tree.name))
-        mounts += m
-        skips += s
-        parents += p
+        tree_mounts, tree_skips, tree_parents = _tree_plan(tree, scans.get(tree.name))
+        mounts += tree_mounts
+        skips += tree_skips
+        parents += tree_parents
     by_where: dict[str, list[Mount]] = defaultdict(list)
     for mount in mounts:
         by_where[mount.where].append(mount)
@@ -285,6 +285,7 @@ def make_plan(config: Config, snapshot: Snapshot) -> Plan:
     kept.sort(key=lambda m: (m.where, m.tree))
     kept_ids = {(m.tree, m.path) for m in kept}
     wheres = frozenset(m.where for m in kept)
-    directories = _directories(config, scans, [(m, c) for m, c in parents if (m.tree, m.path) in kept_ids], wheres)
+    kept_parents = [(m, chain) for m, chain in parents if (m.tree, m.path) in kept_ids]
+    directories = _directories(config, scans, kept_parents, wheres)
     skips.sort(key=lambda s: (s.tree, s.path, s.reason.value, s.detail))
     return Plan(tuple(kept), tuple(skips), directories)
