@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import click
 import typer
 
 from ..core.config import Config, ParsedConfig
@@ -184,12 +185,20 @@ def _register() -> None:
 _register()
 
 
+# typer may bring its own copy of click: catch the usage errors of both.
+_CLICK_ERRORS = tuple({click.ClickException, *(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")})
+
+
 def main() -> None:
     """Entry point of the ``layout`` console script."""
     try:
         app(standalone_mode=False)
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
+    except _CLICK_ERRORS as exc:  # bad arguments: click's message, exit status 2
+        exc.show()
+        raise SystemExit(EXIT_USAGE) from None
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("layout: aborted", err=True)
         raise SystemExit(130) from None
