@@ -46,8 +46,10 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
     for path, exc in failures:
         log.error(f"{os.path.join(out_dir, path)}: cannot write: {exc.strerror or exc}")
     for tree in config.trees:
-        count = sum(1 for m in plan.mounts if m.tree == tree.name)
-        log.debug(f"tree {tree.name!r} ({tree.path} -> {tree.destination}): {count} mount(s)")
+        mounted = sum(1 for m in plan.mounts if m.tree == tree.name)
+        skipped = sum(1 for k in plan.skips if k.tree == tree.name)
+        log.info(f"tree {tree.name!r} ({tree.path} -> {tree.destination}): "
+                 f"{mounted} mount(s), {skipped} skipped")
     return len(plan.mounts)
 
 
