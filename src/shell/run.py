@@ -43,3 +43,39 @@ def run(cmd: Sequence[str], *, check: bool = True, capture: bool = True,
         raise EnvironmentProblem(
             f"{shlex.join(cmd)} failed with exit status {result.returncode}{detail}", hint)
     return result
+
+
+def run_pipeline(first: Sequence[str], second: Sequence[str], *,
+                 hint: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """``first | second``, both checked; the result is the second's (stdout captured)."""
+    import tempfile
+
+    _log.debug("+ " + shlex.join(first) + " | " + shlex.join(second))
+    with tempfile.TemporaryFile() as err1:
+        try:
+            producer = subprocess.Popen(list(first), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=err1)
+        except FileNotFoundError:
+            raise EnvironmentProblem(f"{first[0]}: command not found", hint) from None
+        try:
+            consumer = subprocess.Popen(list(second), stdin=producer.stdout,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            producer.kill()
+            producer.wait()
+            raise EnvironmentProblem(f"{second[0]}: command not found", hint) from None
+        finally:
+            assert producer.stdout is not None
+            producer.stdout.close()
+        out, err2 = consumer.communicate()
+        producer.wait()
+        err1.seek(0)
+        stderr1 = err1.read()
+    for cmd, code, err in ((second, consumer.returncode, err2),
+                           (first, producer.returncode, stderr1)):
+        if code != 0:
+            text = err.decode("utf-8", "replace").strip()
+            detail = f": {text.splitlines()[-1]}" if text else ""
+            raise EnvironmentProblem(f"{shlex.join(cmd)} failed with exit status {code}{detail}",
+                                     hint)
+    return subprocess.CompletedProcess(list(second), 0, out, err2)
