@@ -193,7 +193,10 @@ _CLICK_ERRORS = tuple({click.ClickException, *(
 def main() -> None:
     """Entry point of the ``layout`` console script."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns the status of typer.Exit instead of raising.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except _CLICK_ERRORS as exc:  # bad arguments: click's message, exit status 2
