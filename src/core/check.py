@@ -1,0 +1,494 @@
+"""``layout check``: findings about layout trees and their configuration.
+
+Theory of operation: :func:`check` is a function of the parsed configuration
+(with the problems its parser reported) and a snapshot.  It first asks the
+mount planner what would happen at boot, so that every leaf the generator
+would skip becomes a finding of the rule that explains why; then it runs the
+rules that look further than the planner: structure that is easy to get
+wrong, mounts that hide each other, who could write where, backups.
+
+Every rule has a stable id (``LT001``...), a severity and a hint, listed in
+``RULES`` (``docs/rules.md`` documents each with an example).  A tree can
+silence rules with ``ignore``; silenced findings are kept, marked with the
+reason, so that verbose output and machine formats can still show them.
+
+Findings come out sorted (tree, path, rule, message) and are a pure function
+of the inputs: the same snapshot gives the same findings whether it was
+scanned now or read from JSON, in any scan order.
+
+A *leaf* here is what the planner mounts: a writable subvolume whose name
+starts with ``@`` and which has no ``@`` component above it.  A tree with no
+error finding gets exactly one mount unit per leaf.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from enum import Enum
+
+from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
+from .escape import needs_escaping, unit_name
+from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
+from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
+from .plan import Mount, Plan, SkipReason, join, make_plan, mount_components
+
+
+class Severity(Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A check: stable id, short name, severity, what it means, how to fix it."""
+
+    id: str
+    name: str
+    severity: Severity
+    summary: str
+    hint: str
+
+
+_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+RULES: tuple[Rule, ...] = (
+    Rule("LT001", "config-invalid", _E, "a part of the configuration cannot be used",
+         "fix the key or value named in the message; the tree is ignored until then"),
+    Rule("LT002", "prototype-config", _I, "the configuration uses the prototype's list format",
+         "move to the TOML format to name trees, silence rules and configure backups"),
+    Rule("LT003", "unknown-ignored-rule", _W, "'ignore' names a rule that does not exist",
+         "use rule ids as listed by 'layout check --list-rules'"),
+    Rule("LT010", "tree-not-found", _E, "a configured tree cannot be found or read",
+         "create the tree directory, fix 'path', or remove the tree from the configuration"),
+    Rule("LT011", "tree-not-btrfs", _E, "a configured tree is not on a btrfs filesystem",
+         "layout trees live on btrfs; point 'path' at a directory on a btrfs filesystem"),
+    Rule("LT012", "device-not-found", _E, "the device holding a tree cannot be found",
+         "set 'device' to a path that exists at boot, e.g. /dev/disk/by-uuid/..."),
+    Rule("LT013", "bad-mount-option", _E, "a mount option has an invalid value",
+         "fix the option; no leaf of the tree is mounted until then"),
+    Rule("LT014", "conflicting-mount-option", _W, "a mount option would override the subvolume",
+         "remove subvol= and subvolid= from 'options'; each leaf gets its own subvol="),
+    Rule("LT015", "unknown-mount-option", _W,
+         "an x-systemd.* option is unknown or has no effect on a leaf",
+         "check the spelling against systemd.mount(5), or remove the option"),
+    Rule("LT020", "at-not-subvolume", _E, "an '@' entry is not a subvolume",
+         "make it a subvolume (btrfs subvolume create), or rename it without '@'"),
+    Rule("LT021", "subvolume-without-at", _W,
+         "a subvolume in the structure has no '@' name, so its own files are not mounted",
+         "rename it to '@NAME' to mount it at NAME, or make it a plain directory"),
+    Rule("LT022", "nested-at-subvolume", _W,
+         "an '@' subvolume lies inside a leaf and is not mounted on its own",
+         "move it into the structure (outside the leaf), or drop the '@' from its name"),
+    Rule("LT023", "nested-subvolume", _I,
+         "a leaf contains subvolumes, which snapshots of the leaf do not include",
+         "move them out of the leaf, or back them up on their own"),
+    Rule("LT024", "read-only-leaf", _W, "an '@' subvolume is read-only and is not mounted",
+         "make it writable (btrfs property set PATH ro false), or move snapshots out of the tree"),
+    Rule("LT025", "symlink", _W, "a symlink in the structure is never followed",
+         "replace it with a directory or a subvolume; leaves behind it are not mounted"),
+    Rule("LT026", "mountpoint", _W,
+         "something is mounted inside the tree (e.g. a bind mount from another filesystem)",
+         "move the data into the tree as a subvolume; mount points are never mounted again"),
+    Rule("LT027", "unreadable-entry", _W, "an entry in the tree could not be read",
+         "check its permissions; nothing at or below it is mounted"),
+    Rule("LT030", "unsafe-name", _E, "a name cannot be written safely into a unit file",
+         "rename it without commas, control characters, surrounding blanks or invalid UTF-8"),
+    Rule("LT031", "name-needs-escaping", _I, "a mount point's unit name needs systemd escaping",
+         "nothing to fix; use the escaped unit name with systemctl"),
+    Rule("LT040", "mount-point-clash", _E, "several leaves map to the same mount point",
+         "rename one of the leaves, or change a tree's destination"),
+    Rule("LT041", "hidden-by-other-tree", _W,
+         "a leaf of one tree mounts inside a leaf of another and hides part of it",
+         "give the trees destinations that do not overlap"),
+    Rule("LT042", "fstab-mount-point", _E, "/etc/fstab already mounts a leaf's mount point",
+         "remove the fstab line or the leaf; the fstab line wins and the leaf is not mounted"),
+    Rule("LT050", "user-writable-structure", _E,
+         "a non-root user can create leaves that mount outside their home",
+         "make the structure directories root's (chown root: DIR; chmod go-w DIR)"),
+    Rule("LT060", "no-backup-policy", _W, "a leaf is not covered by any backup policy",
+         "add a [tree.NAME.backup] table, or mark the leaf: "
+         "setfattr -n user.layout-trees.backup -v skip LEAF"),
+    Rule("LT061", "backup-skipped", _I, "a leaf is explicitly excluded from backups",
+         "nothing to fix if intended (user.layout-trees.backup=skip)"),
+)
+RULES_BY_ID = {rule.id: rule for rule in RULES}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem found, about one path."""
+
+    rule: str
+    message: str
+    """One line, starting with the path it concerns."""
+    tree: str | None = None
+    path: str | None = None
+    """The path concerned (tree entry, mount point, or configuration file)."""
+    hint: str | None = None
+    suppressed: str | None = None
+    """When silenced by the tree's ``ignore``: the reason given ("" for none)."""
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES_BY_ID:
+            raise ValueError(f"unknown rule {self.rule!r}")
+
+    @property
+    def severity(self) -> Severity:
+        return RULES_BY_ID[self.rule].severity
+
+    @property
+    def name(self) -> str:
+        return RULES_BY_ID[self.rule].name
+
+    @property
+    def effective_hint(self) -> str:
+        return self.hint or RULES_BY_ID[self.rule].hint
+
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.tree or "", self.path or "", self.rule, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """All findings of one check, sorted; silenced ones included and marked."""
+
+    findings: tuple[Finding, ...]
+    source: str | None = None
+    """The configuration file checked, if known."""
+
+    @property
+    def active(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.suppressed is None)
+
+    @property
+    def suppressed(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.suppressed is not None)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.active if f.severity is severity)
+
+    def failed(self, strict: bool = False) -> bool:
+        """Whether the check fails: any error (with ``strict``, any warning too)."""
+        worst = (Severity.ERROR, Severity.WARNING) if strict else (Severity.ERROR,)
+        return any(f.severity in worst for f in self.active)
+
+
+def show(text: str) -> str:
+    """``text`` safe to print on one line: control characters and bytes that are
+    not UTF-8 become ``\\xNN``, a backslash stays itself."""
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _entry_path(tree: TreeConfig, path: tuple[str, ...]) -> str:
+    return join(tree.path, path) if path else tree.path
+
+
+def _below_leaf(entry: Entry) -> bool:
+    return any(p.startswith("@") for p in entry.path[:-1])
+
+
+def is_leaf(entry: Entry) -> bool:
+    """Whether the planner treats ``entry`` as a leaf (before names and clashes)."""
+    return (entry.kind is EntryKind.SUBVOLUME and entry.is_at_name and not _below_leaf(entry)
+            and entry.subvolume is not None and not entry.subvolume.read_only)
+
+
+# --- configuration ---------------------------------------------------------------------
+
+
+def _config_findings(config: Config, problems: tuple[ConfigProblem, ...]) -> list[Finding]:
+    source = config.source
+    out: list[Finding] = []
+    for problem in problems:
+        where = source or problem.where
+        message = problem.message
+        if not message.startswith(where):
+            message = f"{where}: {message}"
+        out.append(Finding("LT001", message, None, source, problem.hint))
+    if config.format is ConfigFormat.PROTOTYPE:
+        out.append(Finding(
+            "LT002",
+            f"{show(source or 'configuration')}: prototype list format; trees are named after "
+            "their destination and cannot set ignore, watch or backup",
+            None, source))
+    for tree in config.trees:
+        for rule_id, _reason in tree.ignore:
+            if rule_id not in RULES_BY_ID:
+                close = [r for r in RULES_BY_ID if r.lower() == rule_id.strip().lower()]
+                hint = f"did you mean {close[0]!r}?" if close else None
+                out.append(Finding("LT003", f"tree {show(tree.name)}: ignore names unknown rule "
+                                   f"{show(rule_id)!r}", tree.name, source, hint))
+    return out
+
+
+def _option_findings(tree: TreeConfig) -> list[Finding]:
+    out: list[Finding] = []
+    where = f"tree {show(tree.name)}"
+    for option in conflicting_options(tree.options):
+        out.append(Finding("LT014", f"{tree.path}: option {show(option)!r} of {where} is ignored, "
+                           "each leaf is mounted with its own subvol=", tree.name, tree.path))
+    for option in unknown_x_systemd(tree.options):
+        out.append(Finding("LT015", f"{tree.path}: option {show(option)!r} of {where} is not an "
+                           "x-systemd option systemd knows", tree.name, tree.path))
+    for option in tree.options:
+        if option.split("=", 1)[0] in UNSUPPORTED:
+            out.append(Finding("LT015", f"{tree.path}: option {show(option)!r} of {where} has no "
+                               "effect on a layout tree leaf", tree.name, tree.path))
+    return out
+
+
+# --- from the planner's skips ----------------------------------------------------------
+
+_SKIP_RULE = {
+    SkipReason.TREE_MISSING: "LT010",
+    SkipReason.TREE_NOT_DIRECTORY: "LT010",
+    SkipReason.TREE_UNREADABLE: "LT010",
+    SkipReason.TREE_NOT_SCANNED: "LT010",
+    SkipReason.TREE_NOT_BTRFS: "LT011",
+    SkipReason.NO_DEVICE: "LT012",
+    SkipReason.BAD_OPTIONS: "LT013",
+    SkipReason.NOT_SUBVOLUME: "LT020",
+    SkipReason.READ_ONLY: "LT024",
+    SkipReason.SYMLINK: "LT025",
+    SkipReason.MOUNTPOINT: "LT026",
+    SkipReason.UNREADABLE: "LT027",
+    SkipReason.UNSAFE_NAME: "LT030",
+    SkipReason.CLASH: "LT040",
+    SkipReason.FSTAB: "LT042",
+}
+
+
+def _skip_findings(config: Config, plan: Plan) -> list[Finding]:
+    out: list[Finding] = []
+    for skip in plan.skips:
+        tree = config.tree(skip.tree)
+        rule = _SKIP_RULE.get(skip.reason)
+        if tree is None or rule is None:
+            continue
+        path = skip.where if skip.where is not None else _entry_path(tree, skip.path)
+        detail = show(skip.detail)
+        if skip.reason is SkipReason.BAD_OPTIONS:
+            detail = f"{tree.path}: {detail}"
+        elif skip.reason is SkipReason.TREE_NOT_SCANNED:
+            detail = f"{tree.path}: not in the snapshot (scanned with another configuration?)"
+        out.append(Finding(rule, detail, tree.name, path))
+    return out
+
+
+# --- structure -------------------------------------------------------------------------
+
+
+def _structure_findings(tree: TreeConfig, scan: TreeScan) -> list[Finding]:
+    out: list[Finding] = []
+    for entry in scan.entries:
+        if _below_leaf(entry):
+            continue  # inside a leaf: a scan never records these
+        path = _entry_path(tree, entry.path)
+        shown = show(path)
+        if not entry.is_at_name:
+            if entry.kind is EntryKind.SUBVOLUME:
+                out.append(Finding("LT021", f"{shown}: subvolume without '@' in its name; its "
+                                   "files are not mounted anywhere", tree.name, path))
+            elif entry.kind is EntryKind.SYMLINK:
+                out.append(Finding("LT025", f"{shown}: symlink (to {show(entry.target or '')!r}) "
+                                   "in the structure, never followed", tree.name, path))
+            elif entry.kind is EntryKind.MOUNTPOINT:
+                out.append(Finding("LT026", f"{shown}: another filesystem is mounted here; "
+                                   "nothing below it is scanned or mounted", tree.name, path))
+            elif entry.kind is EntryKind.UNREADABLE:
+                out.append(Finding("LT027", f"{shown}: could not be read "
+                                   f"({show(entry.error or 'unknown error')}); nothing below it "
+                                   "is mounted", tree.name, path))
+            continue
+        sub = entry.subvolume
+        if entry.kind is not EntryKind.SUBVOLUME or sub is None or not sub.nested:
+            continue
+        plain: list[str] = []
+        for rel in sorted(sub.nested):
+            if any(part.startswith("@") for part in rel.split("/")):
+                out.append(Finding("LT022", f"{show(path + '/' + rel)}: '@' subvolume inside leaf "
+                                   f"{shown}; visible in its mount, not mounted on its own",
+                                   tree.name, f"{path}/{rel}"))
+            else:
+                plain.append(rel)
+        if plain:
+            names = ", ".join(show(p) for p in plain[:3]) + (", ..." if len(plain) > 3 else "")
+            out.append(Finding("LT023", f"{shown}: contains {len(plain)} nested subvolume(s) "
+                               f"({names}) that snapshots of the leaf leave out", tree.name, path))
+    return out
+
+
+def _name_findings(plan: Plan, config: Config) -> list[Finding]:
+    out: list[Finding] = []
+    for mount in plan.mounts:
+        tree = config.tree(mount.tree)
+        if tree is None:
+            continue
+        if any(needs_escaping(part) for part in mount_components(mount.path)):
+            out.append(Finding("LT031", f"{show(mount.where)}: unit name is "
+                               f"{show(unit_name(mount.where, 'mount'))}",
+                               mount.tree, _entry_path(tree, mount.path)))
+    return out
+
+
+def _hidden_findings(plan: Plan, config: Config) -> list[Finding]:
+    by_where = {m.where: m for m in plan.mounts}
+    out: list[Finding] = []
+    for mount in plan.mounts:
+        parent = mount.where
+        while parent != "/":
+            parent = parent.rsplit("/", 1)[0] or "/"
+            outer = by_where.get(parent)
+            if outer is None or outer.tree == mount.tree:
+                continue
+            tree = config.tree(mount.tree)
+            outer_tree = config.tree(outer.tree)
+            if tree is None or outer_tree is None:
+                break
+            out.append(Finding(
+                "LT041",
+                f"{show(mount.where)}: leaf {show(_entry_path(tree, mount.path))} mounts inside "
+                f"leaf {show(_entry_path(outer_tree, outer.path))} of tree {show(outer.tree)!r} "
+                f"(mounted at {show(outer.where)}) and hides that part of it",
+                mount.tree, mount.where))
+            break
+    return out
+
+
+# --- security --------------------------------------------------------------------------
+
+
+def _writers(uid: int, gid: int, mode: int) -> list[tuple[str, int | None]]:
+    """Who other than root can create entries in a directory: ``(label, uid)``."""
+    found: list[tuple[str, int | None]] = []
+    if uid != 0:
+        found.append((f"uid {uid}", uid))  # an owner can always chmod u+w
+    if mode & 0o020 and gid != 0:
+        found.append((f"group {gid}", None))
+    if mode & 0o002:
+        found.append(("every user", None))
+    return found
+
+
+def _inside(path: str, home: str) -> bool:
+    return home != "/" and (path == home or path.startswith(home + "/"))
+
+
+def _security_findings(tree: TreeConfig, scan: TreeScan, snapshot: Snapshot) -> list[Finding]:
+    dirs: list[tuple[tuple[str, ...], int, int, int]] = [((), scan.uid, scan.gid, scan.mode)]
+    for entry in sorted(scan.entries, key=lambda e: e.path):
+        if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not any(
+                p.startswith("@") for p in entry.path):
+            dirs.append((entry.path, entry.uid, entry.gid, entry.mode))
+    flagged: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    out: list[Finding] = []
+    for path, uid, gid, mode in dirs:
+        where = join(tree.destination, path)
+        for label, writer_uid in _writers(uid, gid, mode):
+            if any(path[: len(p)] == p for p in flagged[label]):
+                continue  # an ancestor already reported for the same writer
+            home = snapshot.home_of(writer_uid) if writer_uid is not None else None
+            if home is not None and _inside(where, home):
+                continue
+            flagged[label].append(path)
+            whose = f" (home {show(home)})" if home else ""
+            fs_path = _entry_path(tree, path)
+            out.append(Finding(
+                "LT050",
+                f"{show(fs_path)}: writable by {label}{whose}, who could create leaves that "
+                f"mount at {show(where)} and below at the next boot",
+                tree.name, fs_path))
+    return out
+
+
+# --- backups ---------------------------------------------------------------------------
+
+
+def _backup_findings(tree: TreeConfig, scan: TreeScan, mounts: tuple[Mount, ...]) -> list[Finding]:
+    entries = {e.path: e for e in scan.entries}
+    out: list[Finding] = []
+    for mount in mounts:
+        entry = entries.get(mount.path)
+        sub = entry.subvolume if entry is not None else None
+        path = _entry_path(tree, mount.path)
+        if sub is not None and sub.backup is not None and sub.backup.strip() == "skip":
+            out.append(Finding("LT061", f"{show(path)}: excluded from backups "
+                               "(user.layout-trees.backup=skip)", tree.name, path))
+        elif tree.backup is None:
+            out.append(Finding("LT060", f"{show(path)}: tree {show(tree.name)!r} has no backup "
+                               "policy", tree.name, path))
+    return out
+
+
+# --- the check -------------------------------------------------------------------------
+
+
+def check(config: Config, snapshot: Snapshot,
+          problems: tuple[ConfigProblem, ...] = ()) -> Report:
+    """Every finding for ``config`` (and its parser's ``problems``) over ``snapshot``."""
+    plan = make_plan(config, snapshot)
+    findings = _config_findings(config, problems) + _skip_findings(config, plan)
+    findings += _name_findings(plan, config) + _hidden_findings(plan, config)
+    scans = {t.name: t for t in snapshot.trees}
+    for tree in config.trees:
+        findings += _option_findings(tree)
+        scan = scans.get(tree.name)
+        if tree.device is not None and scan is not None and scan.device_found is False:
+            findings.append(Finding("LT012", f"{show(tree.device)}: device of tree "
+                                    f"{show(tree.name)!r} does not exist", tree.name,
+                                    tree.device))
+        if scan is None or scan.status is not TreeStatus.OK:
+            continue
+        findings += _structure_findings(tree, scan)
+        findings += _security_findings(tree, scan, snapshot)
+        findings += _backup_findings(tree, scan, plan.mounts_of(tree.name))
+    return Report(_silence(config, findings), config.source)
+
+
+def _silence(config: Config, findings: list[Finding]) -> tuple[Finding, ...]:
+    ignored = {t.name: dict(t.ignore) for t in config.trees}
+    out: dict[tuple[str, str | None, str | None, str], Finding] = {}
+    for f in findings:
+        reasons = ignored.get(f.tree or "", {}) if f.tree is not None else {}
+        reason = reasons.get(f.rule)
+        hint = None if f.hint is None else show(f.hint)
+        f = Finding(f.rule, show(f.message), f.tree, f.path, hint, reason)
+        out.setdefault((f.rule, f.tree, f.path, f.message), f)
+    return tuple(sorted(out.values(), key=Finding.sort_key))
+
+
+def checked_leaves(snapshot: Snapshot, config: Config) -> int:
+    """How many leaves the configured trees hold (what a clean check mounts)."""
+    names = {t.name for t in config.trees}
+    return sum(1 for t in snapshot.trees if t.name in names for e in t.entries if is_leaf(e))
+
+
+__all__ = [
+    "RULES",
+    "RULES_BY_ID",
+    "Finding",
+    "Report",
+    "Rule",
+    "Severity",
+    "check",
+    "checked_leaves",
+    "is_leaf",
+    "show",
+]

@@ -1,0 +1,135 @@
+"""``layout check``: lint the layout trees and their configuration.
+
+Exit status (see also ``layout_trees.shell.cli``):
+
+====  =====================================================================
+0     no error findings (warnings and notes may have been printed)
+1     error findings; with ``--strict`` warnings count too
+2     the check could not run: configuration file or snapshot unreadable,
+      no configuration found, bad arguments
+====  =====================================================================
+
+A configuration file that can be read but not parsed (a TOML syntax error)
+is a finding (LT001), not a failure to run: CI shows it like any other.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..core.check import check
+from ..core.check_report import (
+    report_to_github,
+    report_to_json,
+    report_to_sarif_text,
+    report_to_text,
+    rules_to_text,
+)
+from ..core.config import Config, ConfigFormat, ConfigProblem, ParsedConfig
+from ..core.errors import ConfigError
+from ..core.model import Snapshot
+from .configfile import DEFAULT_PATHS, find_config, parse_text
+from .scan import scan
+
+EXIT_OK, EXIT_FINDINGS = 0, 1
+
+
+class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+def read_config(explicit: str | None) -> ParsedConfig:
+    """The configuration, with a syntax error turned into a problem (a finding);
+    raises :class:`ConfigError` (exit status 2) when there is nothing to read."""
+    path = find_config(explicit)
+    if path is None:
+        raise ConfigError("no configuration file found",
+                          f"create {DEFAULT_PATHS[0]} or pass --config FILE")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file", "check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    try:
+        return parse_text(text, path)
+    except ConfigError as exc:
+        fmt = ConfigFormat.TOML if path.endswith(".toml") else ConfigFormat.PROTOTYPE
+        return ParsedConfig(Config((), fmt, path), (ConfigProblem(path, exc.message, exc.hint),))
+
+
+def gather(config_path: Path | None, snapshot_path: Path | None) -> tuple[ParsedConfig, Snapshot]:
+    from .cli import fail, read_snapshot
+
+    if snapshot_path is not None:
+        snapshot, embedded = read_snapshot(snapshot_path)
+        if config_path is not None:
+            return read_config(str(config_path)), snapshot
+        if embedded is None:
+            fail(f"{snapshot_path}: the snapshot has no configuration", "pass --config FILE")
+        return embedded, snapshot
+    parsed = read_config(str(config_path) if config_path else None)
+    return parsed, scan(parsed.config, full=True)
+
+
+def _version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("layout-trees")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def check_command(
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Configuration file (default: the usual search, see README).")] = None,
+    snapshot: Annotated[Path | None, typer.Option(
+        "--snapshot", "-s", help="Check a JSON snapshot ('layout snapshot') instead of scanning; "
+        "needs neither btrfs nor root.")] = None,
+    format: Annotated[CheckFormat, typer.Option(
+        "--format", "-f", help="text, json, sarif (2.1.0) or github (workflow commands).")
+    ] = CheckFormat.text,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail (exit 1) on warnings too, not only on errors.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also show findings silenced by 'ignore', with the reason, "
+        "and trees without findings.")] = False,
+    list_rules: Annotated[bool, typer.Option(
+        "--list-rules", help="List the rules and exit.")] = False,
+) -> None:
+    """Lint the layout trees and their configuration (exit 1 on errors; see docs/rules.md)."""
+    if list_rules:
+        typer.echo(rules_to_text(), nl=False)
+        raise typer.Exit(EXIT_OK)
+    parsed, snap = gather(config, snapshot)
+    report = check(parsed.config, snap, parsed.problems)
+    if format is CheckFormat.json:
+        out = report_to_json(report)
+    elif format is CheckFormat.sarif:
+        out = report_to_sarif_text(report, _version())
+    elif format is CheckFormat.github:
+        out = report_to_github(report)
+    else:
+        trees = tuple((t.name, t.path, t.destination) for t in parsed.config.trees)
+        out = report_to_text(report, verbose=verbose, colour=_colour(), trees=trees)
+    typer.echo(out, nl=False)
+    raise typer.Exit(EXIT_FINDINGS if report.failed(strict) else EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check_command)
