@@ -1,0 +1,234 @@
+"""Planning ``layout reload``: what to mount and unmount after the trees changed.
+
+Theory of operation: the truth about what *is* mounted is the mount table
+(``/proc/self/mountinfo``); what *should* be mounted is the mount plan of a
+fresh scan.  :func:`diff_mounts` compares the two, without any memory of
+earlier plans, so a reload after a crash, a manual ``umount`` or a boot that
+went half-way gives the same answer as one after a clean run.
+
+A mounted filesystem is recognised as a leaf of tree T when it is a btrfs
+mount of T's filesystem (same source as the tree's mount) whose subvolume
+path is ``T/…/@x`` (no other ``@`` component) and whose mount point is where
+the plan would mount that path.  Nothing else is ever unmounted: mounts made
+by hand or by fstab below a destination are foreign and stay.  Trees that
+could not be scanned are left entirely alone.
+
+Changes come out in execution order: unmounts deepest first, then mounts
+shallowest first (so a new leaf below a vanished one can be mounted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .config import Config, TreeConfig
+from .errors import UnsafeNameError
+from .escape import simplify_path, unit_name
+from .model import Snapshot, TreeScan, TreeStatus
+from .mountinfo import MountEntry
+from .plan import DirectorySpec, Mount, Plan, join, mount_components
+
+DELETED_SUFFIX = "//deleted"
+
+
+class ChangeKind(Enum):
+    MOUNT = "mount"
+    """A planned leaf that is not mounted: mount it."""
+    UNMOUNT = "unmount"
+    """A mounted leaf that the plan no longer has: unmount it (unless held open)."""
+    BLOCKED = "blocked"
+    """A mounted leaf that should go but has other mounts below it: left mounted."""
+    CONFLICT = "conflict"
+    """A planned leaf whose mount point holds something else: left alone."""
+    NOT_STARTED = "not-started"
+    """A planned leaf with ``noauto``: not mounted, as at boot."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeafMount:
+    """A mount in the mount table recognised as a leaf of a tree."""
+
+    tree: str
+    leaf: tuple[str, ...]
+    entry: MountEntry
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: ChangeKind
+    where: str
+    tree: str
+    leaf: tuple[str, ...]
+    detail: str
+    mount: Mount | None = None
+    """The planned mount (for MOUNT, CONFLICT, NOT_STARTED)."""
+    unit: str | None = None
+    """The unit systemd knows the mount as."""
+
+    def describe(self) -> str:
+        leaf = f"{self.tree}:{'/'.join(self.leaf)}"
+        verb = {
+            ChangeKind.MOUNT: "mount",
+            ChangeKind.UNMOUNT: "unmount",
+            ChangeKind.BLOCKED: "keep",
+            ChangeKind.CONFLICT: "skip",
+            ChangeKind.NOT_STARTED: "skip",
+        }[self.kind]
+        return f"{verb} {self.where} ({leaf}): {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPlan:
+    changes: tuple[Change, ...] = ()
+    directories: tuple[DirectorySpec, ...] = ()
+    """Directories to create (when missing) before the mounts, with these owners and modes."""
+    unchanged: tuple[str, ...] = ()
+    """Mount points already as planned."""
+    notes: tuple[str, ...] = ()
+
+    def of(self, kind: ChangeKind) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.kind is kind)
+
+
+def _below(path: str, base: str) -> bool:
+    return path != base and (base == "/" or path.startswith(base + "/"))
+
+
+def tree_fs_root(tree: TreeConfig, scan: TreeScan) -> str | None:
+    """The tree directory's path from the top of its filesystem."""
+    if tree.tree_prefix is not None:
+        prefix = simplify_path(tree.tree_prefix)
+        root = simplify_path(tree.path)
+        inner = root[len(prefix):] if prefix != "/" else root
+        return simplify_path("/" + inner)
+    return scan.root_subvol_path
+
+
+def recognise(config: Config, snapshot: Snapshot,
+              mounts: tuple[MountEntry, ...]) -> tuple[LeafMount, ...]:
+    """The mounts in ``mounts`` that are leaves of a configured, scanned tree."""
+    found: list[LeafMount] = []
+    trees = [(t, snapshot.tree(t.name)) for t in config.trees]
+    for entry in mounts:
+        if entry.fstype != "btrfs":
+            continue
+        root = entry.root
+        deleted = root.endswith(DELETED_SUFFIX)
+        if deleted:
+            root = root[: -len(DELETED_SUFFIX)]
+        root = simplify_path(root)
+        for tree, scan in trees:
+            if scan is None or scan.status is not TreeStatus.OK:
+                continue
+            if scan.device is not None and entry.source != scan.device:
+                continue
+            fs_root = tree_fs_root(tree, scan)
+            if fs_root is None or not _below(root, fs_root):
+                continue
+            rest = root[len(fs_root):] if fs_root != "/" else root
+            leaf = tuple(p for p in rest.split("/") if p)
+            if not leaf[-1].startswith("@") or any(p.startswith("@") for p in leaf[:-1]):
+                continue
+            if entry.mountpoint != join(tree.destination, mount_components(leaf)):
+                continue
+            found.append(LeafMount(tree.name, leaf, entry, deleted))
+            break
+    return tuple(found)
+
+
+def _matches(mount: Mount, entry: MountEntry, scan: TreeScan | None) -> bool:
+    return (entry.fstype == "btrfs"
+            and not entry.root.endswith(DELETED_SUFFIX)
+            and simplify_path(entry.root) == simplify_path(mount.subvol)
+            and (scan is None or scan.device is None or entry.source == scan.device))
+
+
+def diff_mounts(config: Config, snapshot: Snapshot, plan: Plan,
+                mounts: tuple[MountEntry, ...]) -> ReloadPlan:
+    """What to mount and unmount so that the mount table matches ``plan``."""
+    by_where: dict[str, list[MountEntry]] = {}
+    for entry in mounts:
+        by_where.setdefault(simplify_path(entry.mountpoint), []).append(entry)
+    planned = {m.where: m for m in plan.mounts}
+    leaves = recognise(config, snapshot, mounts)
+    unchanged: list[str] = []
+    for mount in plan.mounts:
+        here = by_where.get(mount.where, [])
+        if here and _matches(mount, here[-1], snapshot.tree(mount.tree)):
+            unchanged.append(mount.where)
+
+    # Leaves mounted that the plan does not have (or not like this): unmount.
+    stale: list[LeafMount] = []
+    for leaf in leaves:
+        where = simplify_path(leaf.entry.mountpoint)
+        want = planned.get(where)
+        if want is not None and _matches(want, leaf.entry, snapshot.tree(want.tree)):
+            continue
+        stale.append(leaf)
+    stale_ids = {id(s.entry) for s in stale}
+    stale.sort(key=lambda s: (-s.entry.mountpoint.count("/"), s.entry.mountpoint))
+    changes: list[Change] = []
+    going: set[int] = set()
+    for leaf in stale:
+        where = simplify_path(leaf.entry.mountpoint)
+        staying = sorted({simplify_path(m.mountpoint) for m in mounts
+                          if _below(simplify_path(m.mountpoint), where)
+                          and id(m) not in going})
+        if staying:
+            changes.append(Change(ChangeKind.BLOCKED, where, leaf.tree, leaf.leaf,
+                                  f"its leaf is gone but {', '.join(staying[:3])} "
+                                  "is mounted below it", unit=_unit(where)))
+            continue
+        why = "its subvolume was deleted" if leaf.deleted else "its leaf is gone"
+        if where in planned:
+            why = "a different subvolume is planned there"
+        going.add(id(leaf.entry))
+        changes.append(Change(ChangeKind.UNMOUNT, where, leaf.tree, leaf.leaf, why,
+                              unit=_unit(where)))
+
+    # Planned leaves that are not mounted: mount them.
+    starting: list[Mount] = []
+    for mount in sorted(plan.mounts, key=lambda m: (m.where.count("/"), m.where)):
+        if mount.where in unchanged:
+            continue
+        here = by_where.get(mount.where, [])
+        foreign = [e for e in here if id(e) not in going]
+        if foreign:
+            top = foreign[-1]
+            held = id(top) in stale_ids
+            detail = (f"the old leaf mounted there stays ({top.root})" if held else
+                      f"{top.fstype} {top.source} is mounted there")
+            changes.append(Change(ChangeKind.CONFLICT, mount.where, mount.tree, mount.path,
+                                  detail, mount=mount, unit=mount.unit))
+            continue
+        if mount.semantics.noauto and not mount.semantics.automount:
+            changes.append(Change(ChangeKind.NOT_STARTED, mount.where, mount.tree, mount.path,
+                                  "noauto: mount it with 'systemctl start " + mount.unit + "'",
+                                  mount=mount, unit=mount.unit))
+            continue
+        starting.append(mount)
+        changes.append(Change(ChangeKind.MOUNT, mount.where, mount.tree, mount.path,
+                              f"new leaf ({mount.subvol})", mount=mount, unit=mount.unit))
+    directories = tuple(d for d in plan.directories
+                        if any(_below(m.where, d.path) for m in starting))
+    notes = tuple(
+        f"tree {t.name!r} could not be scanned ({s.error or s.status.value if s else 'no scan'}); "
+        "its mounts are left alone"
+        for t in sorted(config.trees, key=lambda t: t.name)
+        if (s := snapshot.tree(t.name)) is None or s.status is not TreeStatus.OK
+    )
+    return ReloadPlan(tuple(changes), directories, tuple(sorted(unchanged)), notes)
+
+
+def _unit(where: str) -> str | None:
+    try:
+        return unit_name(where, "mount")
+    except UnsafeNameError:
+        return None
+
+
+def describe(plan: ReloadPlan) -> tuple[str, ...]:
+    """One line per change and note, for the report."""
+    return tuple(c.describe() for c in plan.changes) + plan.notes
