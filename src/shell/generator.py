@@ -16,6 +16,7 @@ import sys
 from ..core.errors import LayoutError
 from ..core.plan import SkipReason, make_plan
 from ..core.units import render
+from ..core.watch import watch_files
 from .configfile import load_config
 from .files import write_generated
 from .log import LEVELS, Log
@@ -42,7 +43,8 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
     plan = make_plan(config, snapshot)
     for skip in plan.skips:
         log.log(_QUIET.get(skip.reason, LEVELS["warning"]), f"{skip.detail} [{skip.reason.value}]")
-    failures = write_generated(out_dir, render(plan, config.source))
+    files = render(plan, config.source) + watch_files(config, snapshot, sys.executable)
+    failures = write_generated(out_dir, files)
     for path, exc in failures:
         log.error(f"{os.path.join(out_dir, path)}: cannot write: {exc.strerror or exc}")
     for tree in config.trees:
