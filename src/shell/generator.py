@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..core.backup_units import backup_units
 from ..core.errors import LayoutError
 from ..core.plan import SkipReason, make_plan
 from ..core.units import render
@@ -44,6 +45,7 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
     for skip in plan.skips:
         log.log(_QUIET.get(skip.reason, LEVELS["warning"]), f"{skip.detail} [{skip.reason.value}]")
     files = render(plan, config.source) + watch_files(config, snapshot, sys.executable)
+    files += backup_units(config, f"{sys.executable} -m layout_trees.shell.cli")
     failures = write_generated(out_dir, files)
     for path, exc in failures:
         log.error(f"{os.path.join(out_dir, path)}: cannot write: {exc.strerror or exc}")
