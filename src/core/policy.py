@@ -1,7 +1,19 @@
 """Backup policy as written in a tree's ``[tree.NAME.backup]`` table.
 
-Only the shape is validated here; what a policy means for each leaf (the
-manifest, the btrbk configuration) lives in the backup modules.
+A policy says where a tree's leaves go (local directories and
+``ssh://host[:port]/path`` targets), when (a systemd ``OnCalendar=``
+expression), where the source snapshots live (``snapshot_dir``, relative to
+the filesystem's top level) and how long snapshots and backups are kept
+(btrbk's retention syntax, passed through verbatim).  Everything is checked
+here, so a bad policy is a configuration error naming the key, never a btrbk
+failure at 3 a.m.
+
+A leaf can opt out on its own: the ``user.layout-trees.backup`` extended
+attribute on the subvolume (``skip``) travels with the data, also through
+send/receive.  :func:`parse_override` interprets it.
+
+What a policy means for each leaf (the manifest, the btrbk configuration)
+lives in :mod:`layout_trees.core.backup` and :mod:`layout_trees.core.btrbk`.
 """
 
 from __future__ import annotations
@@ -9,13 +21,40 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from .errors import ConfigError
 
-# btrbk retention: "no", "all", "latest", or e.g. "20h 10d 6w 4m 1y" / "2d" / "7d*".
-_RETENTION_RE = re.compile(r"^(no|all|latest|(\d+[hdwmy]\*?|\d+)(\s+\d+[hdwmy]\*?)*)$")
+# btrbk retention (btrbk.conf(5)): "no", "all", or "[<hourly>h] [<daily>d] [<weekly>w]
+# [<monthly>m] [<yearly>y]" where each count is a number or "*", optionally a bare
+# number of latest snapshots first; the minimum is "all", "latest", "no" or "<n>[hdwmy]".
+_RETENTION_RE = re.compile(r"^(no|all|(\d+|\d+[hdwmy]|\*[hdwmy])(\s+(\d+|\*)[hdwmy])*)$")
 _PRESERVE_MIN_RE = re.compile(r"^(no|all|latest|\d+[hdwmy])$")
+# OnCalendar= is checked for its character set only; `systemd-analyze calendar` is the
+# oracle in the integration tests.  No quotes, no control characters, no specifiers.
+_SCHEDULE_RE = re.compile(r"^[A-Za-z0-9 *:.,/~+_-]+$")
+BACKUP_ATTR_VALUES = ("skip",)
+
+
+class Override(Enum):
+    """What the ``user.layout-trees.backup`` attribute of a subvolume says."""
+
+    INHERIT = "inherit"
+    """No attribute: the tree's policy applies."""
+    SKIP = "skip"
+    """``skip``: never backed up (``layout backup exclude``)."""
+    INVALID = "invalid"
+    """Any other value: not understood, so the leaf counts as not covered."""
+
+
+def parse_override(value: str | None) -> Override:
+    """Interpret the attribute value (None when the attribute is not set)."""
+    if value is None:
+        return Override.INHERIT
+    if value.strip() == "skip":
+        return Override.SKIP
+    return Override.INVALID
 _SSH_RE = re.compile(r"^ssh://(?P<host>[A-Za-z0-9._\-\[\]:]+?)(:(?P<port>\d+))?(?P<path>/.*)$")
 
 POLICY_KEYS = (
@@ -46,17 +85,48 @@ class BackupPolicy:
             raise ConfigError("a backup policy needs at least one target")
         for target in self.targets:
             validate_target(target)
-        if not self.schedule or "\n" in self.schedule:
-            raise ConfigError(f"schedule {self.schedule!r} is not a valid OnCalendar= expression")
-        if self.snapshot_dir.startswith("/") or ".." in self.snapshot_dir.split("/"):
+        if not _SCHEDULE_RE.match(self.schedule) or self.schedule != self.schedule.strip():
+            raise ConfigError(
+                f"schedule {self.schedule!r} is not a valid OnCalendar= expression",
+                "e.g. 'daily', 'hourly' or '*-*-* 02:30:00' (see systemd.time(7))",
+            )
+        if len(set(self.targets)) != len(self.targets):
+            raise ConfigError("a backup target is listed twice")
+        if (not self.snapshot_dir or self.snapshot_dir.startswith("/")
+                or any(p in ("", ".", "..") for p in self.snapshot_dir.split("/"))
+                or not re.match(r"^[A-Za-z0-9_@+.\-/]+$", self.snapshot_dir)):
             raise ConfigError(
                 f"snapshot_dir {self.snapshot_dir!r} must be relative to the filesystem's top "
                 "level",
                 "write e.g. '.snapshots' or 'snapshots/layout'",
             )
+        for key in ("snapshot_preserve", "target_preserve"):
+            if not _RETENTION_RE.match(getattr(self, key)):
+                raise ConfigError(
+                    f"{key} = {getattr(self, key)!r} is not btrbk retention syntax",
+                    "e.g. '14d 4w *m' or 'no' (see btrbk.conf(5))",
+                )
+        for key in ("snapshot_preserve_min", "target_preserve_min"):
+            if not _PRESERVE_MIN_RE.match(getattr(self, key)):
+                raise ConfigError(
+                    f"{key} = {getattr(self, key)!r} is not btrbk retention syntax",
+                    "e.g. '2d', 'latest', 'all' or 'no'",
+                )
+
+
+_TARGET_CHARS_RE = re.compile(r"^[A-Za-z0-9_@+.\-/:\[\]]+$")
 
 
 def validate_target(target: str) -> None:
+    """A target is an absolute directory or ``ssh://host[:port]/path``, in btrbk's safe
+    character set (btrbk refuses anything else when ``safe_commands`` is on)."""
+    if not _TARGET_CHARS_RE.match(target):
+        raise ConfigError(
+            f"backup target {target!r} contains characters btrbk does not accept safely",
+            "use letters, digits and _ @ + . - / in target paths",
+        )
+    if ".." in target.split("/"):
+        raise ConfigError(f"backup target {target!r} contains '..'")
     if target.startswith("ssh://"):
         if not _SSH_RE.match(target):
             raise ConfigError(
@@ -64,7 +134,7 @@ def validate_target(target: str) -> None:
                 "write ssh://host[:port]/absolute/path",
             )
         return
-    if not target.startswith("/"):
+    if not target.startswith("/") or any(ord(c) < 0x20 for c in target):
         raise ConfigError(
             f"backup target {target!r} is neither an absolute path nor ssh://",
             "write /path/to/dir or ssh://host[:port]/path",
@@ -91,17 +161,17 @@ def parse_policy(table: Mapping[str, Any], where: str) -> BackupPolicy:
     if isinstance(targets, str):
         targets = [targets]
     if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-        raise ConfigError(f"{where}.targets must be a list of strings", 'e.g. targets = ["/backup"]')
+        raise ConfigError(f"{where}.targets must be a list of strings",
+                          'e.g. targets = ["/backup"]')
     values: dict[str, str] = {}
     for key in POLICY_KEYS[1:]:
         if key in table:
             value = table[key]
             if not isinstance(value, str):
                 raise ConfigError(f"{where}.{key} must be a string")
-            values[key] = value.strip()
+            values[key] = " ".join(value.split()) if "preserve" in key else value.strip()
     for key in ("snapshot_preserve", "target_preserve"):
-        if key in values and not _RETENTION_RE.match(values[key].replace("*m", "1m").replace(
-            "*d", "1d").replace("*w", "1w").replace("*y", "1y").replace("*h", "1h")):
+        if key in values and not _RETENTION_RE.match(values[key]):
             raise ConfigError(
                 f"{where}.{key} = {values[key]!r} is not btrbk retention syntax",
                 "e.g. '14d 4w *m' or 'no' (see btrbk.conf(5))",

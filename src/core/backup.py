@@ -1,0 +1,422 @@
+"""The backup manifest: what is backed up, from where, under which name.
+
+Theory of operation.  A scan (:class:`~layout_trees.core.model.Snapshot`) and
+the configuration go in; a :class:`Manifest` comes out.  It lists every leaf
+(a writable ``@`` subvolume of a configured tree) with its tree, its position
+in the tree, its path from the filesystem's top level, its UUID, its mount
+point (from the mount plan, when it is mounted), the policy that covers it and
+a *snapshot name*.  It also records the structure of each tree (directories
+between the root and the leaves, with owners and modes), so that a target
+holding the manifest and the backups is enough to rebuild the tree.
+
+The snapshot name is what btrbk calls ``snapshot_name``: source snapshots and
+backups are named ``<snapshot name>.<timestamp>``.  It is derived from the
+tree name and the full path in the tree, escaped injectively into btrbk's safe
+character set (``[A-Za-z0-9_@+.-]``): components are joined with ``.`` and
+every other byte, ``.`` and ``+`` included, becomes ``+XX``.  So ``a/@cache``
+and ``b/@cache`` never collide (btrbk aborts on duplicate names), and the
+name alone says where a backup belongs.
+
+A leaf is *covered* when its tree has a policy, its ``user.layout-trees.backup``
+attribute does not say ``skip`` and btrbk can be given its path; otherwise the
+manifest says why not (:class:`Coverage`).  ``layout backup verify`` treats
+every uncovered leaf except a deliberate exclusion as a failure.
+
+The manifest is JSON (:func:`manifest_to_json`), versioned and canonical: the
+same scan gives the same bytes in any scan order.  Each backup run stores it
+on every target (:func:`manifest_for_target`), next to the backups.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .config import Config
+from .errors import UserError
+from .model import EntryKind, Snapshot, TreeStatus
+from .plan import make_plan
+from .policy import BackupPolicy, Override, parse_override
+
+MANIFEST_FORMAT = "layout-trees-backup-manifest"
+MANIFEST_VERSION = 1
+MANIFEST_FILE = "layout-trees-manifest.json"
+NAME_MAX = 200
+"""Longest snapshot name: 255 bytes minus btrbk's ``.YYYYMMDDTHHMMSS+ZZZZ_NN`` suffix."""
+
+_SAFE_NAME_BYTES = re.compile(rb"[^A-Za-z0-9_@-]")
+# btrbk takes quoted paths, but strips whitespace at the ends, expands wildcards
+# and cannot nest quotes; such paths are refused rather than mangled.
+_BTRBK_UNSAFE = re.compile(r"[\"'*?\[\]\\\x00-\x1f\x7f]")
+
+
+class ManifestError(UserError):
+    """A manifest document cannot be read."""
+
+
+class Coverage(Enum):
+    """Whether a leaf is backed up, and if not, why."""
+
+    COVERED = "covered"
+    EXCLUDED = "excluded"
+    """``user.layout-trees.backup=skip`` on the subvolume: deliberately not backed up."""
+    NO_POLICY = "no-policy"
+    INVALID_OVERRIDE = "invalid-override"
+    UNSUPPORTED_PATH = "unsupported-path"
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One leaf subvolume and how it is backed up."""
+
+    tree: str
+    path: tuple[str, ...]
+    """Position in the tree, e.g. ``("a", "@cache")``."""
+    subvol: str
+    """Path from the filesystem's top level, e.g. ``/trees/main/a/@cache``."""
+    snapshot_name: str
+    coverage: Coverage
+    reason: str
+    uuid: str | None = None
+    mount_point: str | None = None
+    policy: BackupPolicy | None = None
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o755
+    """Owner and mode of the leaf's root (for an excluded leaf, recreated empty)."""
+
+    def __post_init__(self) -> None:
+        if not self.path or not self.path[-1].startswith("@"):
+            raise ManifestError(f"leaf {self.path!r}: a leaf's name starts with '@'")
+        if not self.subvol.startswith("/"):
+            raise ManifestError(f"leaf {self.relpath!r}: subvol {self.subvol!r} is not absolute")
+        if (self.coverage is Coverage.COVERED) != (self.policy is not None and bool(
+                self.policy.targets)):
+            raise ManifestError(f"leaf {self.relpath!r}: a covered leaf needs a policy")
+
+    @property
+    def relpath(self) -> str:
+        return "/".join(self.path)
+
+    @property
+    def key(self) -> tuple[str, tuple[str, ...]]:
+        return self.tree, self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """A structure directory (or plain subvolume) of a tree, restored with these owners."""
+
+    path: tuple[str, ...]
+    uid: int
+    gid: int
+    mode: int
+    subvolume: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """A configured tree as the manifest records it."""
+
+    name: str
+    path: str
+    destination: str
+    policy: BackupPolicy | None = None
+    root_subvol: str | None = None
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o755
+    directories: tuple[Directory, ...] = ()
+    error: str | None = None
+    """Why the tree could not be scanned; its leaves are then unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    trees: tuple[Tree, ...] = ()
+    leaves: tuple[Leaf, ...] = ()
+    version: int = MANIFEST_VERSION
+
+    def __post_init__(self) -> None:
+        names = [leaf.snapshot_name for leaf in self.leaves]
+        if len(names) != len(set(names)):
+            raise ManifestError("manifest: two leaves share a snapshot name")
+        trees = [t.name for t in self.trees]
+        if len(trees) != len(set(trees)):
+            raise ManifestError("manifest: two trees share a name")
+
+    def tree(self, name: str) -> Tree | None:
+        return next((t for t in self.trees if t.name == name), None)
+
+    def leaves_of(self, tree: str) -> tuple[Leaf, ...]:
+        return tuple(leaf for leaf in self.leaves if leaf.tree == tree)
+
+    def covered(self) -> tuple[Leaf, ...]:
+        return tuple(leaf for leaf in self.leaves if leaf.coverage is Coverage.COVERED)
+
+    def targets(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for leaf in self.covered():
+            assert leaf.policy is not None
+            for target in leaf.policy.targets:
+                seen.setdefault(target, None)
+        return tuple(sorted(seen))
+
+
+def _escape_component(text: str) -> str:
+    raw = text.encode("utf-8", "surrogateescape")
+    return _SAFE_NAME_BYTES.sub(lambda m: b"+%02X" % m.group()[0], raw).decode("ascii")
+
+
+def _unescape_component(text: str) -> str:
+    raw = re.sub(rb"\+([0-9A-F]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode())
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def snapshot_name(tree: str, path: tuple[str, ...]) -> str:
+    """btrbk's ``snapshot_name`` for a leaf: injective in (tree, path), safe characters only."""
+    return ".".join(_escape_component(part) for part in (tree, *path))
+
+
+def split_snapshot_name(name: str) -> tuple[str, tuple[str, ...]]:
+    """Inverse of :func:`snapshot_name`."""
+    parts = name.split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ManifestError(f"{name!r} is not a layout-trees snapshot name")
+    decoded = [_unescape_component(p) for p in parts]
+    return decoded[0], tuple(decoded[1:])
+
+
+def _coverage(policy: BackupPolicy | None, attr: str | None, subvol: str,
+              name: str) -> tuple[Coverage, str]:
+    override = parse_override(attr)
+    if override is Override.SKIP:
+        return Coverage.EXCLUDED, "excluded: user.layout-trees.backup=skip on the subvolume"
+    if override is Override.INVALID:
+        return Coverage.INVALID_OVERRIDE, (
+            f"user.layout-trees.backup={attr!r} is not understood (only 'skip'); "
+            "fix it with 'layout backup include' or 'exclude'")
+    if policy is None:
+        return Coverage.NO_POLICY, "its tree has no [backup] policy"
+    bad = _BTRBK_UNSAFE.search(subvol)
+    if bad or subvol != subvol.strip() or any(p != p.strip() for p in subvol.split("/")):
+        what = repr(bad.group()) if bad else "whitespace at the start or end of a name"
+        return Coverage.UNSUPPORTED_PATH, f"btrbk cannot be given this path ({what})"
+    if len(name) > NAME_MAX:
+        return Coverage.UNSUPPORTED_PATH, f"the derived snapshot name is longer than {NAME_MAX}"
+    return Coverage.COVERED, "covered by the tree's policy"
+
+
+def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
+    """The manifest for ``config`` over ``snapshot``: pure and order-independent."""
+    plan = make_plan(config, snapshot)
+    mount_points = {(m.tree, m.path): m.where for m in plan.mounts}
+    scans = {t.name: t for t in snapshot.trees}
+    trees: list[Tree] = []
+    leaves: list[Leaf] = []
+    for tree in sorted(config.trees, key=lambda t: t.name):
+        scan = scans.get(tree.name)
+        if scan is None or scan.status is not TreeStatus.OK:
+            error = "not scanned" if scan is None else (scan.error or scan.status.value)
+            trees.append(Tree(tree.name, tree.path, tree.destination, tree.backup, error=error))
+            continue
+        directories: list[Directory] = []
+        for entry in sorted(scan.entries, key=lambda e: e.path):
+            if any(p.startswith("@") for p in entry.path[:-1]):
+                continue
+            if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
+                directories.append(Directory(entry.path, entry.uid, entry.gid, entry.mode,
+                                             entry.kind is EntryKind.SUBVOLUME))
+                continue
+            sub = entry.subvolume
+            if not entry.is_at_name or sub is None or sub.read_only:
+                continue
+            name = snapshot_name(tree.name, entry.path)
+            coverage, reason = _coverage(tree.backup, sub.backup, sub.path, name)
+            leaves.append(Leaf(
+                tree=tree.name,
+                path=entry.path,
+                subvol=sub.path,
+                snapshot_name=name,
+                coverage=coverage,
+                reason=reason,
+                uuid=sub.uuid,
+                mount_point=mount_points.get((tree.name, entry.path)),
+                policy=tree.backup if coverage is Coverage.COVERED else None,
+                uid=entry.uid, gid=entry.gid, mode=entry.mode,
+            ))
+        trees.append(Tree(tree.name, tree.path, tree.destination, tree.backup,
+                          scan.root_subvol_path, scan.uid, scan.gid, scan.mode,
+                          tuple(directories)))
+    return Manifest(tuple(trees), tuple(leaves))
+
+
+def manifest_for_target(manifest: Manifest, target: str) -> Manifest:
+    """The part of the manifest a target holds: the trees that send there, all their leaves.
+
+    Excluded leaves stay in, so a restore recreates them (empty, still excluded).
+    """
+    names = {t.name for t in manifest.trees if t.policy is not None and target in t.policy.targets}
+    return Manifest(
+        tuple(t for t in manifest.trees if t.name in names),
+        tuple(leaf for leaf in manifest.leaves if leaf.tree in names),
+    )
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+def _policy_data(policy: BackupPolicy) -> dict[str, Any]:
+    return {
+        "targets": list(policy.targets),
+        "schedule": policy.schedule,
+        "snapshot_dir": policy.snapshot_dir,
+        "snapshot_preserve_min": policy.snapshot_preserve_min,
+        "snapshot_preserve": policy.snapshot_preserve,
+        "target_preserve_min": policy.target_preserve_min,
+        "target_preserve": policy.target_preserve,
+    }
+
+
+def manifest_to_data(manifest: Manifest) -> dict[str, Any]:
+    trees = []
+    for tree in sorted(manifest.trees, key=lambda t: t.name):
+        data: dict[str, Any] = {
+            "name": tree.name, "path": tree.path, "destination": tree.destination,
+            "uid": tree.uid, "gid": tree.gid, "mode": f"{tree.mode:04o}",
+            "directories": [
+                {"path": list(d.path), "uid": d.uid, "gid": d.gid, "mode": f"{d.mode:04o}",
+                 "subvolume": d.subvolume}
+                for d in sorted(tree.directories, key=lambda d: d.path)
+            ],
+        }
+        if tree.policy is not None:
+            data["policy"] = _policy_data(tree.policy)
+        if tree.root_subvol is not None:
+            data["root_subvol"] = tree.root_subvol
+        if tree.error is not None:
+            data["error"] = tree.error
+        trees.append(data)
+    leaves = []
+    for leaf in sorted(manifest.leaves, key=lambda x: x.key):
+        item: dict[str, Any] = {
+            "tree": leaf.tree, "path": list(leaf.path), "subvol": leaf.subvol,
+            "snapshot_name": leaf.snapshot_name, "coverage": leaf.coverage.value,
+            "reason": leaf.reason, "uid": leaf.uid, "gid": leaf.gid, "mode": f"{leaf.mode:04o}",
+        }
+        for key in ("uuid", "mount_point"):
+            if getattr(leaf, key) is not None:
+                item[key] = getattr(leaf, key)
+        if leaf.policy is not None:
+            item["policy"] = _policy_data(leaf.policy)
+        leaves.append(item)
+    return {"format": MANIFEST_FORMAT, "version": manifest.version, "trees": trees,
+            "leaves": leaves}
+
+
+def manifest_to_json(manifest: Manifest) -> str:
+    """Canonical JSON: keys sorted, trees by name, leaves by (tree, path)."""
+    return json.dumps(manifest_to_data(manifest), indent=2, sort_keys=True,
+                      ensure_ascii=False) + "\n"
+
+
+def _get(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(data, dict) or key not in data:
+        raise ManifestError(f"{where}: missing {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ManifestError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _opt(data: dict[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ManifestError(f"{where}: {key!r} must be a string")
+    return value
+
+
+def _mode(value: Any, where: str) -> int:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-7]{1,4}", value):
+        raise ManifestError(f"{where}: mode must be an octal string like '0755'")
+    return int(value, 8)
+
+
+def _path(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(p, str) and p not in ("", ".", "..") and "/" not in p for p in value):
+        raise ManifestError(f"{where}: path must be a non-empty list of names")
+    return tuple(value)
+
+
+def _policy_from(data: Any, where: str) -> BackupPolicy:
+    from .policy import parse_policy
+
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: policy must be an object")
+    try:
+        return parse_policy(data, where)
+    except UserError as exc:
+        raise ManifestError(exc.message, exc.hint) from None
+
+
+def manifest_from_data(data: Any) -> Manifest:
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise ManifestError("not a layout-trees backup manifest",
+                            f"the document's 'format' must be {MANIFEST_FORMAT!r}")
+    if data.get("version") != MANIFEST_VERSION:
+        raise ManifestError(
+            f"manifest version {data.get('version')!r} is not supported "
+            f"(this is {MANIFEST_VERSION})", "use the layout-trees version that wrote it")
+    trees = []
+    for i, t in enumerate(_get(data, "trees", list, "manifest")):
+        where = f"manifest tree {i}"
+        dirs = []
+        for j, d in enumerate(_get(t, "directories", list, where)):
+            dw = f"{where} directory {j}"
+            dirs.append(Directory(_path(_get(d, "path", list, dw), dw), _get(d, "uid", int, dw),
+                                  _get(d, "gid", int, dw), _mode(d.get("mode"), dw),
+                                  _get(d, "subvolume", bool, dw)))
+        policy = t.get("policy")
+        trees.append(Tree(
+            name=_get(t, "name", str, where), path=_get(t, "path", str, where),
+            destination=_get(t, "destination", str, where),
+            policy=None if policy is None else _policy_from(policy, where),
+            root_subvol=_opt(t, "root_subvol", where),
+            uid=_get(t, "uid", int, where), gid=_get(t, "gid", int, where),
+            mode=_mode(t.get("mode"), where), directories=tuple(dirs),
+            error=_opt(t, "error", where)))
+    leaves = []
+    for i, item in enumerate(_get(data, "leaves", list, "manifest")):
+        where = f"manifest leaf {i}"
+        coverage = _get(item, "coverage", str, where)
+        try:
+            cov = Coverage(coverage)
+        except ValueError:
+            raise ManifestError(f"{where}: unknown coverage {coverage!r}") from None
+        policy = item.get("policy")
+        path = _path(_get(item, "path", list, where), where)
+        tree = _get(item, "tree", str, where)
+        name = _get(item, "snapshot_name", str, where)
+        if name != snapshot_name(tree, path):
+            raise ManifestError(f"{where}: snapshot name {name!r} does not match its path")
+        leaves.append(Leaf(
+            tree=tree, path=path, subvol=_get(item, "subvol", str, where), snapshot_name=name,
+            coverage=cov, reason=_get(item, "reason", str, where),
+            uuid=_opt(item, "uuid", where), mount_point=_opt(item, "mount_point", where),
+            policy=None if policy is None else _policy_from(policy, where),
+            uid=_get(item, "uid", int, where), gid=_get(item, "gid", int, where),
+            mode=_mode(item.get("mode"), where)))
+    return Manifest(tuple(trees), tuple(leaves))
+
+
+def manifest_from_json(text: str) -> Manifest:
+    """Parse manifest JSON; raises :class:`ManifestError` with a hint."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ManifestError(f"the manifest is not valid JSON: {exc}",
+                            "the file may be truncated; every backup run rewrites it") from None
+    return manifest_from_data(data)

@@ -1,0 +1,138 @@
+"""Restoring a layout tree from a target alone: what to receive, what to place.
+
+Theory of operation.  The target holds the manifest and, per leaf, backups
+named ``<snapshot name>.<timestamp>``.  A restore into a directory of a
+(usually fresh) btrfs filesystem keeps every received backup read-only in the
+policy's snapshot directory at that filesystem's top level, and makes each
+leaf a writable snapshot of the latest one, at its place in the tree.  So
+
+- the next restore, when the target has newer backups, sends only the
+  difference: the newest backup of which a received copy is already here is
+  the parent (``btrfs send -p``; btrfs finds the local copy by its received
+  UUID);
+- a leaf that still equals the received copy it was made from can be
+  replaced silently; one with local changes is kept unless ``overwrite`` is
+  asked for, and the step says so.
+
+The shell gathers the facts (both listings, and for each existing leaf the
+received copy it descends from and whether it changed since) and executes
+the steps; :func:`plan_restore` decides, purely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .backup import Coverage, Leaf, Manifest
+from .btrbk import ListedSubvolume, backups_of
+from .errors import UserError
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLeaf:
+    """A leaf that already exists where the restore would put it."""
+
+    origin: str | None
+    """Name of the received copy (in the snapshot directory) it is a snapshot of, if any."""
+    changed: bool
+    """Whether it differs from that copy (True when the origin is unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreStep:
+    leaf: Leaf
+    receive: str | None = None
+    """Backup to receive from the target into the snapshot directory."""
+    parent: str | None = None
+    """Backup on the target to send against (its copy is here already)."""
+    place: str | None = None
+    """Received copy to snapshot (writable) into the leaf's place."""
+    replace: bool = False
+    """Delete the existing leaf first."""
+    create_empty: bool = False
+    """An excluded leaf: create an empty subvolume marked ``skip``."""
+    error: bool = False
+    message: str = ""
+
+
+def _select(manifest: Manifest, tree: str, subvolume: tuple[str, ...] | None) -> list[Leaf]:
+    if manifest.tree(tree) is None:
+        names = ", ".join(t.name for t in manifest.trees) or "none"
+        raise UserError(f"the target's manifest has no tree {tree!r}", f"its trees: {names}")
+    leaves = list(manifest.leaves_of(tree))
+    if subvolume is not None:
+        leaves = [leaf for leaf in leaves if leaf.path == subvolume]
+        if not leaves:
+            raise UserError(f"tree {tree!r} has no leaf {'/'.join(subvolume)!r} in the manifest",
+                            "give the path inside the tree, e.g. 'a/@cache'")
+    return leaves
+
+
+def plan_restore(manifest: Manifest, tree: str, target: tuple[ListedSubvolume, ...],
+                 local: tuple[ListedSubvolume, ...], existing: Mapping[tuple[str, ...], LocalLeaf],
+                 subvolume: tuple[str, ...] | None = None,
+                 overwrite: bool = False) -> tuple[RestoreStep, ...]:
+    """The steps to restore ``tree`` (or one leaf of it) from a target's listing.
+
+    ``local`` lists the snapshot directory on the destination, ``existing`` the leaves
+    already in place (by path in the tree).
+    """
+    steps: list[RestoreStep] = []
+    for leaf in _select(manifest, tree, subvolume):
+        present = existing.get(leaf.path)
+        if leaf.coverage is Coverage.EXCLUDED:
+            if present is None:
+                steps.append(RestoreStep(leaf, create_empty=True,
+                                         message="excluded from backups: created empty, "
+                                         "still excluded"))
+            else:
+                steps.append(RestoreStep(leaf, message="excluded from backups: left as it is"))
+            continue
+        if leaf.coverage is not Coverage.COVERED:
+            steps.append(RestoreStep(leaf, error=True,
+                                     message=f"was not backed up ({leaf.reason}); not restored"))
+            continue
+        backups = backups_of(target, leaf.snapshot_name)
+        if not backups:
+            steps.append(RestoreStep(leaf, error=True,
+                                     message="the target holds no complete backup of it"))
+            continue
+        latest = backups[-1]
+        copies = {c.received_uuid: c for c in backups_of(local, leaf.snapshot_name)}
+        have = copies.get(latest.received_uuid)
+        receive = parent = None
+        if have is None:
+            receive = latest.name
+            older = [b for b in backups[:-1] if b.received_uuid in copies]
+            parent = older[-1].name if older else None
+        copy = have.name if have is not None else latest.name
+        how = "" if receive is None else (
+            f"received {receive} incrementally (parent {parent})" if parent
+            else f"received {receive} in full")
+        if present is None:
+            steps.append(RestoreStep(leaf, receive, parent, place=copy,
+                                     message=_join(how, f"restored from {latest.name}")))
+        elif present.origin == copy and not present.changed:
+            steps.append(RestoreStep(leaf, receive, parent,
+                                     message=_join(how, f"up to date with {latest.name}")))
+        elif not present.changed:
+            steps.append(RestoreStep(leaf, receive, parent, place=copy, replace=True,
+                                     message=_join(how, f"updated to {latest.name} (it had no "
+                                                   "local changes)")))
+        elif overwrite:
+            steps.append(RestoreStep(leaf, receive, parent, place=copy, replace=True,
+                                     message=_join(how, f"local changes overwritten by "
+                                                   f"{latest.name}, as asked")))
+        else:
+            steps.append(RestoreStep(
+                leaf, receive, parent, error=True,
+                message=_join(how, f"NOT replaced: it has local changes since "
+                              f"{present.origin or 'an unknown origin'}; the newer backup "
+                              f"{latest.name} is kept in the snapshot directory; pass "
+                              "--overwrite to replace the leaf")))
+    return tuple(steps)
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second

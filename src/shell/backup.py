@@ -1,0 +1,238 @@
+"""Backups at run time: scan, derive the manifest, render btrbk's configuration, run btrbk.
+
+``layout backup run`` (and the timer's service) does, every time:
+
+1. scan the configured trees and derive the manifest (so a subvolume created
+   since boot is covered);
+2. make each source filesystem's top level reachable (the mount that holds
+   the tree when it is the top level, otherwise a private mount of
+   ``subvolid=5`` under ``/run/layout-trees/backup``), create the snapshot
+   directories and the local target directories;
+3. store the manifest on every target, next to the backups;
+4. write the btrbk configuration to ``/run/layout-trees/backup/btrbk.conf``,
+   let btrbk delete incomplete backups left by an interrupted run
+   (``btrbk clean``), then ``btrbk run``.
+
+Listing what targets and snapshot directories hold, and checking whether a
+leaf changed since a snapshot (``btrfs send --no-data -p`` read back with
+``btrfs receive --dump``), live here too; ``status``, ``verify``, ``drop``
+and ``restore`` use them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from ..core.backup import Manifest, make_manifest, manifest_for_target, manifest_to_json
+from ..core.backup_status import Listing
+from ..core.btrbk import dump_has_changes, render_btrbk_config
+from ..core.config import Config
+from ..core.errors import EnvironmentProblem, UserError
+from ..core.escape import escape_path
+from ..core.model import Snapshot, TreeStatus
+from ..core.mountinfo import containing_mount
+from . import btrfs
+from .backup_target import Target
+from .files import write_atomic
+from .run import run, run_pipeline
+from .scan import read_mounts, scan
+
+RUN_DIR = os.environ.get("LAYOUT_TREES_BACKUP_RUN_DIR", "/run/layout-trees/backup")
+
+
+@dataclass(frozen=True)
+class Live:
+    """The configuration, a fresh scan and the manifest derived from them."""
+
+    config: Config
+    snapshot: Snapshot
+    manifest: Manifest
+
+
+def gather(config: Config) -> Live:
+    snapshot = scan(config)
+    return Live(config, snapshot, make_manifest(config, snapshot))
+
+
+@contextlib.contextmanager
+def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """For each key, where the top level of the btrfs filesystem holding its path is.
+
+    The mount holding the path is used when it is the top level; otherwise the top
+    level is mounted privately below the run directory, and unmounted on exit.
+    """
+    mounts = read_mounts()
+    result: dict[str, str] = {}
+    made: dict[str, str] = {}
+    try:
+        for key, path in sorted(paths.items()):
+            real = os.path.realpath(path)
+            mount = containing_mount(mounts, real)
+            if mount is None or mount.fstype != "btrfs":
+                raise EnvironmentProblem(f"{path}: not on a btrfs filesystem",
+                                         "backups and restores need btrfs on both ends")
+            if mount.root == "/":
+                result[key] = mount.mountpoint
+                continue
+            if mount.source not in made:
+                where = os.path.join(RUN_DIR, "top", escape_path(mount.source))
+                os.makedirs(where, exist_ok=True)
+                run(["mount", "-t", "btrfs", "-o", "subvolid=5", mount.source, where],
+                    hint="the filesystem's top level must be mountable to take snapshots")
+                made[mount.source] = where
+            result[key] = made[mount.source]
+        yield result
+    finally:
+        for where in made.values():
+            run(["umount", where], check=False)
+            with contextlib.suppress(OSError):
+                os.rmdir(where)
+
+
+def list_dirs(urls: set[str] | list[str] | tuple[str, ...]) -> dict[str, Listing]:
+    """What each target (or local directory) holds; the error text when it cannot be read."""
+    result: dict[str, Listing] = {}
+    for url in sorted(set(urls)):
+        try:
+            result[url] = Target(url).listing()
+        except EnvironmentProblem as exc:
+            result[url] = exc.message
+    return result
+
+
+def snapshot_listings(live: Live, tops: Mapping[str, str]) -> dict[str, Listing]:
+    """Per tree, what its policy's snapshot directory holds."""
+    result: dict[str, Listing] = {}
+    for tree in live.manifest.trees:
+        if tree.policy is None or tree.name not in tops:
+            continue
+        directory = os.path.join(tops[tree.name], tree.policy.snapshot_dir)
+        listing = list_dirs([directory])[directory]
+        result[tree.name] = listing
+    return result
+
+
+def scanned_trees(live: Live, names: set[str] | None = None) -> dict[str, str]:
+    return {t.name: t.root for t in live.snapshot.trees
+            if t.status is TreeStatus.OK and (names is None or t.name in names)}
+
+
+def changed_since(snapshot: str, leaf: str, scratch: str) -> bool:
+    """Whether ``leaf`` differs from the read-only ``snapshot`` (content, metadata, xattrs)."""
+    tmp = os.path.join(scratch, f".layout-trees-check.{os.getpid()}")
+    run(["btrfs", "subvolume", "snapshot", "-r", leaf, tmp])
+    try:
+        result = run_pipeline(["btrfs", "send", "-q", "--no-data", "-p", snapshot, tmp],
+                              ["btrfs", "receive", "--dump"])
+    finally:
+        run(["btrfs", "subvolume", "delete", tmp], check=False)
+    return dump_has_changes(result.stdout.decode("utf-8", "surrogateescape"))
+
+
+def select_trees(live: Live, trees: list[str] | None, schedule: str | None) -> set[str]:
+    names = {t.name for t in live.config.trees if t.backup is not None}
+    if trees:
+        unknown = [t for t in trees if live.config.tree(t) is None]
+        if unknown:
+            raise UserError(f"no tree named {unknown[0]!r}",
+                            "known trees: " + ", ".join(t.name for t in live.config.trees))
+        nopolicy = [t for t in trees if t not in names]
+        if nopolicy:
+            raise UserError(f"tree {nopolicy[0]!r} has no backup policy",
+                            f"add a [tree.{nopolicy[0]}.backup] table")
+        names &= set(trees)
+    if schedule is not None:
+        names = {n for n in names if (b := live.config.tree(n)) and b.backup
+                 and b.backup.schedule == schedule}
+    return names
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    errors: list[str]
+    hint: str | None = None
+
+
+_ENOSPC = re.compile(r"No space left on device|ENOSPC", re.I)
+
+
+def run_backup(live: Live, names: set[str], *, progress: bool = False) -> RunResult:
+    """Snapshot and send the covered leaves of the trees ``names`` with btrbk."""
+    manifest = live.manifest
+    leaves = [leaf for leaf in manifest.covered() if leaf.tree in names]
+    errors: list[str] = []
+    if not leaves:
+        return RunResult(True, [])
+    os.makedirs(RUN_DIR, exist_ok=True)
+    with top_levels(scanned_trees(live, names)) as tops:
+        for leaf in leaves:
+            assert leaf.policy is not None
+            os.makedirs(os.path.join(tops[leaf.tree], leaf.policy.snapshot_dir), exist_ok=True)
+        targets = sorted({t for leaf in leaves if leaf.policy for t in leaf.policy.targets})
+        for url in targets:
+            target = Target(url)
+            try:
+                target.ensure_dir()
+                target.write_manifest(manifest_to_json(manifest_for_target(manifest, url)))
+            except EnvironmentProblem as exc:
+                errors.append(f"{url}: {exc.message}")
+        config = render_btrbk_config(manifest, tops, os.path.join(RUN_DIR, "btrbk.lock"),
+                                     frozenset(names))
+        conf_path = os.path.join(RUN_DIR, "btrbk.conf")
+        write_atomic(conf_path, config, 0o600)
+        run(["btrbk", "-c", conf_path, "-q", "clean"], check=False,
+            hint="install btrbk (>= 0.32)")
+        cmd = ["btrbk", "-c", conf_path]
+        cmd += ["--progress"] if progress else ["-q"]
+        result = run([*cmd, "run"], check=False, capture=not progress,
+                     hint="install btrbk (>= 0.32)")
+    if result.returncode != 0:
+        stderr = (result.stderr or b"").decode("utf-8", "replace")
+        lines = [line.strip() for line in stderr.splitlines() if "ERROR" in line]
+        errors += lines or [f"{shlex.join(result.args)} failed with exit status "
+                            f"{result.returncode}"]
+        hint = None
+        if _ENOSPC.search(stderr):
+            hint = ("a backup target is full: nothing on the source was touched; free space "
+                    "on the target or keep fewer backups (target_preserve), then run again")
+        return RunResult(False, errors, hint)
+    return RunResult(not errors, errors)
+
+
+def find_leaf(live: Live, path: str) -> tuple[str, tuple[str, ...]]:
+    """The (tree, path in tree) of the leaf at the absolute ``path``."""
+    real = os.path.realpath(path)
+    for tree in live.config.trees:
+        root = os.path.realpath(tree.path)
+        if real.startswith(root + "/"):
+            parts = tuple(real[len(root) + 1:].split("/"))
+            for leaf in live.manifest.leaves_of(tree.name):
+                if leaf.path == parts:
+                    return tree.name, parts
+            raise UserError(f"{path}: not a leaf of tree {tree.name!r}",
+                            "a leaf is a writable subvolume named '@…' in a layout tree")
+    raise UserError(f"{path}: not inside any configured layout tree",
+                    "give the path of a leaf, e.g. /path/to/tree/a/@cache")
+
+
+def set_override(path: str, value: str | None) -> None:
+    """Set (``skip``) or remove the backup attribute of the subvolume at ``path``."""
+    if not os.path.isdir(path) or not btrfs.is_subvolume(path):
+        raise UserError(f"{path}: not a btrfs subvolume",
+                        "give the path of a leaf, e.g. /path/to/tree/a/@cache")
+    try:
+        btrfs.set_backup_attr(path, value)
+    except OSError as exc:
+        raise EnvironmentProblem(f"{path}: cannot set the backup attribute: {exc.strerror}",
+                                 "run as root; a read-only subvolume cannot be changed") from None
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty() and sys.stderr.isatty()
