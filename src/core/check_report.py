@@ -172,7 +172,8 @@ def report_to_sarif(report: Report, tool_version: str | None = None) -> dict[str
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": driver}, "results": results, "columnKind": "unicodeCodePoints"}],
+        "runs": [{"tool": {"driver": driver}, "results": results,
+                  "columnKind": "unicodeCodePoints"}],
     }
 
 

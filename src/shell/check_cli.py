@@ -97,7 +97,8 @@ def _colour() -> bool:
 
 def check_command(
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="Configuration file (default: the usual search, see README).")] = None,
+        "--config", "-c", help="Configuration file (default: the usual search, see README).")
+    ] = None,
     snapshot: Annotated[Path | None, typer.Option(
         "--snapshot", "-s", help="Check a JSON snapshot ('layout snapshot') instead of scanning; "
         "needs neither btrfs nor root.")] = None,

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from layout_trees.core.check import RULES, RULES_BY_ID, Finding, check
 from layout_trees.core.config import (
     Config,
@@ -215,7 +214,7 @@ def test_prototype_problems_are_findings() -> None:
 
 
 def test_toml_type_errors_are_findings() -> None:
-    """A bad type and a missing key in TOML data are LT001 findings; the good tree is still checked."""
+    """Bad types and missing keys in TOML are LT001 findings; good trees are still checked."""
     parsed = parse_toml_document({"tree": {
         "a": {"path": "/trees/a", "destination": 7},
         "b": {"destination": "/srv"},
