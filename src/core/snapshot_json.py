@@ -229,6 +229,8 @@ def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
         raise SnapshotError(exc.message, exc.hint) from None
     parsed = None
     if "config" in data:
+        if not isinstance(data["config"], dict):
+            raise SnapshotError("snapshot: 'config' must be an object")
         source = data.get("config_source")
         parsed = parse_toml_document(data["config"], source if isinstance(source, str) else None)
     return snapshot, parsed
