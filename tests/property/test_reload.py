@@ -1,0 +1,255 @@
+"""Properties of ``diff_mounts`` (what ``layout reload`` changes) and of the watch units."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+
+from hypothesis import given
+from hypothesis import strategies as st
+from layout_trees.core.errors import LayoutError
+from layout_trees.core.model import EntryKind, Snapshot, TreeStatus
+from layout_trees.core.mountinfo import MountEntry
+from layout_trees.core.plan import Mount, Plan, make_plan
+from layout_trees.core.reload import ChangeKind, ReloadPlan, diff_mounts, recognise
+from layout_trees.core.watch import (
+    RELOAD_SERVICE,
+    exec_quote,
+    watch_files,
+    watch_unit_name,
+    watched_directories,
+)
+from strategies import World, permuted, worlds
+
+
+def _source(world: World, mount: Mount) -> str:
+    scan = world.snapshot.tree(mount.tree)
+    return scan.device if scan and scan.device else mount.what
+
+
+def mounted(world: World, mounts: tuple[Mount, ...], first_id: int = 100) -> tuple[MountEntry, ...]:
+    """The mount table after mounting ``mounts`` in order, as the kernel shows it."""
+    return tuple(
+        MountEntry(first_id + i, 1, m.subvol, m.where, "btrfs", _source(world, m), ("rw",),
+                   ("rw", f"subvol={m.subvol}"))
+        for i, m in enumerate(mounts))
+
+
+def apply(world: World, table: tuple[MountEntry, ...], plan: ReloadPlan) -> tuple[MountEntry, ...]:
+    """A reference executor: drop what is unmounted, append what is mounted."""
+    gone = {c.where for c in plan.of(ChangeKind.UNMOUNT)}
+    kept = tuple(e for e in table if e.mountpoint not in gone)
+    new = tuple(c.mount for c in plan.of(ChangeKind.MOUNT) if c.mount is not None)
+    return kept + mounted(world, new, first_id=1000 + len(table))
+
+
+def plan_of(world: World) -> Plan:
+    return make_plan(world.config, world.snapshot)
+
+
+def depth(path: str) -> int:
+    return len([p for p in path.split("/") if p])
+
+
+def without_leaves(world: World, keep: list[bool]) -> World:
+    """The same world after some leaves (``@`` entries) were deleted."""
+    trees = []
+    flags = iter(keep * 100)
+    for scan in world.snapshot.trees:
+        entries = tuple(e for e in scan.entries if not e.is_at_name or next(flags))
+        trees.append(replace(scan, entries=entries))
+    return World(world.config, replace(world.snapshot, trees=tuple(trees)))
+
+
+@given(worlds())
+def test_from_nothing_every_leaf_is_mounted_shallowest_first(world) -> None:
+    """Reference model: with nothing mounted, the changes are one mount per planned leaf (noauto
+    ones reported, not mounted), parents before children, and no unmount."""
+    plan = plan_of(world)
+    diff = diff_mounts(world.config, world.snapshot, plan, ())
+    assert not diff.of(ChangeKind.UNMOUNT) and not diff.of(ChangeKind.BLOCKED)
+    wanted = {m.where for m in plan.mounts
+              if not (m.semantics.noauto and not m.semantics.automount)}
+    assert {c.where for c in diff.of(ChangeKind.MOUNT)} == wanted
+    depths = [depth(c.where) for c in diff.of(ChangeKind.MOUNT)]
+    assert depths == sorted(depths)
+
+
+@given(worlds(hostile=True))
+def test_reload_is_idempotent(world) -> None:
+    """Idempotence: after carrying out a reload's changes, the next reload has nothing to do."""
+    plan = plan_of(world)
+    first = diff_mounts(world.config, world.snapshot, plan, ())
+    table = apply(world, (), first)
+    second = diff_mounts(world.config, world.snapshot, plan, table)
+    assert not second.of(ChangeKind.MOUNT)
+    assert not second.of(ChangeKind.UNMOUNT)
+    assert set(second.unchanged) == {c.where for c in first.of(ChangeKind.MOUNT)}
+
+
+@given(worlds(), st.lists(st.booleans(), min_size=1, max_size=8))
+def test_deleted_leaves_and_only_those_are_unmounted(world, keep) -> None:
+    """Reference model: when leaves are deleted, exactly the mounted leaves the new plan lacks
+    are unmounted (or kept as blocked), deepest first, before any mount."""
+    table = mounted(world, plan_of(world).mounts)
+    after = without_leaves(world, keep)
+    new_plan = plan_of(after)
+    diff = diff_mounts(after.config, after.snapshot, new_plan, table)
+    planned = {m.where for m in new_plan.mounts}
+    gone = {e.mountpoint for e in table} - planned
+    leaving = diff.of(ChangeKind.UNMOUNT) + diff.of(ChangeKind.BLOCKED)
+    assert {c.where for c in leaving} == gone
+    kinds = [c.kind for c in diff.changes]
+    if ChangeKind.MOUNT in kinds and ChangeKind.UNMOUNT in kinds:
+        assert max(i for i, k in enumerate(kinds) if k is ChangeKind.UNMOUNT) < kinds.index(
+            ChangeKind.MOUNT)
+    depths = [depth(c.where) for c in diff.of(ChangeKind.UNMOUNT)]
+    assert depths == sorted(depths, reverse=True)
+    for change in diff.of(ChangeKind.BLOCKED):
+        assert any(e.mountpoint.startswith(change.where.rstrip("/") + "/") for e in table)
+
+
+@given(worlds(hostile=True), st.lists(st.sampled_from(["tmpfs", "ext4", "btrfs"]), max_size=4),
+       st.data())
+def test_foreign_mounts_are_never_unmounted(world, fstypes, data) -> None:
+    """Invariant: mounts that are not leaves of a scanned tree (other filesystems, other btrfs
+    sources, paths that are not leaves) are never unmounted."""
+    planned = plan_of(world).mounts
+    table = list(mounted(world, planned))
+    places = [m.where for m in planned] + [t.destination for t in world.config.trees]
+    foreign = []
+    for i, fstype in enumerate(fstypes):
+        where = data.draw(st.sampled_from(places)) + data.draw(st.sampled_from(["", "/x", "/y/z"]))
+        root = data.draw(st.sampled_from(["/", "/elsewhere/@x", "/mnt/top/@q"]))
+        foreign.append(MountEntry(5000 + i, 1, root, where, fstype, "/dev/other", ("rw",), ()))
+    table += foreign
+    diff = diff_mounts(world.config, world.snapshot, plan_of(world), tuple(table))
+    for change in diff.of(ChangeKind.UNMOUNT):
+        assert all(change.where != f.mountpoint for f in foreign) or any(
+            e.mountpoint == change.where for e in table if e not in foreign)
+
+
+@given(worlds(hostile=True), st.data())
+def test_hostile_worlds_never_break_the_diff(world, data) -> None:
+    """Invariant: for hostile worlds and mount tables, the diff returns or raises the project's
+    error; every unmounted path is a recognised leaf mount."""
+    mounts = plan_of(world).mounts
+    picked = data.draw(st.lists(st.sampled_from(mounts), max_size=len(mounts))) if mounts else []
+    table = mounted(world, tuple(picked))
+    try:
+        diff = diff_mounts(world.config, world.snapshot, plan_of(world), table)
+    except LayoutError:
+        return
+    leaves = {lm.entry.mountpoint for lm in recognise(world.config, world.snapshot, table)}
+    assert {c.where for c in diff.of(ChangeKind.UNMOUNT)} <= leaves
+    for tree in world.config.trees:
+        scan = world.snapshot.tree(tree.name)
+        if scan is None or scan.status is not TreeStatus.OK:
+            assert any(repr(tree.name) in note for note in diff.notes)
+
+
+@given(st.data())
+def test_order_of_the_scan_does_not_change_the_diff(data) -> None:
+    """Metamorphic: trees and entries listed in another order give the same changes."""
+    world = data.draw(worlds(hostile=True))
+    planned = plan_of(world).mounts
+    half = mounted(world, planned[: len(planned) // 2])
+    other = data.draw(permuted(world))
+    one = diff_mounts(world.config, world.snapshot, plan_of(world), half)
+    two = diff_mounts(other.config, other.snapshot, plan_of(other), half)
+    assert one.changes == two.changes and one.directories == two.directories
+
+
+@given(worlds())
+def test_deleted_subvolumes_still_mounted_are_unmounted(world) -> None:
+    """Invariant: a mounted leaf whose subvolume was deleted (mountinfo root ends in
+    '//deleted') is unmounted, even if a leaf of the same name exists again."""
+    planned = plan_of(world).mounts
+    table = tuple(replace(e, root=e.root + "//deleted") for e in mounted(world, planned))
+    diff = diff_mounts(world.config, world.snapshot, plan_of(world), table)
+    leaving = {c.where for c in diff.of(ChangeKind.UNMOUNT) + diff.of(ChangeKind.BLOCKED)}
+    assert leaving == {m.where for m in planned}
+
+
+# --- watch units -----------------------------------------------------------
+
+
+def watched(world: World) -> World:
+    trees = tuple(replace(t, watch=True) for t in world.config.trees)
+    return World(replace(world.config, trees=trees), world.snapshot)
+
+
+@given(worlds(hostile=True), st.booleans())
+def test_watch_units_cover_watched_trees_only(world, watch) -> None:
+    """Invariant: one path unit and one paths.target link per watched, scanned tree; the
+    reload service exists iff any path unit does; everything points at that service."""
+    if watch:
+        world = watched(world)
+    files = watch_files(world.config, world.snapshot, "/usr/bin/python3")
+    names = {f.path for f in files}
+    expect = set()
+    for tree in world.config.trees:
+        scan = world.snapshot.tree(tree.name)
+        if tree.watch and scan is not None and scan.status is TreeStatus.OK:
+            name = watch_unit_name(tree.name)
+            expect |= {name, f"paths.target.wants/{name}"}
+    assert names - {RELOAD_SERVICE} <= expect
+    assert (RELOAD_SERVICE in names) == bool(names - {RELOAD_SERVICE})
+    for f in files:
+        if f.path.endswith(".path") and f.content:
+            assert f"Unit={RELOAD_SERVICE}" in f.content
+            assert "\n\n[Path]\n" in f.content
+
+
+@given(worlds(hostile=True))
+def test_watched_directories_are_the_structure(world) -> None:
+    """Reference model: the watched directories are the tree root and every directory or plain
+    subvolume not below an '@' entry; never a leaf."""
+    for scan in world.snapshot.trees:
+        dirs = watched_directories(scan.root, scan.entries)
+        assert scan.root in dirs
+        for entry in scan.entries:
+            full = scan.root.rstrip("/") + "/" + "/".join(entry.path)
+            if any(p.startswith("@") for p in entry.path):
+                assert full not in dirs
+            elif entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and full not in dirs:
+                # only names that cannot be written into a unit are left out
+                from layout_trees.core.escape import unsafe_reason
+
+                assert any(unsafe_reason(p) for p in entry.path)
+        assert list(dirs) == sorted(set(dirs))
+
+
+@given(st.data())
+def test_watch_files_do_not_depend_on_order(data) -> None:
+    """Metamorphic: permuting trees and entries gives byte-identical watch units."""
+    world = watched(data.draw(worlds(hostile=True)))
+    other = data.draw(permuted(world))
+    assert (watch_files(world.config, world.snapshot, "/usr/bin/python3")
+            == watch_files(other.config, other.snapshot, "/usr/bin/python3"))
+
+
+@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FF), min_size=1))
+def test_exec_quote_round_trips(arg) -> None:
+    """Round trip: an argument quoted for ExecStart= splits back to itself (specifiers and
+    variables unescaped as systemd does)."""
+    quoted = exec_quote(arg)
+    assert " " not in quoted or quoted.startswith('"')
+    unescaped = quoted.replace("%%", "%").replace("$$", "$")
+    assert shlex.split(unescaped) == [arg]
+
+
+def test_reload_service_runs_this_package_with_the_config() -> None:
+    """Example: the service runs the given Python on the reload module with --config."""
+    from layout_trees.core.config import Config, TreeConfig
+    from layout_trees.core.model import TreeScan
+
+    config = Config((TreeConfig("t", "/mnt/t", "/d", watch=True),), source="/etc/lt 1.toml")
+    snapshot = Snapshot((TreeScan("t", "/mnt/t", device="/dev/vdb", root_subvol_path="/t"),))
+    files = {f.path: f for f in watch_files(config, snapshot, "/usr/bin/python3")}
+    service = files[RELOAD_SERVICE].content or ""
+    assert ('ExecStart=/usr/bin/python3 -m layout_trees.shell.reload --config "/etc/lt 1.toml"'
+            in service)
+    assert "StartLimitIntervalSec=0" in service and "ExecStartPre=sleep 1" in service
+    path = files[watch_unit_name("t")].content or ""
+    assert "PathChanged=/mnt/t\n" in path
