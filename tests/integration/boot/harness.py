@@ -42,6 +42,13 @@ from .datadisk import DATA_LABEL
 from .guest import GuestImages, default_cache_dir, ensure_guest
 from .runner import HarnessError, log, run
 
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link in the appended initrd archive."""
+
+    target: str
+
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 GUEST_FILES = Path(__file__).resolve().parent / "guest"
 PERSIST = "/mnt/persist"
@@ -60,6 +67,20 @@ RESULT_MAGIC = b"LTRESULT "
 INITRD_FSTAB = (f"LABEL={DATA_LABEL} /sysroot{PERSIST} btrfs "
                 "x-systemd.after=initrd-root-fs.target,x-systemd.before=initrd-fs.target,"
                 "x-systemd.required-by=initrd-fs.target 0 0\n")
+# An empty /etc/machine-id on the fresh root: systemd then makes a transient
+# ID without treating the boot as a first boot, which would run preset-all
+# over every unit file (seconds under TCG) and enable networkd and friends.
+NOT_FIRST_BOOT_UNIT = "layout-trees-test-not-first-boot.service"
+INITRD_FILES: Mapping[str, bytes | Symlink] = {
+    f"etc/systemd/system/{NOT_FIRST_BOOT_UNIT}": (
+        "[Unit]\nDescription=Empty machine-id on the volatile root\n"
+        "DefaultDependencies=no\nAfter=initrd-root-fs.target\nBefore=initrd-fs.target\n"
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+        "ExecStart=/bin/sh -c 'mkdir -p /sysroot/etc && : >/sysroot/etc/machine-id'\n"
+    ).encode(),
+    f"etc/systemd/system/initrd-fs.target.wants/{NOT_FIRST_BOOT_UNIT}":
+        Symlink(f"../{NOT_FIRST_BOOT_UNIT}"),
+}
 BASE_CMDLINE = (
     "console=ttyS0", f"root=LABEL={USR_LABEL}", "rootfstype=ext4", "ro",
     "systemd.volatile=yes", "systemd.firstboot=off", "panic=-1",
@@ -193,8 +214,12 @@ def make_usr_image(guest: GuestImages, image: Path, stage: Path, *, config_toml:
          f"{size}M"])
 
 
-def newc_cpio(files: Mapping[str, bytes]) -> bytes:
-    """A minimal newc cpio archive of regular files owned by root, mode 0644."""
+def newc_cpio(files: Mapping[str, bytes | Symlink]) -> bytes:
+    """A newc cpio archive of root-owned files (0644), symlinks, and their parent directories.
+
+    The kernel's initramfs unpacker makes no missing parents, so every parent
+    directory gets its own entry, before anything inside it.
+    """
     out = bytearray()
 
     def entry(name: str, mode: int, data: bytes, ino: int) -> None:
@@ -205,14 +230,24 @@ def newc_cpio(files: Mapping[str, bytes]) -> bytes:
         out.extend(data)
         out.extend(b"\0" * (-len(out) % 4))
 
-    for ino, (name, data) in enumerate(sorted(files.items()), start=1):
-        entry(name, 0o100644, data, ino)
+    parents = sorted({str(parent) for name in files for parent in Path(name).parents
+                      if str(parent) != "."})
+    ino = 1
+    for name in parents:
+        entry(name, 0o040755, b"", ino)
+        ino += 1
+    for name, content in sorted(files.items()):
+        if isinstance(content, Symlink):
+            entry(name, 0o120777, content.target.encode(), ino)
+        else:
+            entry(name, 0o100644, content, ino)
+        ino += 1
     entry("TRAILER!!!", 0, b"", 0)
     out.extend(b"\0" * (-len(out) % 512))
     return bytes(out)
 
 
-def make_initrd(guest: GuestImages, dest: Path, files: Mapping[str, bytes]) -> None:
+def make_initrd(guest: GuestImages, dest: Path, files: Mapping[str, bytes | Symlink]) -> None:
     """The cached initrd, padded to 512 bytes, with one more cpio appended."""
     base = guest.initrd.read_bytes()
     dest.write_bytes(base + b"\0" * (-len(base) % 512) + newc_cpio(files))
@@ -236,6 +271,13 @@ def _parse_results(raw: dict[str, Any]) -> dict[str, Any]:
             "dmesg": tuple(out("dmesg").splitlines()), "stat": stat,
             "generated": dict(raw["generated"]), "manager": manager,
             "analyze": out("analyze") + raw["analyze"]["stderr"]}
+
+
+def _disk(image: Path, serial: str, *, snapshot: bool) -> list[str]:
+    """A virtio disk whose serial shows up as /dev/disk/by-id/virtio-SERIAL in the guest."""
+    return ["-drive", f"if=none,id={serial},file={image},format=raw"
+                      + (",snapshot=on" if snapshot else ""),
+            "-device", f"virtio-blk-pci,drive={serial},serial={serial}"]
 
 
 def _read_frame(results: Path) -> dict[str, Any] | None:
@@ -283,8 +325,9 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
         make_usr_image(guest, work / "usr.img", stage, config_toml=config_toml,
                        generator=generator, stat_paths=stat_paths,
                        extra_files=extra_files or {})
-        make_initrd(guest, work / "initrd.img",
-                    {"etc/fstab": INITRD_FSTAB.encode() if data_image else b""})
+        initrd_files: dict[str, bytes | Symlink] = dict(INITRD_FILES)
+        initrd_files["etc/fstab"] = INITRD_FSTAB.encode() if data_image else b""
+        make_initrd(guest, work / "initrd.img", initrd_files)
         results = work / "results.img"
         run(["truncate", "--size", "64M", results])
         prepare = time.monotonic() - start
@@ -293,12 +336,10 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
                 "-nographic", "-monitor", "none", "-no-reboot", "-nic", "none",
                 "-kernel", guest.kernel, "-initrd", work / "initrd.img",
                 "-append", " ".join(a for a in cmdline if a),
-                "-drive", f"file={work / 'usr.img'},format=raw,if=virtio,snapshot=on,"
-                          f"serial={USR_LABEL}"]
+                *_disk(work / "usr.img", USR_LABEL, snapshot=True)]
         if data_image is not None:
-            argv += ["-drive", f"file={data_image},format=raw,if=virtio,snapshot=on,"
-                               "serial=lt-persist"]
-        argv += ["-drive", f"file={results},format=raw,if=virtio,serial=lt-results"]
+            argv += _disk(data_image, "lt-persist", snapshot=True)
+        argv += _disk(results, "lt-results", snapshot=False)
         console_path = artifacts / "console.log"
         log.debug("+ %s", " ".join(map(str, argv)))
         start = time.monotonic()
