@@ -182,7 +182,8 @@ def _refuse_mounts(path: str, plan: Plan, mounts: tuple[MountEntry, ...],
             mounted = any(m.mountpoint == path for m in mounts)
             raise PersistRefused(
                 f"{path}: already persisted by leaf {mount.tree}:{'/'.join(mount.path)}",
-                None if mounted else "it is not mounted yet: run 'layout reload'",
+                (f"nothing to do: it is mounted from {mount.subvol}" if mounted
+                 else "it is not mounted yet: run 'layout reload'"),
             )
     for mount in plan.mounts:
         # A leaf of an outer tree may hold this tree's destination: that is fine.
