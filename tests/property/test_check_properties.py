@@ -9,7 +9,6 @@ from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from layout_trees.core.check import RULES, Report, check, is_leaf
 from layout_trees.core.check_report import report_to_json, report_to_sarif
 from layout_trees.core.config import Config, ConfigFormat, TreeConfig
@@ -51,18 +50,20 @@ def components(hostile: bool) -> st.SearchStrategy[str]:
 def entries(draw: st.DrawFn, hostile: bool) -> tuple[Entry, ...]:
     paths = draw(st.lists(st.lists(components(hostile), min_size=1, max_size=3).map(tuple),
                           max_size=8, unique=True))
-    kinds = list(EntryKind) if hostile else [EntryKind.DIRECTORY, EntryKind.SUBVOLUME]
+    kinds = [EntryKind.DIRECTORY, EntryKind.SUBVOLUME, EntryKind.SUBVOLUME]
+    if hostile:
+        kinds += list(EntryKind)
     out = []
     for path in paths:
         kind = draw(st.sampled_from(kinds))
         owner = draw(st.sampled_from([0, 0, 1000, 1001])) if hostile else 0
-        mode = draw(st.sampled_from([0o755, 0o700, 0o777, 0o1777, 0o775]))if hostile else 0o755
+        mode = draw(st.sampled_from([0o755, 0o700, 0o777, 0o1777, 0o775])) if hostile else 0o755
         sub = None
         if kind is EntryKind.SUBVOLUME:
             nested = draw(st.lists(st.sampled_from(["x", "@y", "a/@b", "c/d"]), max_size=2,
                                    unique=True)) if hostile else []
             sub = Subvolume("/top/" + "/".join(path),
-                            read_only=hostile and draw(st.booleans()),
+                            read_only=hostile and draw(st.integers(0, 3)) == 0,
                             backup=draw(st.sampled_from([None, "skip", " skip\n", "daily"])),
                             nested=tuple(nested))
         out.append(Entry(path, kind, uid=owner, gid=owner, mode=mode if not hostile or kind in (
@@ -89,7 +90,8 @@ def worlds(draw: st.DrawFn, hostile: bool = True) -> tuple[Config, Snapshot]:
             backup=draw(st.sampled_from([None, POLICY])) if hostile else POLICY))
         if hostile and draw(st.integers(0, 9)) == 0:
             continue  # configured but not in the snapshot
-        status = draw(st.sampled_from(list(TreeStatus))) if hostile else TreeStatus.OK
+        status = draw(st.sampled_from([TreeStatus.OK] * 6 + list(TreeStatus))) \
+            if hostile else TreeStatus.OK
         scans.append(TreeScan(
             name=name, root=f"/trees/{name}", status=status,
             device=draw(st.sampled_from([None, "/dev/vdb"])) if hostile else "/dev/vdb",
