@@ -1,0 +1,174 @@
+"""``layout reload`` on real btrfs, without systemd as PID 1 (mount/umount directly).
+
+A new subvolume is mounted; a deleted one is unmounted; one that a process
+holds (its working directory is inside) stays mounted and is reported, and
+goes once the process is gone.  The generated watch units pass
+``systemd-analyze verify``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from layout_trees.core.config import Config, TreeConfig
+from layout_trees.core.watch import RELOAD_SERVICE, watch_files, watch_unit_name
+from layout_trees.shell import reload as reload_mod
+from layout_trees.shell.files import write_generated
+from layout_trees.shell.loopdev import LoopBtrfs
+from layout_trees.shell.scan import scan
+from test_persist import Lab, mount_at, mounts_below, unmount_all_below
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts"),
+    pytest.mark.skipif(shutil.which("mkfs.btrfs") is None, reason="needs btrfs-progs"),
+]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    dest = tmp_path / "dest"
+    with LoopBtrfs(str(tmp_path / "img"), size="256M", label="lt-reload") as fs:
+        assert fs.mountpoint
+        top = Path(fs.mountpoint)
+        tree = top / "trees" / "home"
+        tree.mkdir(parents=True)
+        dest.mkdir()
+        lab = Lab(top, tree, dest, tmp_path / "layout-trees.toml")
+        lab.write_config()
+        try:
+            yield lab
+        finally:
+            unmount_all_below(dest)
+
+
+def subvolume(path: Path) -> None:
+    subprocess.run(["btrfs", "subvolume", "create", str(path)], check=True,
+                   capture_output=True)
+
+
+def delete(path: Path) -> None:
+    subprocess.run(["btrfs", "subvolume", "delete", str(path)], check=True, capture_output=True)
+
+
+def reload(lab: Lab) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    status = reload_mod.reload(str(lab.config), systemd=False, say=lines.append)
+    return status, lines
+
+
+def test_new_leaf_is_mounted_with_its_directories(lab: Lab) -> None:
+    """A subvolume created after boot is mounted by a reload; the directories above it get the
+    tree's owners and modes; a second reload has nothing to do."""
+    (lab.tree / "bob").mkdir(mode=0o700)
+    os.chown(lab.tree / "bob", 1001, 1001)
+    subvolume(lab.tree / "bob" / "@ws")
+    (lab.tree / "bob" / "@ws" / "hello").write_text("hi")
+    status, lines = reload(lab)
+    assert status == 0, lines
+    where = str(lab.dest / "bob" / "ws")
+    entry = mount_at(where)
+    assert entry is not None and entry.root == "/trees/home/bob/@ws"
+    assert (lab.dest / "bob" / "ws" / "hello").read_text() == "hi"
+    st = os.stat(lab.dest / "bob")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1001, 1001, 0o700)
+    assert any(line.startswith(f"mounted {where}") for line in lines)
+    status, lines = reload(lab)
+    assert status == 0 and lines == ["nothing to do: 1 leaf mount(s) as planned"]
+
+
+def test_deleted_leaf_is_unmounted(lab: Lab) -> None:
+    """A leaf whose subvolume is deleted is unmounted by the next reload, and reported."""
+    subvolume(lab.tree / "@gone")
+    subvolume(lab.tree / "@stays")
+    assert reload(lab)[0] == 0
+    delete(lab.tree / "@gone")
+    status, lines = reload(lab)
+    assert status == 0, lines
+    assert mount_at(str(lab.dest / "gone")) is None
+    assert mount_at(str(lab.dest / "stays")) is not None
+    assert any(line.startswith(f"unmounted {lab.dest / 'gone'}") for line in lines)
+
+
+def test_leaf_held_open_stays_mounted_and_is_reported(lab: Lab) -> None:
+    """A vanished leaf that a process uses (cwd inside) stays mounted, the process is named and
+    the exit status is 1; once the process ends, the next reload unmounts it."""
+    subvolume(lab.tree / "@busy")
+    assert reload(lab)[0] == 0
+    where = lab.dest / "busy"
+    (where / "inner").mkdir()
+    holder = subprocess.Popen(["sleep", "120"], cwd=where / "inner")
+    try:
+        delete(lab.tree / "@busy")
+        status, lines = reload(lab)
+        assert status == 1, lines
+        assert mount_at(str(where)) is not None
+        assert any(f"pid {holder.pid} (sleep, cwd)" in line and line.startswith("kept")
+                   for line in lines), lines
+        done = lab.layout("reload")
+        assert done.returncode == 1 and "kept" in done.stdout, done
+    finally:
+        holder.kill()
+        holder.wait()
+    status, lines = reload(lab)
+    assert status == 0, lines
+    assert mount_at(str(where)) is None
+
+
+def test_foreign_mounts_and_unscanned_trees_are_left_alone(lab: Lab, tmp_path: Path) -> None:
+    """A tmpfs mounted below the destination is never unmounted; a tree that cannot be scanned
+    is reported and its mounts stay."""
+    subvolume(lab.tree / "@a")
+    assert reload(lab)[0] == 0
+    (lab.dest / "scratch").mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(lab.dest / "scratch")], check=True)
+    missing = tmp_path / "missing-tree"
+    lab.config.write_text(lab.config.read_text()
+                          + f'[tree.gone]\npath = "{missing}"\ndestination = "{tmp_path}/x"\n')
+    status, lines = reload(lab)
+    assert status == 0, lines
+    assert mount_at(str(lab.dest / "scratch")) is not None
+    assert mount_at(str(lab.dest / "a")) is not None
+    assert any("'gone'" in line and line.startswith("note:") for line in lines)
+
+
+def test_dry_run_and_cli(lab: Lab) -> None:
+    """'layout reload --dry-run' lists the changes and makes none; 'layout reload' makes them."""
+    subvolume(lab.tree / "@new")
+    done = lab.layout("reload", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"would mount {lab.dest / 'new'}" in done.stdout
+    assert mounts_below(str(lab.dest)) == []
+    done = lab.layout("reload")
+    assert done.returncode == 0, done.stderr
+    assert mounts_below(str(lab.dest)) == [str(lab.dest / "new")]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_watch_units_pass_systemd_analyze_verify(lab: Lab, tmp_path: Path) -> None:
+    """The path unit and the reload service generated for a watched tree load without a single
+    warning in systemd-analyze verify."""
+    (lab.tree / "alice" / "deep").mkdir(parents=True)
+    subvolume(lab.tree / "alice" / "@ws")
+    config = Config((TreeConfig("home", str(lab.tree), str(lab.dest), watch=True),),
+                    source=str(lab.config))
+    files = watch_files(config, scan(config), "/usr/bin/python3")
+    out = tmp_path / "units"
+    out.mkdir()
+    assert write_generated(str(out), files) == []
+    path_unit = (out / watch_unit_name("home")).read_text()
+    for d in (lab.tree, lab.tree / "alice", lab.tree / "alice" / "deep"):
+        assert f"PathChanged={d}\n" in path_unit
+    assert "@ws" not in path_unit
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                           str(out / watch_unit_name("home")), str(out / RELOAD_SERVICE)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    problems = [line for line in done.stderr.splitlines() if str(out) in line]
+    assert problems == [], done.stderr
