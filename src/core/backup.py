@@ -194,7 +194,7 @@ def _coverage(policy: BackupPolicy | None, attr: str | None, subvol: str,
               name: str) -> tuple[Coverage, str]:
     override = parse_override(attr)
     if override is Override.SKIP:
-        return Coverage.EXCLUDED, "excluded: user.layout-trees.backup=skip on the subvolume"
+        return Coverage.EXCLUDED, "user.layout-trees.backup=skip on the subvolume"
     if override is Override.INVALID:
         return Coverage.INVALID_OVERRIDE, (
             f"user.layout-trees.backup={attr!r} is not understood (only 'skip'); "

@@ -125,12 +125,14 @@ def plan_restore(manifest: Manifest, tree: str, target: tuple[ListedSubvolume, .
                                      message=_join(how, f"local changes overwritten by "
                                                    f"{latest.name}, as asked")))
         else:
+            since = (f"since it was restored from {present.origin}" if present.origin
+                     else "and does not descend from a restored backup")
+            kept = "" if present.origin == copy else (
+                f"; {latest.name} is received and kept in the snapshot directory")
             steps.append(RestoreStep(
                 leaf, receive, parent, error=True,
-                message=_join(how, f"NOT replaced: it has local changes since "
-                              f"{present.origin or 'an unknown origin'}; the newer backup "
-                              f"{latest.name} is kept in the snapshot directory; pass "
-                              "--overwrite to replace the leaf")))
+                message=_join(how, f"NOT replaced: it has local changes {since}{kept}; "
+                              "pass --overwrite to replace it")))
     return tuple(steps)
 
 

@@ -123,10 +123,12 @@ def render_btrbk_config(manifest: Manifest, volumes: Mapping[str, str], lockfile
         if leaf.tree not in volumes:
             raise UserError(f"tree {leaf.tree!r}: no top-level mount given for its filesystem")
         by_volume.setdefault(volumes[leaf.tree], []).append(leaf)
+    if _unsafe(lockfile) or " " in lockfile:
+        raise UserError(f"{lockfile!r}: cannot be given to btrbk as the lock file")
     lines = [
         "# Written by 'layout backup run' from the layout trees at every run; not to be edited.",
         f"timestamp_format        {TIMESTAMP_FORMAT}",
-        f"lockfile                {_quote(lockfile)}",
+        f"lockfile                {lockfile}",
         "snapshot_create         always",
         "incremental             yes",
         "",

@@ -77,7 +77,9 @@ class BackupPolicy:
     snapshot_dir: str = ".snapshots"
     snapshot_preserve_min: str = "2d"
     snapshot_preserve: str = "14d"
-    target_preserve_min: str = "no"
+    target_preserve_min: str = "latest"
+    """"latest" makes btrbk send every run's snapshot (btrbk sends only what the retention
+    keeps: with "no", only the first snapshot of a day is sent under a daily scheme)."""
     target_preserve: str = "20d 10w *m"
 
     def __post_init__(self) -> None:

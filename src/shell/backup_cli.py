@@ -25,6 +25,7 @@ from ..core.backup_status import (
     status_to_text,
     verify,
 )
+from ..core.btrbk import format_age
 from ..core.errors import UserError
 from ..core.timespan import USEC_PER_SEC, parse_timespan
 from .backup import (
@@ -96,13 +97,18 @@ def run_cmd(
     for row in status:
         if row.leaf.tree not in names or row.leaf.policy is None:
             continue
-        fresh = [s for s in row.targets
-                 if s.latest is not None and row.snapshot is not None
-                 and s.latest.time >= row.snapshot.time]
-        ok = len(fresh) == len(row.targets)
+        parts = []
+        fresh = 0
+        for state in row.targets:
+            current = (state.latest is not None and row.snapshot is not None
+                       and state.latest.time >= row.snapshot.time)
+            fresh += current
+            age = "none" if state.latest is None else format_age(now - state.latest.time) + " old"
+            parts.append(f"{state.target} ({'this run' if current else 'latest ' + age})")
+        ok = fresh == len(row.targets)
         done += ok
-        where = ", ".join(s.target for s in row.targets)
-        typer.echo(f"{'ok' if ok else 'FAILED':6} {row.leaf.tree}:{row.leaf.relpath} -> {where}")
+        mark = "ok" if ok else ("kept" if result.ok else "FAILED")
+        typer.echo(f"{mark:6} {row.leaf.tree}:{row.leaf.relpath} -> {', '.join(parts)}")
     skipped = [leaf for leaf in live.manifest.leaves
                if leaf.tree in names and leaf.policy is None]
     for leaf in skipped:

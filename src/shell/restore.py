@@ -95,7 +95,7 @@ def restore(url: str, into: str, tree_name: str | None = None,
             if not os.path.isdir(path) or not btrfs.is_subvolume(path):
                 existing[leaf.path] = LocalLeaf(None, True)
                 continue
-            facts = btrfs.subvolume_facts(path, path, full=False)
+            facts = btrfs.subvolume_facts(path, path, full=True)
             origin = by_uuid.get(facts.get("parent_uuid"))
             changed = True if origin is None else changed_since(
                 os.path.join(snaps, origin), path, snaps)

@@ -1,0 +1,232 @@
+"""Unit tests of the pure backup modules: policy, names, listings, verify, restore, drop."""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import pathlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree
+from layout_trees.core.backup_restore import LocalLeaf, plan_restore
+from layout_trees.core.backup_status import backup_status, drop_check, verify
+from layout_trees.core.btrbk import (
+    ListedSubvolume,
+    dump_has_changes,
+    format_time,
+    parse_backup_name,
+    parse_listing,
+)
+from layout_trees.core.errors import ConfigError, UserError
+from layout_trees.core.policy import Override, parse_override, parse_policy
+
+CORE = pathlib.Path(__file__).resolve().parents[2] / "src" / "core"
+MINE = ("policy.py", "backup.py", "backup_status.py", "backup_units.py", "backup_restore.py",
+        "btrbk.py")
+ALLOWED = {"__future__", "dataclasses", "enum", "typing", "collections", "collections.abc",
+           "itertools", "functools", "re", "json", "pathlib"}
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_backup_core_modules_are_pure(name: str) -> None:
+    """The backup core imports only the core and pure standard library modules."""
+    tree = ast.parse((CORE / name).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                continue
+            mods = [node.module or ""]
+        else:
+            continue
+        for mod in mods:
+            assert mod in ALLOWED, f"{name} imports {mod}"
+        if isinstance(node, ast.ImportFrom) and node.module == "pathlib":
+            assert [a.name for a in node.names] == ["PurePosixPath"]
+
+
+@pytest.mark.parametrize("table, needle", [
+    ({"targets": []}, "at least one target"),
+    ({"targets": ["relative"]}, "neither an absolute path"),
+    ({"targets": ["ssh://host"]}, "not a valid ssh://"),
+    ({"targets": ["/b", "/b"]}, "listed twice"),
+    ({"targets": ["/b c"]}, "characters btrbk"),
+    ({"targets": ["/b"], "schedule": "daily\nExecStart=/bin/sh"}, "OnCalendar"),
+    ({"targets": ["/b"], "snapshot_dir": "/abs"}, "relative to the filesystem"),
+    ({"targets": ["/b"], "snapshot_dir": "a/../b"}, "relative to the filesystem"),
+    ({"targets": ["/b"], "target_preserve": "forever"}, "retention"),
+    ({"targets": ["/b"], "snapshot_preserve_min": "2 days"}, "retention"),
+    ({"targets": ["/b"], "retention": "2d"}, "unknown key"),
+])
+def test_policy_errors_name_the_problem(table: dict[str, object], needle: str) -> None:
+    """Every invalid policy is a ConfigError whose message names what is wrong."""
+    with pytest.raises(ConfigError) as info:
+        parse_policy(table, "tree.t.backup")
+    assert needle in str(info.value)
+
+
+def test_policy_accepts_btrbk_retention_forms() -> None:
+    """The retention forms of btrbk.conf(5) are accepted verbatim."""
+    for value in ("no", "all", "14d", "20d 10w *m", "6h 7d 4w 12m 10y", "3 7d", "*d"):
+        assert parse_policy({"targets": ["/b"], "target_preserve": value}, "t").target_preserve \
+            == value
+
+
+def test_override_values() -> None:
+    """Only 'skip' excludes; no attribute inherits; anything else is invalid."""
+    assert parse_override(None) is Override.INHERIT
+    assert parse_override("skip") is Override.SKIP
+    assert parse_override("keep") is Override.INVALID
+
+
+@given(st.datetimes(min_value=datetime.datetime(1971, 1, 1),
+                    max_value=datetime.datetime(2200, 1, 1)),
+       st.integers(-12 * 60, 14 * 60))
+def test_parse_backup_name_reference_model_datetime(when: datetime.datetime, offset: int) -> None:
+    """Timestamps in names parse to the same epoch seconds as the datetime module says."""
+    tz = datetime.timezone(datetime.timedelta(minutes=offset))
+    aware = when.replace(microsecond=0, tzinfo=tz)
+    sign = "+" if offset >= 0 else "-"
+    stamp = aware.strftime("%Y%m%dT%H%M%S") + f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+    parsed = parse_backup_name(f"main.a+2Eb.@c.{stamp}_3")
+    assert parsed is not None
+    assert parsed.snapshot_name == "main.a+2Eb.@c"
+    assert parsed.time == int(aware.timestamp())
+    assert parsed.serial == 3
+    utc = datetime.datetime.fromtimestamp(parsed.time, datetime.UTC)
+    assert format_time(parsed.time) == utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_parse_backup_name_rejects_other_names() -> None:
+    """Names without a btrbk timestamp are not backups."""
+    for name in ("layout-trees-manifest.json", "main.@c", "main.@c.2026", "x.20261399T000000"):
+        assert parse_backup_name(name) is None
+
+
+LISTING = """== main.@c.20261125T172235+0000
+x/main.@c.20261125T172235+0000
+\tName: \t\t\tmain.@c.20261125T172235+0000
+\tUUID: \t\t\tbe1f8baf-5969-a14a-8490-b07d1792c16f
+\tParent UUID: \t\t-
+\tReceived UUID: \t\t85101f41-57c1-2b41-9969-3354d29376f3
+\tGeneration: \t\t13
+\tFlags: \t\t\treadonly
+== main.@c.20261125T172300+0000
+x/main.@c.20261125T172300+0000
+\tName: \t\t\tmain.@c.20261125T172300+0000
+\tUUID: \t\t\tf6fbbdd8-1c6e-4d43-936b-42fc43781352
+\tParent UUID: \t\t-
+\tReceived UUID: \t\t-
+\tFlags: \t\t\t-
+== notasubvolume.20261125T000000
+"""
+
+
+def test_parse_listing_marks_incomplete_receives() -> None:
+    """A writable subvolume without received UUID (an interrupted receive) is not a backup."""
+    listing = parse_listing(LISTING)
+    assert [s.name for s in listing] == ["main.@c.20261125T172235+0000",
+                                         "main.@c.20261125T172300+0000"]
+    assert listing[0].is_complete_backup and listing[0].generation == 13
+    assert not listing[1].is_complete_backup
+
+
+def test_dump_has_changes() -> None:
+    """Only snapshot/utimes lines mean 'no change'; any other operation is a change."""
+    clean = "snapshot ./t uuid=a transid=7 parent_uuid=b parent_transid=7\nutimes ./t/ atime=x\n"
+    assert not dump_has_changes(clean)
+    assert dump_has_changes(clean + "write ./t/f offset=0 len=5\n")
+    assert dump_has_changes(clean + "set_xattr ./t/f name=user.x data=y len=1\n")
+
+
+def _policy(targets: tuple[str, ...] = ("/t1", "/t2")):  # type: ignore[no-untyped-def]
+    return parse_policy({"targets": list(targets)}, "p")
+
+
+def _leaf(path: tuple[str, ...] = ("@c",), coverage: Coverage = Coverage.COVERED) -> Leaf:
+    policy = _policy() if coverage is Coverage.COVERED else None
+    from layout_trees.core.backup import snapshot_name
+
+    return Leaf("main", path, "/trees/main/" + "/".join(path), snapshot_name("main", path),
+                coverage, "why", uuid="leaf-uuid", policy=policy)
+
+
+def _sub(name: str, uuid: str, received: str | None, parent: str | None = None,
+         ro: bool = True) -> ListedSubvolume:
+    return ListedSubvolume(name, uuid, received, parent, ro)
+
+
+T0 = parse_backup_name("x.20261125T120000+0000").time  # type: ignore[union-attr]
+
+
+def test_verify_clock_red_green_red() -> None:
+    """No backup: red; a fresh backup on every target: green; max_age later: red again."""
+    leaf = _leaf()
+    manifest = Manifest((Tree("main", "/m", "/srv", _policy()),), (leaf,))
+    empty: dict[str, tuple[ListedSubvolume, ...]] = {"/t1": (), "/t2": ()}
+    status = backup_status(manifest, empty, {"main": ()})
+    assert [f.message for f in verify(manifest, status, T0, 3600)] == [
+        "/t1: no backup yet", "/t2: no backup yet"]
+    b = _sub("main.@c.20261125T120000+0000", "u1", "s1")
+    status = backup_status(manifest, {"/t1": (b,), "/t2": (b,)}, {"main": ()})
+    assert verify(manifest, status, T0 + 60, 3600) == ()
+    late = verify(manifest, status, T0 + 3601, 3600)
+    assert len(late) == 2 and all("old, more than 1h" in f.message for f in late)
+    half = backup_status(manifest, {"/t1": (b,), "/t2": "ssh: connection refused"}, {"main": ()})
+    assert [f.message for f in verify(manifest, half, T0, 3600)] == [
+        "/t2: cannot be checked: ssh: connection refused"]
+
+
+def test_verify_names_uncovered_but_not_excluded() -> None:
+    """A leaf without policy is a finding; a deliberately excluded one is not."""
+    manifest = Manifest((Tree("main", "/m", "/srv"),),
+                        (_leaf(("@a",), Coverage.NO_POLICY), _leaf(("@b",), Coverage.EXCLUDED)))
+    findings = verify(manifest, backup_status(manifest, {}, {}), T0, 60)
+    assert [(f.path, f.message) for f in findings] == [(("@a",), "not backed up: why")]
+
+
+def test_verify_ignores_incomplete_backups() -> None:
+    """A partial receive newer than the last complete backup does not make a leaf green."""
+    leaf = _leaf()
+    manifest = Manifest((Tree("main", "/m", "/srv", _policy()),), (leaf,))
+    old = _sub("main.@c.20261120T120000+0000", "u0", "s0")
+    partial = _sub("main.@c.20261125T120000+0000", "u1", None, ro=False)
+    status = backup_status(manifest, {"/t1": (old, partial), "/t2": (old, partial)}, {})
+    assert len(verify(manifest, status, T0, 86400)) == 2
+
+
+def test_plan_restore_incremental_and_local_changes() -> None:
+    """Newer backups are received against a common parent; local changes are kept unless
+    overwrite is asked for."""
+    leaf = _leaf()
+    manifest = Manifest((Tree("main", "/m", "/srv", _policy()),), (leaf,))
+    b1 = _sub("main.@c.20261124T120000+0000", "t1", "s1")
+    b2 = _sub("main.@c.20261125T120000+0000", "t2", "s2")
+    local = (_sub("main.@c.20261124T120000+0000", "l1", "s1"),)
+    fresh = plan_restore(manifest, "main", (b1, b2), (), {})
+    assert (fresh[0].receive, fresh[0].parent, fresh[0].place) == (b2.name, None, b2.name)
+    clean = plan_restore(manifest, "main", (b1, b2), local, {("@c",): LocalLeaf(b1.name, False)})
+    assert (clean[0].receive, clean[0].parent, clean[0].replace) == (b2.name, b1.name, True)
+    dirty = plan_restore(manifest, "main", (b1, b2), local, {("@c",): LocalLeaf(b1.name, True)})
+    assert dirty[0].error and dirty[0].place is None and "--overwrite" in dirty[0].message
+    forced = plan_restore(manifest, "main", (b1, b2), local, {("@c",): LocalLeaf(b1.name, True)},
+                          overwrite=True)
+    assert forced[0].replace and forced[0].place == b2.name and "overwritten" in forced[0].message
+    with pytest.raises(UserError):
+        plan_restore(manifest, "main", (), (), {}, subvolume=("@nope",))
+
+
+def test_drop_check() -> None:
+    """drop is allowed only when the leaf's latest snapshot is on every target, unchanged."""
+    leaf = _leaf()
+    snap = _sub("main.@c.20261125T120000+0000", "snap-uuid", None, parent="leaf-uuid")
+    on = _sub(snap.name, "x", "snap-uuid")
+    assert drop_check(leaf, "leaf-uuid", (snap,), {"/t1": (on,), "/t2": (on,)}, False) == ()
+    reasons = drop_check(leaf, "leaf-uuid", (snap,), {"/t1": (on,), "/t2": ()}, False)
+    assert len(reasons) == 1 and reasons[0].startswith("/t2")
+    assert drop_check(leaf, "leaf-uuid", (snap,), {"/t1": (on,), "/t2": (on,)}, True)
+    assert drop_check(leaf, "leaf-uuid", (), {"/t1": (on,), "/t2": (on,)}, None)
+    assert drop_check(_leaf(coverage=Coverage.EXCLUDED), "leaf-uuid", (snap,), {}, False)
