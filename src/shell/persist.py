@@ -20,10 +20,12 @@ Also runnable without typer, for minimal systems and units:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
@@ -36,6 +38,20 @@ from .run import run
 from .scan import scan
 
 SYSTEMD_RUNTIME = "/run/systemd/system"
+LOCK_FILE = "/run/layout-trees.lock"
+
+
+@contextmanager
+def exclusive(lock_file: str = LOCK_FILE) -> Iterator[None]:
+    """Serialise ``persist`` and ``reload``: a reload that a watched tree triggers while a
+    persist is half-way (subvolume made, copy running) waits, instead of mounting the
+    half-copied leaf."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def systemd_is_pid1() -> bool:
@@ -201,13 +217,15 @@ def execute(plan: PersistPlan, *, systemd: bool | None = None,
 
 def persist(path: str, config_path: str | None = None, *, dry_run: bool = False,
             say: Callable[[str], None] = print) -> PersistPlan:
-    plan = prepare(path, config_path)
     if dry_run:
+        plan = prepare(path, config_path)
         say(f"would persist {plan.source} as {plan.leaf_path} (tree {plan.tree}):")
         for line in describe(plan):
             say(f"  {line}")
         return plan
-    execute(plan, say=say)
+    with exclusive():
+        plan = prepare(path, config_path)
+        execute(plan, say=say)
     say(f"persisted {plan.source}: now mounted from {plan.leaf_path}")
     return plan
 

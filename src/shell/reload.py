@@ -31,7 +31,7 @@ from ..core.plan import make_plan
 from ..core.reload import Change, ChangeKind, ReloadPlan, describe, diff_mounts
 from ..core.watch import watch_unit_name
 from .configfile import load_config
-from .persist import read_own_mounts, systemd_is_pid1
+from .persist import exclusive, read_own_mounts, systemd_is_pid1
 from .run import run
 from .scan import scan
 
@@ -193,14 +193,16 @@ def reload(config_path: str | None = None, *, dry_run: bool = False,
     for problem in parsed.problems:
         say(f"warning: {problem.message}")
     systemd = systemd_is_pid1() if systemd is None else systemd
-    plan = prepare(parsed.config, systemd=systemd and not dry_run)
-    if dry_run:
-        for line in describe(plan):
-            say(f"would {line}" if not line.startswith("tree ") else f"note: {line}")
-        if not plan.changes:
-            say(f"nothing to do: {len(plan.unchanged)} leaf mount(s) as planned")
-        return EXIT_OK
-    return execute(parsed.config, plan, systemd=systemd, say=say)
+    if not dry_run:
+        with exclusive():
+            plan = prepare(parsed.config, systemd=systemd)
+            return execute(parsed.config, plan, systemd=systemd, say=say)
+    plan = prepare(parsed.config, systemd=False)
+    for line in describe(plan):
+        say(f"would {line}" if not line.startswith("tree ") else f"note: {line}")
+    if not plan.changes:
+        say(f"nothing to do: {len(plan.unchanged)} leaf mount(s) as planned")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
