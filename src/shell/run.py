@@ -47,7 +47,10 @@ def run(cmd: Sequence[str], *, check: bool = True, capture: bool = True,
 
 def run_pipeline(first: Sequence[str], second: Sequence[str], *,
                  hint: str | None = None) -> subprocess.CompletedProcess[bytes]:
-    """``first | second``, both checked; the result is the second's (stdout captured)."""
+    """``first | second``, both checked; the result is the second's (stdout captured).
+
+    A producer killed by SIGPIPE after the consumer exited successfully is not a failure:
+    ``btrfs receive`` stops reading at the end marker of the stream."""
     import tempfile
 
     _log.debug("+ " + shlex.join(first) + " | " + shlex.join(second))
@@ -73,6 +76,8 @@ def run_pipeline(first: Sequence[str], second: Sequence[str], *,
         stderr1 = err1.read()
     for cmd, code, err in ((second, consumer.returncode, err2),
                            (first, producer.returncode, stderr1)):
+        if cmd is first and code == -13 and consumer.returncode == 0:
+            continue  # SIGPIPE: the consumer succeeded and stopped reading at the stream's end
         if code != 0:
             text = err.decode("utf-8", "replace").strip()
             detail = f": {text.splitlines()[-1]}" if text else ""
