@@ -48,3 +48,7 @@ def readonly_snapshot(source: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     run(["btrfs", "subvolume", "snapshot", "-r", source, dest])
     return dest
+
+
+def delete_subvolume(path: Path) -> None:
+    run(["btrfs", "subvolume", "delete", "--commit-after", path])
