@@ -23,6 +23,7 @@ error finding gets exactly one mount unit per leaf.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import Enum
@@ -179,9 +180,14 @@ class Report:
         return any(f.severity in worst for f in self.active)
 
 
+_PRINTABLE = re.compile("[^\x00-\x1f\x7f-\x9f\ud800-\udfff]*")
+
+
 def show(text: str) -> str:
     """``text`` safe to print on one line: control characters and bytes that are
     not UTF-8 become ``\\xNN``, a backslash stays itself."""
+    if _PRINTABLE.fullmatch(text):
+        return text
     out: list[str] = []
     for ch in text:
         code = ord(ch)
@@ -191,6 +197,8 @@ def show(text: str) -> str:
             out.append(f"\\u{code:04x}")
         elif code < 0x20 or code == 0x7F:
             out.append(f"\\x{code:02x}")
+        elif 0x80 <= code <= 0x9F:  # C1 controls: a terminal would obey them
+            out.append(f"\\u{code:04x}")
         else:
             out.append(ch)
     return "".join(out)
