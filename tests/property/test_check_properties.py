@@ -249,3 +249,19 @@ def test_hostile_snapshot_documents(world: tuple[Config, Snapshot], data: st.Dat
         return
     cfg = embedded.config if embedded is not None else config
     try_check(cfg, again)
+
+
+@given(st.text())
+@example("a\nb\udcff\x9b")
+def test_show_is_printable_and_idempotent(text: str) -> None:
+    """Invariant and idempotence: show() leaves no control character or surrogate, encodes
+    as UTF-8, changes printable text not at all, and is a no-op on its own output."""
+    from layout_trees.core.check import show
+
+    shown = show(text)
+    shown.encode("utf-8")
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
+    assert show(shown) == shown
+    if all(0x20 <= ord(c) < 0x7F or (ord(c) > 0x9F and not 0xD800 <= ord(c) <= 0xDFFF)
+           for c in text):
+        assert shown == text
