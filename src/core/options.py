@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .errors import UserError
 from .escape import unit_name
-from .timespan import format_timespan, parse_timespan
+from .timespan import INFINITY, format_timespan, parse_timespan
 
 # Options that systemd-fstab-generator acts on.
 KNOWN_X_SYSTEMD = frozenset(
@@ -121,9 +121,9 @@ def interpret(options: tuple[str, ...]) -> MountOptions:
         elif key == "x-systemd.rw-only":
             rw_only = True
         elif key == "x-systemd.idle-timeout":
-            timeouts["idle"] = format_timespan(_check_timespan(option, value))
+            timeouts["idle"] = _format_fix_0(_check_timespan(option, value))
         elif key == "x-systemd.mount-timeout":
-            timeouts["mount"] = format_timespan(_check_timespan(option, value))
+            timeouts["mount"] = _format_fix_0(_check_timespan(option, value))
         elif key in lists:
             if not value:
                 raise UserError(f"mount option {option!r} needs a value", f"write {key}=VALUE")
@@ -147,6 +147,11 @@ def interpret(options: tuple[str, ...]) -> MountOptions:
         wanted_by=tuple(lists["x-systemd.wanted-by"]),
         required_by=tuple(lists["x-systemd.required-by"]),
     )
+
+
+def _format_fix_0(usec: int) -> str:
+    """systemd reads these time spans with ``parse_sec_fix_0``: 0 means no timeout."""
+    return format_timespan(INFINITY if usec == 0 else usec)
 
 
 def _check_timespan(option: str, value: str) -> int:

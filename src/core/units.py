@@ -197,8 +197,12 @@ def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
         add(GeneratedFile(mount.unit, mount_unit(mount, source)))
         if mount.semantics.automount:
             add(GeneratedFile(unit_name(mount.where, "automount"), automount_unit(mount, source)))
-        for item in _links(mount) + _device_dropins(mount):
+        for item in _links(mount):
             add(item)
+        for item in _device_dropins(mount):
+            # One device, several leaves with different device timeouts: the last line
+            # wins, as when systemd-fstab-generator rewrites the drop-in for each line.
+            files[item.path] = item
     groups: dict[str | None, list[DirectorySpec]] = defaultdict(list)
     group_of: dict[str, str | None] = {}
     for spec in plan.directories:

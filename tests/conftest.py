@@ -1,0 +1,28 @@
+"""Test-wide settings: hypothesis profiles.
+
+``HYPOTHESIS_PROFILE`` selects the profile: ``dev`` (the default outside CI:
+few examples, fast feedback) or ``ci`` (the default when ``CI`` is set: more
+examples, no deadline, so a slow CI machine never fails a test by timing).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+_DEFAULT = "ci" if os.environ.get("CI") else "dev"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or _DEFAULT)
