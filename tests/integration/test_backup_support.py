@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,6 +219,7 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
         pytest.skip("needs openssh-server")
     d = tmp_path / "ssh"
     d.mkdir()
+    control = tempfile.mkdtemp(prefix="lt-cm-", dir="/tmp")  # a socket path must be short
     os.chmod(d, 0o700)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")],
                    check=True)
@@ -234,7 +236,10 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
     (d / "ssh_config").write_text("\n".join([
         "Host 127.0.0.1", f"  IdentityFile {d / 'id'}", f"  UserKnownHostsFile {d / 'known_hosts'}",
-        "  StrictHostKeyChecking yes", "  IdentitiesOnly yes", "  BatchMode yes", ""]))
+        "  StrictHostKeyChecking yes", "  IdentitiesOnly yes", "  BatchMode yes",
+        # one connection for the many short commands btrbk and layout run (a slow,
+        # shared machine spends most of a run in key exchanges otherwise)
+        "  ControlMaster auto", f"  ControlPath {control}/%C", "  ControlPersist 120", ""]))
     bindir = d / "bin"
     bindir.mkdir()
     real_ssh = shutil.which("ssh") or "/usr/bin/ssh"
@@ -256,12 +261,15 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
         assert check.returncode == 0, check.stderr
         yield port, str(bindir)
     finally:
+        subprocess.run([str(bindir / "ssh"), "-O", "exit", "-p", str(port), "root@127.0.0.1"],
+                       capture_output=True, timeout=30)
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(control, ignore_errors=True)
 
 
 def test_checksums_see_a_change(tmp_path: Path) -> None:
