@@ -208,3 +208,25 @@ def test_cli_registers_persist_and_reload() -> None:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, result.output
         assert "--dry-run" in result.output
+
+
+CORE = Path(__file__).resolve().parents[2] / "src" / "core"
+PURE = {"__future__", "dataclasses", "enum", "typing", "collections", "collections.abc",
+        "itertools", "functools", "re", "json"}
+
+
+@pytest.mark.parametrize("name", ["persist.py", "reload.py", "watch.py"])
+def test_live_core_modules_are_pure(name: str) -> None:
+    """The live core modules import only the core and pure standard library modules."""
+    import ast
+
+    tree = ast.parse((CORE / name).read_text(), name)
+    imported: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [(0, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported.append((node.level, node.module or ""))
+    assert imported, "a module without imports cannot be checked"
+    bad = [m for level, m in imported if level == 0 and m not in PURE]
+    assert bad == [], f"{name} imports {bad}"
