@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from layout_trees.shell.backup_target import Target
 from test_backup_support import (
     LAYOUT,
     base_env,
@@ -20,8 +21,6 @@ from test_backup_support import (
     subvol,
     write_config,
 )
-
-from layout_trees.shell.backup_target import Target
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from layout_trees.core.plan import make_plan
+from layout_trees.core.units import render
+from layout_trees.shell.configfile import load_config
+from layout_trees.shell.scan import scan
 from test_backup_support import (
     EXCLUDED,
     base_env,
@@ -18,11 +22,6 @@ from test_backup_support import (
     sshd,  # noqa: F401  (fixture)
     write_config,
 )
-
-from layout_trees.core.plan import make_plan
-from layout_trees.core.units import render
-from layout_trees.shell.configfile import load_config
-from layout_trees.shell.scan import scan
 
 pytestmark = pytest.mark.integration
 

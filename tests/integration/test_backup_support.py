@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from layout_trees.shell.loopdev import LoopBtrfs
 
 pytestmark = pytest.mark.integration
@@ -99,9 +98,10 @@ def populate(top: Path) -> dict[str, Path]:
     """Two trees with nested structure, odd names, sparse/large files, hard links, xattrs,
     ACLs, owners and modes, and one excluded leaf.  Returns the tree roots."""
     main, other = top / "trees" / "main", top / "trees" / "other"
-    for d, mode, owner in ((main, 0o755, (0, 0)), (main / "a b", 0o711, (0, 0)),
-                           (main / "a b" / "ü", 0o2775, (0, 100)), (main / "svc", 0o750, (1000, 1000)),
-                           (other, 0o700, (1000, 1000)), (other / "x" / "y", 0o755, (0, 0))):
+    structure = ((main, 0o755, (0, 0)), (main / "a b", 0o711, (0, 0)),
+                 (main / "a b" / "ü", 0o2775, (0, 100)), (main / "svc", 0o750, (1000, 1000)),
+                 (other, 0o700, (1000, 1000)), (other / "x" / "y", 0o755, (0, 0)))
+    for d, mode, owner in structure:
         d.mkdir(parents=True, exist_ok=True)
         os.chown(d, *owner)
         os.chmod(d, mode)
