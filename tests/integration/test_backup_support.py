@@ -162,7 +162,8 @@ def _xattrs(path: str) -> tuple[tuple[str, str], ...]:
 def checksums(root: Path, skip_content_of: tuple[tuple[str, ...], ...] = ()) -> dict[str, tuple]:
     """Path -> (type, mode, uid, gid, size, content hash or link target, xattrs incl. ACLs,
     mtime of files and links, sparse or not, hard-link group) for every entry below root."""
-    result: dict[str, tuple] = {}
+    top = os.lstat(root)
+    result: dict[str, tuple] = {".": (stat.S_IMODE(top.st_mode), top.st_uid, top.st_gid)}
     links: dict[tuple[int, int], str] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
