@@ -135,6 +135,11 @@ def subvol_for(tree: TreeConfig, scan: TreeScan, entry: Entry) -> str:
     return entry.subvolume.path
 
 
+def _not_walked(entry: Entry | None) -> bool:
+    """True for entries a scan never descends into (a snapshot may still claim it did)."""
+    return entry is not None and entry.kind not in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME)
+
+
 def classify(entry: Entry) -> tuple[SkipReason, str] | None:
     """Why an '@' entry is not a leaf, or None when it is one."""
     if entry.kind is EntryKind.SUBVOLUME:
@@ -181,6 +186,8 @@ def _tree_plan(
             continue
         if any(p.startswith("@") for p in entry.path[:-1]):
             continue  # below an '@' entry: a scan never walks there
+        if any(_not_walked(by_path.get(entry.path[:i])) for i in range(1, len(entry.path))):
+            continue  # below a symlink, mount point or unreadable directory: nor there
         rel = "/".join(entry.path)
         reason = classify(entry)
         if reason is not None:

@@ -112,29 +112,46 @@ def _entry(path: tuple[str, ...], kind: EntryKind, subvol_root: str, uid: int, g
     return Entry(path, kind, uid, gid, mode, subvolume=sub, target=target, error=error)
 
 
+def _one_in(n: int) -> st.SearchStrategy[bool]:
+    return st.integers(0, n - 1).map(lambda i: i == 0)
+
+
+# Strategies are built once here: building them inside a draw costs more than drawing.
+_SHAPES = st.sampled_from(["leaf", "leaf", "dir", "both"])
+_LEAF_ONLY = st.just("leaf")
+_VALID_KIND = st.sampled_from(VALID_KINDS)
+_HOSTILE_KIND = st.sampled_from(HOSTILE_LEAF_KINDS)
+_ODD_KIND = st.sampled_from([EntryKind.SYMLINK, EntryKind.MOUNTPOINT, EntryKind.UNREADABLE])
+_SHORT_NAMES = safe_names(max_size=4)
+_BASES = {
+    (hostile, nested): st.lists(any_names() if hostile else safe_names(max_size=6),
+                                max_size=3 if nested else 4, unique=True)
+    for hostile in (False, True) for nested in (False, True)
+}
+_1IN2, _1IN4, _1IN6, _1IN7, _1IN10 = (_one_in(n) for n in (2, 4, 6, 7, 10))
+
+
 @st.composite
 def _directory(draw: st.DrawFn, prefix: tuple[str, ...], depth: int, subvol_root: str,
                hostile: bool, allow_bare_at: bool) -> list[Entry]:
-    names = any_names() if hostile else safe_names(max_size=6)
-    bases = draw(st.lists(names, max_size=3 if depth else 4, unique=True))
+    bases = draw(_BASES[hostile, depth > 0])
     entries: list[Entry] = []
-    if allow_bare_at and draw(st.integers(0, 5)) == 0:
-        entries += [draw(_leaf((*prefix, "@"), subvol_root, hostile))]
+    if allow_bare_at and draw(_1IN6):
+        entries.append(_draw_leaf(draw, (*prefix, "@"), subvol_root, hostile))
     for base in bases:
-        shape = draw(st.sampled_from(["leaf", "leaf", "dir", "both"] if depth < 2 else ["leaf"]))
+        shape = draw(_SHAPES if depth < 2 else _LEAF_ONLY)
         if shape in ("leaf", "both"):
-            entries.append(draw(_leaf((*prefix, "@" + base), subvol_root, hostile)))
+            entries.append(_draw_leaf(draw, (*prefix, "@" + base), subvol_root, hostile))
         if shape in ("dir", "both"):
-            kind = draw(st.sampled_from(VALID_KINDS))
+            kind = draw(_VALID_KIND)
             path = (*prefix, base)
             entries.append(_entry(path, kind, subvol_root, draw(owners), draw(owners), draw(modes)))
             entries += draw(_directory(path, depth + 1, subvol_root, hostile,
                                        allow_bare_at=shape == "dir" or hostile))
-    if hostile and draw(st.integers(0, 3)) == 0:
+    if hostile and draw(_1IN4):
         # structure that is not a directory: symlinks, mount points, unreadable
-        name = draw(safe_names(max_size=4))
-        kind = draw(st.sampled_from([EntryKind.SYMLINK, EntryKind.MOUNTPOINT,
-                                     EntryKind.UNREADABLE]))
+        name = draw(_SHORT_NAMES)
+        kind = draw(_ODD_KIND)
         path = (*prefix, "s" + name)
         if all(e.path != path for e in entries):
             entries.append(_entry(path, kind, subvol_root, 0, 0, 0o755))
@@ -145,13 +162,12 @@ def _directory(draw: st.DrawFn, prefix: tuple[str, ...], depth: int, subvol_root
     return entries
 
 
-@st.composite
-def _leaf(draw: st.DrawFn, path: tuple[str, ...], subvol_root: str, hostile: bool) -> Entry:
+def _draw_leaf(draw: st.DrawFn, path: tuple[str, ...], subvol_root: str, hostile: bool) -> Entry:
     if not hostile:
         return _entry(path, EntryKind.SUBVOLUME, subvol_root, draw(owners), draw(owners),
                       draw(modes))
-    kind = draw(st.sampled_from(HOSTILE_LEAF_KINDS))
-    read_only = kind is EntryKind.SUBVOLUME and draw(st.integers(0, 3)) == 0
+    kind = draw(_HOSTILE_KIND)
+    read_only = kind is EntryKind.SUBVOLUME and draw(_1IN4)
     return _entry(path, kind, subvol_root, draw(owners), draw(owners), draw(modes), read_only)
 
 
@@ -219,62 +235,74 @@ def mount_options(hostile: bool = False,
     return st.lists(one, max_size=5).map(tuple)
 
 
+_TREE_NAMES = st.lists(st.text(_PLAIN + "-_", min_size=1, max_size=6), min_size=1, max_size=3,
+                       unique=True)
+_VALID_DESTINATIONS = st.one_of(absolute_paths(max_depth=2), st.just("/home/alice"))
+_HOSTILE_DESTINATIONS = st.one_of(_VALID_DESTINATIONS, st.just("/"),
+                                  absolute_paths(unsafe_config_names(), max_depth=2))
+_INNER = st.lists(safe_names(max_size=4), min_size=1, max_size=2)
+_UNSAFE_CONFIG_NAME = unsafe_config_names()
+_DEVICE = st.sampled_from(DEVICES)
+_STATUS = st.sampled_from(list(TreeStatus))
+_OPTIONS = {hostile: mount_options(hostile) for hostile in (False, True)}
+_BOOL = st.booleans()
+
+
 @st.composite
-def worlds(draw: st.DrawFn, hostile: bool = False, max_trees: int = 3,
+def worlds(draw: st.DrawFn, hostile: bool = False,
            destinations: st.SearchStrategy[str] | None = None,
            options: st.SearchStrategy[tuple[str, ...]] | None = None) -> World:
     """A configuration of trees and the snapshot a scan of them saw."""
-    tree_names = st.text(_PLAIN + "-_", min_size=1, max_size=6)
-    names = draw(st.lists(tree_names, min_size=1, max_size=max_trees, unique=True))
+    names = draw(_TREE_NAMES)
     if destinations is None:
-        destinations = st.one_of(absolute_paths(max_depth=2), st.just("/home/alice"))
-        if hostile:
-            destinations = st.one_of(destinations, st.just("/"),
-                                     absolute_paths(unsafe_config_names(), max_depth=2))
+        destinations = _HOSTILE_DESTINATIONS if hostile else _VALID_DESTINATIONS
+    if options is None:
+        options = _OPTIONS[hostile]
     trees: list[TreeConfig] = []
     scans: list[TreeScan] = []
     shared_destination = draw(destinations)
     for name in names:
-        inner = draw(st.lists(safe_names(max_size=4), min_size=1, max_size=2))
-        if hostile and draw(st.integers(0, 6)) == 0:
-            inner.append(draw(unsafe_config_names()))
+        inner = draw(_INNER)
+        if hostile and draw(_1IN7):
+            inner.append(draw(_UNSAFE_CONFIG_NAME))
         root_subvol = "/" + "/".join(inner)
         top = "/mnt/top"
         path = top + root_subvol
         # several trees on one destination make their leaves clash
-        destination = shared_destination if draw(st.integers(0, 3)) == 0 else draw(destinations)
-        device = draw(st.sampled_from(DEVICES))
+        destination = shared_destination if draw(_1IN4) else draw(destinations)
+        device = draw(_DEVICE)
         tree_cfg = TreeConfig(
             name=name,
             path=path,
             destination=destination,
-            device=device if draw(st.booleans()) else None,
-            options=draw(options if options is not None else mount_options(hostile)),
-            tree_prefix=top if draw(st.booleans()) else None,
+            device=device if draw(_BOOL) else None,
+            options=draw(options),
+            tree_prefix=top if draw(_BOOL) else None,
         )
         trees.append(tree_cfg)
         status = TreeStatus.OK
-        if hostile and draw(st.integers(0, 5)) == 0:
-            status = draw(st.sampled_from(list(TreeStatus)))
-        if hostile and draw(st.integers(0, 9)) == 0:
+        if hostile and draw(_1IN6):
+            status = draw(_STATUS)
+        if hostile and draw(_1IN10):
             continue  # configured, but no scan at all
         entries: tuple[Entry, ...] = ()
         if status is TreeStatus.OK:
             entries = tuple(draw(_directory((), 0, root_subvol, hostile, allow_bare_at=True)))
-        scan_device = device if not hostile or draw(st.integers(0, 5)) else None
+        scan_device = None if hostile and draw(_1IN6) else device
         scans.append(TreeScan(
             name=name, root=path, status=status,
             error=None if status is TreeStatus.OK else "it went wrong",
             device=scan_device, root_subvol_path=root_subvol,
             uid=draw(owners), gid=draw(owners), mode=draw(modes), entries=entries,
         ))
-    if hostile and draw(st.booleans()):
+    if hostile and draw(_BOOL):
         scans.append(TreeScan(name="unconfigured", root="/mnt/top/unconfigured"))
     fstab: frozenset[str] = frozenset()
     if hostile:
+        by_name = {t.name: t for t in trees}
         candidates = sorted({t.destination for t in trees}
-                            | {t.destination.rstrip("/") + "/" + e.name.lstrip("@")
-                               for t, s in zip(trees, scans, strict=False)
+                            | {by_name[s.name].destination.rstrip("/") + "/" + e.name.lstrip("@")
+                               for s in scans if s.name in by_name
                                for e in s.entries if len(e.path) == 1})
         fstab = frozenset(draw(st.lists(st.sampled_from(candidates), max_size=3)))
     return World(Config(tuple(trees)), Snapshot(tuple(scans), fstab))
