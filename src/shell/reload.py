@@ -36,6 +36,7 @@ from .run import run
 from .scan import scan
 
 EXIT_OK, EXIT_KEPT, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+RECHECKS = 2
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,19 @@ def reload(config_path: str | None = None, *, dry_run: bool = False,
     if not dry_run:
         with exclusive():
             plan = prepare(parsed.config, systemd=systemd)
-            return execute(parsed.config, plan, systemd=systemd, say=say)
+            status = execute(parsed.config, plan, systemd=systemd, say=say)
+            # A watch event while this reload ran starts no second run (systemd merges it
+            # into the running job), so look once more for leaves that came or went.
+            seen = {(c.kind, c.where) for c in plan.changes}
+            for _ in range(RECHECKS):
+                again = prepare(parsed.config, systemd=False)
+                if not {(c.kind, c.where) for c in again.changes} - seen:
+                    break
+                if systemd:  # the generator must see the new leaves before units start
+                    again = prepare(parsed.config, systemd=True)
+                seen |= {(c.kind, c.where) for c in again.changes}
+                status = max(status, execute(parsed.config, again, systemd=systemd, say=say))
+            return status
     plan = prepare(parsed.config, systemd=False)
     for line in describe(plan):
         say(f"would {line}" if not line.startswith("tree ") else f"note: {line}")

@@ -69,7 +69,15 @@ done = subprocess.run([sys.executable, "-m", "layout_trees.shell.persist", "/dat
                       capture_output=True, text=True)
 say(step="persist", rc=done.returncode, seconds=round(time.monotonic() - start, 2),
     out=(done.stdout + done.stderr).splitlines())
-time.sleep(5)  # let the reload that persist's own mkdir triggered finish
+# let the reload that persist's own changes triggered finish, so the next one is fresh
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    state = subprocess.run(["systemctl", "is-active", "layout-trees-reload.service"],
+                           capture_output=True, text=True).stdout.strip()
+    if state in ("inactive", "failed"):
+        break
+    time.sleep(0.5)
+say(step="idle", state=state)
 start = time.monotonic()
 subprocess.run(["btrfs", "subvolume", "create", "/mnt/persist/trees/data/@watched"], check=True)
 while time.monotonic() - start < 120 and not os.path.ismount("/data/watched"):
@@ -139,6 +147,8 @@ def test_persist_survives_a_reboot_and_watch_mounts_new_leaves(
         docs = first.mount_at("/data/alice/docs")
         assert docs is not None and docs.fsroot == "/trees/data/alice/@docs", first.mounts
         assert frames["watch"]["mounted"], (frames, first.layout_trees_lines)
+        assert frames["idle"]["state"] == "inactive", frames
+        assert "layout-trees-reload.service" not in first.failed_units
         watched = first.mount_at("/data/watched")
         assert watched is not None and watched.fsroot == "/trees/data/@watched"
         assert first.stat["/data/alice"].mode == 0o750
