@@ -87,6 +87,9 @@ class Leaf:
     gid: int = 0
     mode: int = 0o755
     """Owner and mode of the leaf's root (for an excluded leaf, recreated empty)."""
+    nested: tuple[str, ...] = ()
+    """Subvolumes inside the leaf: ``btrfs send`` stops at them, so they are not in its
+    backups (``verify`` names them)."""
 
     def __post_init__(self) -> None:
         if not self.path or not self.path[-1].startswith("@"):
@@ -246,7 +249,7 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
                 uuid=sub.uuid,
                 mount_point=mount_points.get((tree.name, entry.path)),
                 policy=tree.backup if coverage is Coverage.COVERED else None,
-                uid=entry.uid, gid=entry.gid, mode=entry.mode,
+                uid=entry.uid, gid=entry.gid, mode=entry.mode, nested=tuple(sub.nested),
             ))
         trees.append(Tree(tree.name, tree.path, tree.destination, tree.backup,
                           scan.root_subvol_path, scan.uid, scan.gid, scan.mode,
@@ -311,6 +314,8 @@ def manifest_to_data(manifest: Manifest) -> dict[str, Any]:
                 item[key] = getattr(leaf, key)
         if leaf.policy is not None:
             item["policy"] = _policy_data(leaf.policy)
+        if leaf.nested:
+            item["nested"] = list(leaf.nested)
         leaves.append(item)
     return {"format": MANIFEST_FORMAT, "version": manifest.version, "trees": trees,
             "leaves": leaves}
@@ -408,8 +413,14 @@ def manifest_from_data(data: Any) -> Manifest:
             uuid=_opt(item, "uuid", where), mount_point=_opt(item, "mount_point", where),
             policy=None if policy is None else _policy_from(policy, where),
             uid=_get(item, "uid", int, where), gid=_get(item, "gid", int, where),
-            mode=_mode(item.get("mode"), where)))
+            mode=_mode(item.get("mode"), where), nested=_nested(item.get("nested", []), where)))
     return Manifest(tuple(trees), tuple(leaves))
+
+
+def _nested(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ManifestError(f"{where}: nested must be a list of paths")
+    return tuple(value)
 
 
 def manifest_from_json(text: str) -> Manifest:

@@ -101,6 +101,11 @@ def verify(manifest: Manifest, status: tuple[LeafStatus, ...], now: int,
         if leaf.coverage is not Coverage.COVERED:
             findings.append(Finding(leaf.tree, leaf.path, f"not backed up: {leaf.reason}"))
             continue
+        if leaf.nested:
+            findings.append(Finding(
+                leaf.tree, leaf.path,
+                f"nested subvolume(s) {', '.join(leaf.nested)} are not in its backups "
+                "(btrfs send stops at subvolume boundaries); make them leaves of their own"))
         for state in row.targets:
             if state.error is not None:
                 findings.append(Finding(leaf.tree, leaf.path,
@@ -170,6 +175,8 @@ def plan_to_text(manifest: Manifest) -> str:
             detail = "" if leaf.coverage is Coverage.COVERED else f"  [{leaf.coverage.value}: " \
                 f"{leaf.reason}]"
             lines.append(f"  {mark} {leaf.relpath}{where}  as {leaf.snapshot_name}{detail}")
+            if leaf.nested and leaf.coverage is Coverage.COVERED:
+                lines.append(f"      not included: nested subvolume(s) {', '.join(leaf.nested)}")
     covered = len(manifest.covered())
     lines.append(f"{covered} of {len(manifest.leaves)} leaves covered")
     return "\n".join(lines) + "\n"

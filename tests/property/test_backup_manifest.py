@@ -37,6 +37,7 @@ policies = st.builds(
     snapshot_dir=st.sampled_from([".snapshots", "snap/layout"]),
 )
 attrs = st.sampled_from([None, None, None, "skip", "keep", ""])
+NESTED = ((), (), (), ("inner",), ("a b/c", "d"))
 
 
 @st.composite
@@ -51,7 +52,8 @@ def backup_worlds(draw: st.DrawFn, hostile: bool = False) -> World:
         for entry in scan.entries:
             if entry.subvolume is not None:
                 sub = dataclasses.replace(entry.subvolume, backup=draw(attrs),
-                                          uuid=f"uuid-{'/'.join(entry.path)}")
+                                          uuid=f"uuid-{'/'.join(entry.path)}",
+                                          nested=draw(st.sampled_from(NESTED)))
                 entry = dataclasses.replace(entry, subvolume=sub)
             entries.append(entry)
         scans.append(dataclasses.replace(scan, entries=tuple(entries)))

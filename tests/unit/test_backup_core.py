@@ -230,3 +230,16 @@ def test_drop_check() -> None:
     assert drop_check(leaf, "leaf-uuid", (snap,), {"/t1": (on,), "/t2": (on,)}, True)
     assert drop_check(leaf, "leaf-uuid", (), {"/t1": (on,), "/t2": (on,)}, None)
     assert drop_check(_leaf(coverage=Coverage.EXCLUDED), "leaf-uuid", (snap,), {}, False)
+
+
+def test_verify_names_nested_subvolumes_of_a_leaf() -> None:
+    """Subvolumes nested in a leaf are not in its backups, so verify names them."""
+    import dataclasses
+
+    leaf = dataclasses.replace(_leaf(), nested=("inner", "x/deeper"))
+    manifest = Manifest((Tree("main", "/m", "/srv", _policy()),), (leaf,))
+    b = _sub("main.@c.20261125T120000+0000", "u1", "s1")
+    status = backup_status(manifest, {"/t1": (b,), "/t2": (b,)}, {})
+    findings = verify(manifest, status, T0, 3600)
+    assert [f.message.split(" are ")[0] for f in findings] == [
+        "nested subvolume(s) inner, x/deeper"]
