@@ -230,3 +230,23 @@ def test_live_core_modules_are_pure(name: str) -> None:
     assert imported, "a module without imports cannot be checked"
     bad = [m for level, m in imported if level == 0 and m not in PURE]
     assert bad == [], f"{name} imports {bad}"
+
+
+def test_reload_looks_again_for_leaves_that_came_meanwhile(tmp_path, monkeypatch) -> None:
+    """Changes that appear while a reload runs are made by the same reload; a second look that
+    finds nothing new stops the loop."""
+    from layout_trees.core.reload import ReloadPlan
+
+    _config, plan = _reload_world(tmp_path)
+    config_file = tmp_path / "c.toml"
+    config_file.write_text(f'[tree.t]\npath = "{tmp_path / "tree"}"\ndestination = "/d"\n')
+    later = ReloadPlan(plan.changes[:1])  # the unmount again: nothing new
+    newer = ReloadPlan(plan.changes[1:] + plan.changes[:1])
+    plans = iter([ReloadPlan(plan.changes[:1]), newer, later])
+    monkeypatch.setattr(reload_mod, "prepare", lambda config, systemd: next(plans))
+    monkeypatch.setattr(reload_mod, "exclusive", lambda: __import__("contextlib").nullcontext())
+    executed: list[ReloadPlan] = []
+    monkeypatch.setattr(reload_mod, "execute",
+                        lambda config, p, systemd, say: executed.append(p) or 0)
+    assert reload_mod.reload(str(config_file), systemd=False, say=lambda _: None) == 0
+    assert executed == [ReloadPlan(plan.changes[:1]), newer]
