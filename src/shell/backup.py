@@ -160,6 +160,19 @@ class RunResult:
     hint: str | None = None
 
 
+@contextlib.contextmanager
+def _run_lock() -> Iterator[None]:
+    """One run at a time (two schedules may fire together): they share btrbk.conf."""
+    import fcntl
+
+    fd = os.open(os.path.join(RUN_DIR, "run.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 _ENOSPC = re.compile(r"No space left on device|ENOSPC", re.I)
 
 
@@ -171,7 +184,7 @@ def run_backup(live: Live, names: set[str], *, progress: bool = False) -> RunRes
     if not leaves:
         return RunResult(True, [])
     os.makedirs(RUN_DIR, exist_ok=True)
-    with top_levels(scanned_trees(live, names)) as tops:
+    with _run_lock(), top_levels(scanned_trees(live, names)) as tops:
         for leaf in leaves:
             assert leaf.policy is not None
             os.makedirs(os.path.join(tops[leaf.tree], leaf.policy.snapshot_dir), exist_ok=True)
