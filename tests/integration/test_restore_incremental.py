@@ -66,3 +66,50 @@ def test_restore_incremental_local_changes_and_one_subvolume(images, tmp_path: P
     assert out.count("main:") == 1
     assert sorted(os.listdir(only)) == ["d"] and os.listdir(only / "d") == ["@b"]
     assert (only / "d" / "@b" / "f").read_text() == "b\n"
+
+
+def test_killed_restore_is_resumed_cleanly(images, tmp_path: Path) -> None:  # noqa: F811
+    """A restore killed mid-receive leaves no leaf and no usable copy; the next restore
+    deletes the partial copy, receives again and places the leaf."""
+    import signal
+    import subprocess
+    import time
+
+    from layout_trees.shell.backup_target import Target
+    from test_backup_support import LAYOUT
+
+    src, dst, new = images("src", "700M"), images("dst", "700M"), images("new", "700M")
+    tree = Path(src.mountpoint) / "trees" / "main"
+    tree.mkdir(parents=True)
+    target = Path(dst.mountpoint) / "backups"
+    target.mkdir()
+    config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
+                          [str(target)])
+    env = base_env(tmp_path)
+    big = subvol(tree / "@big")
+    with open(big / "data", "wb") as handle:
+        for _ in range(256):
+            handle.write(os.urandom(1 << 20))
+    layout("backup", "run", "-c", str(config), env=env)
+    into = Path(new.mountpoint) / "main"
+    snaps = Path(new.mountpoint) / ".snapshots"
+    proc = subprocess.Popen([LAYOUT, "restore", "--from", str(target), "--into", str(into)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while not (snaps.is_dir() and os.listdir(snaps)):
+            assert proc.poll() is None, "the restore ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    partial = Target(str(snaps)).listing()
+    assert partial and not any(s.is_complete_backup for s in partial)
+    assert not (into / "@big").exists()
+    out = layout("restore", "--from", str(target), "--into", str(into), env=env).stdout
+    assert "in full" in out
+    assert checksums(into / "@big") == checksums(big)
+    assert all(s.is_complete_backup for s in Target(str(snaps)).listing())
