@@ -22,7 +22,7 @@ from layout_trees.shell import reload as reload_mod
 from layout_trees.shell.files import write_generated
 from layout_trees.shell.loopdev import LoopBtrfs
 from layout_trees.shell.scan import scan
-from test_persist import Lab, mount_at, mounts_below, unmount_all_below
+from test_persist_btrfs import Lab, mount_at, mounts_below, unmount_all_below
 
 pytestmark = [
     pytest.mark.integration,
