@@ -50,6 +50,14 @@ def _check_component(component: str, where: str) -> None:
         )
 
 
+def _check_owner(uid: int, gid: int, mode: int, where: str) -> None:
+    for name, value in (("uid", uid), ("gid", gid), ("mode", mode)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise SnapshotError(f"{where}: {name} must be a non-negative integer")
+    if mode > 0o7777:
+        raise SnapshotError(f"{where}: mode {mode:o} has more than permission bits")
+
+
 def _check_absolute(path: str, where: str) -> None:
     if not isinstance(path, str) or not path.startswith("/"):
         raise SnapshotError(f"{where}: {path!r} is not an absolute path")
@@ -109,12 +117,7 @@ class Entry:
             raise SnapshotError(f"{where}: subvolume facts belong to subvolume entries only")
         if self.kind is EntryKind.SYMLINK and self.target is None:
             raise SnapshotError(f"{where}: a symlink entry needs its target")
-        for name in ("uid", "gid", "mode"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise SnapshotError(f"{where}: {name} must be a non-negative integer")
-        if self.mode > 0o7777:
-            raise SnapshotError(f"{where}: mode {self.mode:o} has more than permission bits")
+        _check_owner(self.uid, self.gid, self.mode, where)
 
     @property
     def name(self) -> str:
@@ -158,6 +161,7 @@ class TreeScan:
             raise SnapshotError(f"tree {self.name!r}: status {self.status!r} is not a TreeStatus")
         if self.status is not TreeStatus.OK and self.entries:
             raise SnapshotError(f"tree {self.name!r}: a tree that was not scanned has no entries")
+        _check_owner(self.uid, self.gid, self.mode, f"tree {self.name!r}")
         seen: set[tuple[str, ...]] = set()
         for entry in self.entries:
             if entry.path in seen:

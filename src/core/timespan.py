@@ -68,7 +68,12 @@ def parse_timespan(text: str) -> int:
 
 
 def format_timespan(usec: int) -> str:
-    """Format like systemd's ``format_timespan(…, 0)``."""
+    """Format like systemd's ``format_timespan(…, 0)``.
+
+    A remainder below one minute that does not fall on the unit is written in
+    dot notation, as systemd does: 1500 ms is ``1.500000s``, 61.5 s is
+    ``1min 1.500000s``, 1500 us is ``1.500ms``.
+    """
     if usec == INFINITY:
         return "infinity"
     if usec == 0:
@@ -76,7 +81,16 @@ def format_timespan(usec: int) -> str:
     parts: list[str] = []
     rest = usec
     for suffix, size in _FORMAT_TABLE:
-        if rest >= size:
-            count, rest = divmod(rest, size)
-            parts.append(f"{count}{suffix}")
+        if rest <= 0:
+            break
+        if rest < size:
+            continue
+        count, remainder = divmod(rest, size)
+        if rest < 60 * USEC_PER_SEC and remainder > 0:
+            digits = len(str(size)) - 1
+            if digits > 0:
+                parts.append(f"{count}.{remainder:0{digits}d}{suffix}")
+                break
+        parts.append(f"{count}{suffix}")
+        rest = remainder
     return " ".join(parts)

@@ -36,7 +36,7 @@ def safe_names(draw: st.DrawFn, max_size: int = 8) -> str:
     """A name the generator accepts, not starting with '@'."""
     first = draw(edge_char)
     middle = draw(st.text(inner_char, max_size=max_size))
-    last = draw(st.one_of(st.just(""), edge_char))
+    last = draw(edge_char) if middle else ""
     name = first + middle + last
     if draw(st.integers(0, 9)) == 0:
         name = "." + name  # hidden names need escaping as \x2e

@@ -140,6 +140,7 @@ def test_unsafe_reason_reference_model(component: str) -> None:
 
 
 @given(safe_names())
+@example(".a")
 def test_unsafe_reason_invariant_safe_names_pass(name: str) -> None:
     """Every name the valid-tree strategy makes is accepted."""
     assert unsafe_reason(name) is None
