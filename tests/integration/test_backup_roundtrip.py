@@ -100,3 +100,29 @@ def test_round_trip(kind: str, images, tmp_path: Path, request: pytest.FixtureRe
     again = layout("restore", "--from", target, "--into", str(new_trees / "main"),
                    "--tree", "main", env=env).stdout
     assert again.count("up to date") == 3, again
+
+
+def test_tree_reached_through_a_subvolume_mount(images, tmp_path: Path) -> None:  # noqa: F811
+    """When the tree is reached through a mount of a subvolume (not the top level), the run
+    mounts the top level privately for btrbk, backs up, and unmounts it again."""
+    from test_backup_support import base_env, subvol
+
+    src, dst = images("src", "300M"), images("dst", "300M")
+    subvol(Path(src.mountpoint) / "data")
+    (Path(src.mountpoint) / "data" / "trees" / "main").mkdir(parents=True)
+    mnt = tmp_path / "data-mount"
+    mnt.mkdir()
+    subprocess.run(["mount", "-o", "subvol=/data", src.device, str(mnt)], check=True)
+    try:
+        tree = mnt / "trees" / "main"
+        (subvol(tree / "@a") / "f").write_text("a\n")
+        config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
+                              [f"{dst.mountpoint}/backups"])
+        env = base_env(tmp_path)
+        layout("backup", "run", "-c", str(config), env=env)
+        layout("backup", "verify", "-c", str(config), env=env)
+        assert os.listdir(Path(src.mountpoint) / ".snapshots")
+        with open("/proc/self/mountinfo") as handle:
+            assert str(tmp_path / "run") not in handle.read()
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
