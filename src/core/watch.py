@@ -22,7 +22,7 @@ returned :class:`GeneratedFile` values.
 from __future__ import annotations
 
 from .config import Config
-from .escape import escape_path, escape_specifiers, unsafe_reason
+from .escape import UNIT_NAME_MAX, escape_specifiers, unsafe_reason
 from .model import Entry, EntryKind, Snapshot, TreeStatus
 from .plan import join
 from .units import GENERATOR, GeneratedFile
@@ -34,8 +34,17 @@ TRIGGER_LIMIT_INTERVAL = "10s"
 TRIGGER_LIMIT_BURST = 50
 
 
+_UNIT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
+
+
 def watch_unit_name(tree: str) -> str:
-    return f"layout-trees-watch-{escape_path(tree)}.path"
+    """``layout-trees-watch-NAME.path``, NAME escaped like ``systemd-escape`` (never raises;
+    names of '.', '..' or non-UTF-8 bytes are escaped like any other)."""
+    raw = tree.encode("utf-8", errors="surrogateescape")
+    escaped = "".join(
+        "-" if b == 0x2F else chr(b) if b in _UNIT_CHARS and not (i == 0 and b == 0x2E)
+        else f"\\x{b:02x}" for i, b in enumerate(raw))
+    return f"layout-trees-watch-{escaped}.path"
 
 
 def exec_quote(arg: str) -> str:
@@ -119,6 +128,8 @@ def watch_files(config: Config, snapshot: Snapshot, python: str) -> tuple[Genera
         if any(unsafe_reason(p) is not None for p in tree.path.split("/") if p):
             continue
         name = watch_unit_name(tree.name)
+        if len(name) > UNIT_NAME_MAX:
+            continue
         dirs = watched_directories(tree.path, scan.entries)
         files.append(GeneratedFile(name, path_unit(tree.name, dirs)))
         files.append(GeneratedFile(f"paths.target.wants/{name}", link=f"../{name}"))

@@ -278,3 +278,31 @@ def test_a_mount_on_the_path_is_refused(case) -> None:
     except PersistRefused:
         return
     raise AssertionError("not refused")
+
+
+@given(st.lists(safe_names(max_size=5), max_size=4), st.sampled_from(["/", "/d", "/home/a b"]))
+def test_leaf_for_inverts_mount_components(parts, base) -> None:
+    """Round trip: the leaf chosen for DEST/parts mounts back at DEST/parts, and relative_parts
+    recovers parts from the joined path."""
+    from layout_trees.core.plan import mount_components
+
+    parts = tuple(p for p in parts if p)
+    assert mount_components(leaf_for(parts)) == parts
+    assert relative_parts(join(base, parts), base) == parts
+    assert leaf_for(parts)[-1].startswith("@")
+
+
+@given(persist_cases())
+def test_describe_has_one_line_per_step(case) -> None:
+    """Invariant: the dry-run text has one line per step, each naming the path it acts on."""
+    from layout_trees.core.persist import describe
+
+    world, path, facts, mounts = case
+    try:
+        result = plan_persist(world.config, world.snapshot, mounts, path, facts)
+    except PersistRefused:
+        return
+    lines = describe(result)
+    assert len(lines) == len(result.steps)
+    for line, step in zip(lines, result.steps, strict=True):
+        assert step.path in line

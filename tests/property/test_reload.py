@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shlex
+import shutil
+import subprocess
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from layout_trees.core.errors import LayoutError
@@ -253,3 +256,54 @@ def test_reload_service_runs_this_package_with_the_config() -> None:
     assert "StartLimitIntervalSec=0" in service and "ExecStartPre=sleep 1" in service
     path = files[watch_unit_name("t")].content or ""
     assert "PathChanged=/mnt/t\n" in path
+
+
+@given(worlds(hostile=True), st.data())
+def test_describe_lists_every_change_and_note(world, data) -> None:
+    """Invariant: the report has one line per change (naming its mount point) and per note."""
+    from layout_trees.core.reload import describe
+
+    mounts = plan_of(world).mounts
+    picked = data.draw(st.lists(st.sampled_from(mounts), max_size=len(mounts))) if mounts else []
+    diff = diff_mounts(world.config, without_leaves(world, [False, True]).snapshot,
+                       plan_of(without_leaves(world, [False, True])), mounted(world, tuple(picked)))
+    lines = describe(diff)
+    assert len(lines) == len(diff.changes) + len(diff.notes)
+    for line, change in zip(lines, diff.changes, strict=False):
+        assert change.where in line
+
+
+@given(st.lists(st.text(min_size=1, max_size=8).filter(
+    lambda n: "/" not in n and all(ord(c) >= 0x20 for c in n)), min_size=2, max_size=5,
+    unique=True))
+def test_watch_unit_names_are_distinct(names) -> None:
+    """Invariant: different tree names give different path unit names (escaping is injective)."""
+    units = [watch_unit_name(n) for n in names]
+    assert len(set(units)) == len(units)
+    assert all(u.startswith("layout-trees-watch-") and u.endswith(".path") for u in units)
+
+
+TREE_NAMES = [".", "..", "my-tree", "a b", "ümlaut", ".hidden", "x" * 300, "%n", "back\\slash"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-escape") is None, reason="needs systemd-escape")
+def test_watch_unit_names_match_systemd_escape() -> None:
+    """Reference model: the path unit name is systemd-escape's escaping of the tree name."""
+    names = [n for n in TREE_NAMES if len(n) < 100]
+    out = subprocess.run(["systemd-escape", "--", *names], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert [watch_unit_name(n) for n in names] == [f"layout-trees-watch-{e}.path" for e in out]
+
+
+@given(st.sampled_from(TREE_NAMES), st.booleans())
+def test_watch_files_never_raise_for_odd_tree_names(name, long_path) -> None:
+    """Invariant: odd tree names never break the generator's watch units; a name too long for
+    a unit is skipped, every other watched tree gets its path unit."""
+    from layout_trees.core.config import Config, TreeConfig
+    from layout_trees.core.model import TreeScan
+
+    path = "/mnt/" + ("p" * 200 if long_path else "t")
+    config = Config((TreeConfig(name, path, "/d", watch=True),))
+    snapshot = Snapshot((TreeScan(name, path, device="/dev/vdb", root_subvol_path="/t"),))
+    names = {f.path for f in watch_files(config, snapshot, "/usr/bin/python3")}
+    assert (watch_unit_name(name) in names) == (len(watch_unit_name(name)) <= 255)
