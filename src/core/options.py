@@ -35,7 +35,9 @@ KNOWN_X_SYSTEMD = frozenset(
     }
 )
 # Options that make no sense for a layout tree leaf; the generator ignores them.
-UNSUPPORTED = frozenset({"x-systemd.makefs", "x-systemd.growfs", "x-systemd.pcrfs", "x-initrd.mount"})
+UNSUPPORTED = frozenset(
+    {"x-systemd.makefs", "x-systemd.growfs", "x-systemd.pcrfs", "x-initrd.mount"}
+)
 # Options that would override the subvolume we mount.
 CONFLICTING = ("subvol", "subvolid")
 

@@ -206,7 +206,8 @@ def _tree_plan(
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: {exc.message}"))
             continue
-        outside = next((c for c in (*subvol.split("/"), *where.split("/")) if c and unsafe_reason(c)), None)
+        components = (*subvol.split("/"), *where.split("/"))
+        outside = next((c for c in components if c and unsafe_reason(c)), None)
         if outside is not None:
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: {outside!r} in {subvol!r} or {where!r} "
@@ -223,7 +224,8 @@ def _tree_plan(
             unit=unit,
         )
         mounts.append(mount)
-        chain = [by_path[entry.path[:i]] for i in range(1, len(entry.path)) if entry.path[:i] in by_path]
+        chain = [by_path[entry.path[:i]] for i in range(1, len(entry.path))
+                 if entry.path[:i] in by_path]
         parents.append((mount, chain))
     return mounts, skips, parents
 

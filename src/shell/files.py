@@ -7,6 +7,7 @@ Symlinks are created the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -16,18 +17,22 @@ from ..core.units import GeneratedFile
 def write_atomic(path: str, content: str | bytes, mode: int = 0o644) -> None:
     directory, base = os.path.split(path)
     tmp = os.path.join(directory, f".#{base}.{os.getpid()}")
-    data = content.encode("utf-8", errors="surrogateescape") if isinstance(content, str) else content
+    data = (content.encode("utf-8", errors="surrogateescape") if isinstance(content, str)
+            else content)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
         os.rename(tmp, path)
-    except OSError:
-        os.unlink(tmp)
+    except BaseException:
+        # a failed write (disk full) or rename must not leave the temporary file behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 
@@ -40,10 +45,8 @@ def symlink_atomic(target: str, path: str) -> None:
         pass
     directory, base = os.path.split(path)
     tmp = os.path.join(directory, f".#{base}.{os.getpid()}")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
-    except FileNotFoundError:
-        pass
     os.symlink(target, tmp)
     try:
         os.rename(tmp, path)

@@ -86,7 +86,7 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
             _mark_unreadable(entries, prefix, exc)
             continue
         for child in children:
-            entry = _scan_child(child, prefix + (child.name,), mount, mountpoints, full)
+            entry = _scan_child(child, (*prefix, child.name), mount, mountpoints, full)
             if entry is None:
                 continue
             entries.append(entry)

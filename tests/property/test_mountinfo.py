@@ -54,9 +54,9 @@ def test_containing_mount_reference_model(mounts: list[MountEntry], path: str) -
     best = None
     for e in mounts:
         mp = e.mountpoint
-        if mp == "/" or path == mp or path.startswith(mp + "/"):
-            if best is None or len(mp.rstrip("/")) >= len(best.mountpoint.rstrip("/")):
-                best = e
+        covers = mp == "/" or path == mp or path.startswith(mp + "/")
+        if covers and (best is None or len(mp.rstrip("/")) >= len(best.mountpoint.rstrip("/"))):
+            best = e
     assert containing_mount(tuple(mounts), path) == best
 
 

@@ -34,7 +34,8 @@ def violations(source: str, package: str = "layout_trees.core") -> list[str]:
             if node.level == 0 and names <= ALLOWED_FROM.get(module, frozenset()):
                 continue
             dots = "." * node.level
-            found.append(f"line {node.lineno}: from {dots}{module} import {', '.join(sorted(names))}")
+            imported = ", ".join(sorted(names))
+            found.append(f"line {node.lineno}: from {dots}{module} import {imported}")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
               and node.func.id in FORBIDDEN_CALLS):
             found.append(f"line {node.lineno}: call to {node.func.id}()")

@@ -84,6 +84,28 @@ def test_write_atomic_failure_keeps_the_old_file(fs: FakeFilesystem,
         assert handle.read() == "old\n"
 
 
+def test_write_atomic_failed_write_leaves_no_temp_file(fs: FakeFilesystem,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails half way (disk full) leaves the old file and no temporary file."""
+    fs.create_file("/out/a.mount", contents="old\n")
+    real_write = os.write
+    calls = []
+
+    def short_then_full(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, bytes(data[:3]))
+
+    monkeypatch.setattr(os, "write", short_then_full)
+    with pytest.raises(OSError):
+        files.write_atomic("/out/a.mount", "new content\n")
+    monkeypatch.undo()
+    assert os.listdir("/out") == ["a.mount"]
+    with open("/out/a.mount", encoding="utf-8") as handle:
+        assert handle.read() == "old\n"
+
+
 def test_write_generated_reports_failures_and_writes_the_rest(fs: FakeFilesystem) -> None:
     """A file that cannot be written is reported; the others are still written."""
     fs.create_file("/out/blocked.wants", contents="a file where a directory should be")
