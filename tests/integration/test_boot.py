@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ pytestmark = [
                        reason="qemu-system-x86_64 is not installed"),
 ]
 
+Report = Callable[[str, float, str], None]
 ALICE = 1000
 DEVICE = "/dev/vdb"  # the data disk, as the guest names it (second virtio disk)
 TREES = f"{harness.PERSIST}/trees"
@@ -46,7 +47,7 @@ def guest() -> GuestImages:
 
 @pytest.fixture
 def report(capsys: pytest.CaptureFixture[str],
-           record_property: pytest.RecordProperty) -> Iterator[object]:
+           record_property: Callable[[str, object], None]) -> Iterator[Report]:
     """Print a measurement to the terminal even under output capture, and record it."""
     def emit(key: str, value: float, text: str) -> None:
         record_property(key, round(value, 3))
@@ -82,7 +83,8 @@ def _generator_lines(result: harness.BootResult) -> list[str]:
 
 def _boot_report(result: harness.BootResult, name: str) -> str:
     lines = "\n  ".join(_generator_lines(result)) or "(none)"
-    return f"boot {name}: {result.boot_seconds:.1f} s; generator said:\n  {lines}"
+    return (f"boot {name}: {result.boot_seconds:.1f} s ({result.cpu_seconds:.1f} s qemu CPU); "
+            f"generator said:\n  {lines}")
 
 
 # Scenario 1 ---------------------------------------------------------------
@@ -126,7 +128,7 @@ def realistic_disk(tmp_path: Path) -> Path:
 
 
 def test_realistic_trees_mount_every_leaf_in_place(
-        guest: GuestImages, realistic_disk: Path, report) -> None:  # type: ignore[no-untyped-def]
+        guest: GuestImages, realistic_disk: Path, report: Report) -> None:
     """Every leaf is mounted at its place from its own subvolume; directories carry the tree's
     owners and modes; no unit fails."""
     config = _config(alice=(f"{TREES}/alice", "/home/alice"), system=(f"{TREES}/system", "/"))
@@ -157,7 +159,7 @@ def test_realistic_trees_mount_every_leaf_in_place(
 # Scenario 2 ---------------------------------------------------------------
 
 def test_missing_tree_and_deleted_leaf_boot_cleanly(
-        guest: GuestImages, tmp_path: Path, report) -> None:  # type: ignore[no-untyped-def]
+        guest: GuestImages, tmp_path: Path, report: Report) -> None:
     """A configured tree that does not exist and a leaf deleted since the last boot cost one
     log line each and fail nothing; the rest of the tree still mounts."""
     image = tmp_path / "data.img"
@@ -192,7 +194,7 @@ HOSTILE = ("@a,b", "@snap", "@link", "@notasubvol")
 
 
 def test_hostile_entries_are_named_and_skipped(
-        guest: GuestImages, tmp_path: Path, report) -> None:  # type: ignore[no-untyped-def]
+        guest: GuestImages, tmp_path: Path, report: Report) -> None:
     """A comma in a name, a read-only snapshot, a symlink to a subvolume and a plain directory
     posing as a leaf each get named in the log; the boot stays clean and the good leaf mounts."""
     image = tmp_path / "data.img"
@@ -221,7 +223,7 @@ def test_hostile_entries_are_named_and_skipped(
 # Scenario 4 ---------------------------------------------------------------
 
 def test_generator_runtime_at_boot(
-        guest: GuestImages, realistic_disk: Path, report) -> None:  # type: ignore[no-untyped-def]
+        guest: GuestImages, realistic_disk: Path, report: Report) -> None:
     """The generator's own run time at boot, read from PID 1's debug log in the guest."""
     config = _config(alice=(f"{TREES}/alice", "/home/alice"), system=(f"{TREES}/system", "/"))
     result = harness.boot(realistic_disk, config, guest=guest, name="timing", debug=True)

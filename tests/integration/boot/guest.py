@@ -95,7 +95,7 @@ def debian_mirror() -> str:
         for uri in re.findall(r"^\s*URIs:\s*(\S+)", text, re.M) + re.findall(
                 r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+", text, re.M):
             if uri.rstrip("/").endswith("/debian"):
-                return uri.rstrip("/")
+                return str(uri).rstrip("/")
     return DEFAULT_MIRROR
 
 

@@ -27,8 +27,8 @@ qemu is killed in ``finally`` whatever happens, and every boot has a timeout.
 from __future__ import annotations
 
 import json
-import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -41,6 +41,7 @@ from typing import Any
 from .datadisk import DATA_LABEL
 from .guest import GuestImages, default_cache_dir, ensure_guest
 from .runner import HarnessError, log, run
+
 
 @dataclass(frozen=True)
 class Symlink:
@@ -73,11 +74,11 @@ INITRD_FSTAB = (f"LABEL={DATA_LABEL} /sysroot{PERSIST} btrfs "
 NOT_FIRST_BOOT_UNIT = "layout-trees-test-not-first-boot.service"
 INITRD_FILES: Mapping[str, bytes | Symlink] = {
     f"etc/systemd/system/{NOT_FIRST_BOOT_UNIT}": (
-        "[Unit]\nDescription=Empty machine-id on the volatile root\n"
-        "DefaultDependencies=no\nAfter=initrd-root-fs.target\nBefore=initrd-fs.target\n"
-        "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-        "ExecStart=/bin/sh -c 'mkdir -p /sysroot/etc && : >/sysroot/etc/machine-id'\n"
-    ).encode(),
+        b"[Unit]\nDescription=Empty machine-id on the volatile root\n"
+        b"DefaultDependencies=no\nAfter=initrd-root-fs.target\nBefore=initrd-fs.target\n"
+        b"[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+        b"ExecStart=/bin/sh -c 'mkdir -p /sysroot/etc && : >/sysroot/etc/machine-id'\n"
+    ),
     f"etc/systemd/system/initrd-fs.target.wants/{NOT_FIRST_BOOT_UNIT}":
         Symlink(f"../{NOT_FIRST_BOOT_UNIT}"),
 }
@@ -130,7 +131,8 @@ class PathInfo:
 @dataclass(frozen=True)
 class BootResult:
     console: str
-    boot_seconds: float
+    boot_seconds: float  # wall clock, qemu start to exit
+    cpu_seconds: float  # qemu's user + system CPU time: less sensitive to host load
     mounts: tuple[Mount, ...]
     failed_units: tuple[str, ...]
     journal: tuple[str, ...]
@@ -306,7 +308,7 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
          timeout: float = 180, *, guest: GuestImages | None = None, debug: bool = False,
          generator: str = GENERATOR_SCRIPT, stat_paths: Sequence[str] = (),
          extra_files: Mapping[str, str | bytes] | None = None,
-         name: str = "boot") -> BootResult:
+         qemu_args: Sequence[str] = (), name: str = "boot") -> BootResult:
     """Boot the guest once and return what it reported.
 
     ``data_image``: a btrfs image labelled ``persist`` (see ``datadisk``),
@@ -347,9 +349,11 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
         if data_image is not None:
             argv += _disk(data_image, "lt-persist", snapshot=True)
         argv += _disk(results, "lt-results", snapshot=False)
+        argv += qemu_args
         console_path = artifacts / "console.log"
         log.debug("+ %s", " ".join(map(str, argv)))
         start = time.monotonic()
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         timed_out = False
         with open(console_path, "wb") as console_file:
             proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
@@ -363,20 +367,21 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
                     proc.kill()
                     proc.wait()
         seconds = time.monotonic() - start
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime
+               + cpu_after.ru_stime - cpu_before.ru_stime)
         console = console_path.read_bytes().decode("utf-8", "backslashreplace")
         frame = _read_frame(results)
-        log.info("boot %s: prepared in %.1f s, guest ran %.1f s", name, prepare, seconds)
+        log.info("boot %s: prepared in %.1f s, guest ran %.1f s (%.1f s CPU)", name, prepare,
+                 seconds, cpu)
         if frame is None:
             why = (f"timed out after {timeout:.0f} s" if timed_out
                    else f"qemu exited with {proc.returncode} after {seconds:.1f} s")
             raise GuestDidNotReport(f"boot {name!r}: the guest wrote no results ({why}); "
                                     f"console in {console_path}", console)
         (artifacts / "results.json").write_text(json.dumps(frame, indent=1))
-    return BootResult(console=console, boot_seconds=seconds, raw=frame, **_parse_results(frame))
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
+    return BootResult(console=console, boot_seconds=seconds, cpu_seconds=cpu, raw=frame,
+                      **_parse_results(frame))
 
 
 __all__ = ["PERSIST", "BootResult", "GuestDidNotReport", "Mount", "PathInfo", "boot",
