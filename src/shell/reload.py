@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ..core.config import Config
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
 from ..core.plan import make_plan
-from ..core.reload import Change, ChangeKind, ReloadPlan, describe, diff_mounts
+from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts
 from ..core.watch import watch_unit_name
 from .configfile import load_config
 from .persist import exclusive, read_own_mounts, systemd_is_pid1
@@ -211,8 +211,12 @@ def reload(config_path: str | None = None, *, dry_run: bool = False,
                 status = max(status, execute(parsed.config, again, systemd=systemd, say=say))
             return status
     plan = prepare(parsed.config, systemd=False)
-    for line in describe(plan):
-        say(f"would {line}" if not line.startswith("tree ") else f"note: {line}")
+    for change in plan.changes:
+        held = holders(change.where) if change.kind is ChangeKind.UNMOUNT else []
+        suffix = f" (but it is in use by {', '.join(map(str, held))})" if held else ""
+        say(f"would {change.describe()}{suffix}")
+    for note in plan.notes:
+        say(f"note: {note}")
     if not plan.changes:
         say(f"nothing to do: {len(plan.unchanged)} leaf mount(s) as planned")
     return EXIT_OK

@@ -111,6 +111,8 @@ def test_leaf_held_open_stays_mounted_and_is_reported(lab: Lab) -> None:
         assert mount_at(str(where)) is not None
         assert any(f"pid {holder.pid} (sleep, cwd)" in line and line.startswith("kept")
                    for line in lines), lines
+        dry = lab.layout("reload", "--dry-run")
+        assert f"in use by pid {holder.pid} (sleep, cwd)" in dry.stdout, dry
         done = lab.layout("reload")
         assert done.returncode == 1 and "kept" in done.stdout, done
     finally:
