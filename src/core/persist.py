@@ -232,6 +232,11 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
         detail = "was not scanned" if scan is None else (scan.error or scan.status.value)
         raise PersistRefused(f"tree {tree.name!r} at {tree.path}: {detail}",
                              "fix the tree first ('layout check' says what is wrong)")
+    for other in config.trees:
+        root = simplify_path(other.path)
+        if _within(path, root) or _within(root, path):
+            raise PersistRefused(f"{path}: holds or is inside the layout tree {other.name!r} "
+                                 f"({other.path})", "persist a directory outside the trees")
     plan = make_plan(config, snapshot)
     _refuse_mounts(path, plan, mounts, tree)
 

@@ -306,3 +306,19 @@ def test_describe_has_one_line_per_step(case) -> None:
     assert len(lines) == len(result.steps)
     for line, step in zip(lines, result.steps, strict=True):
         assert step.path in line
+
+
+@given(worlds(), st.booleans())
+def test_trees_themselves_are_never_persisted(world, above) -> None:
+    """Invariant: a path that is a tree's directory, inside it or above it is refused (a
+    tree would be copied into itself)."""
+    tree = world.config.trees[0]
+    path = tree.path.rsplit("/", 1)[0] if above else tree.path + "/x"
+    config = type(world.config)(tuple(
+        t if t is not tree else type(t)(t.name, t.path, "/") for t in world.config.trees))
+    try:
+        plan_persist(config, world.snapshot, (), path, facts_for(path, [(0, 0, 0o755)]))
+    except PersistRefused as exc:
+        assert "layout tree" in exc.message
+        return
+    raise AssertionError("not refused")
