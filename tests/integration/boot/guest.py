@@ -10,9 +10,10 @@ debootstrap run and kept under the cache directory:
   per-boot ext4 image (project sources, generator, test units added) is made
   from it by ``harness.py`` in a second or two.
 * ``vmlinuz``: Debian's ``linux-image-amd64`` kernel.
-* ``initrd.img``: built by dracut, because Debian's initramfs-tools neither
-  implements ``systemd.volatile=`` nor runs systemd, and the tests need both
-  (systemd in the initrd is what mounts the data disk before switch-root).
+* ``initrd.img``: built by dracut as a plain systemd initrd, because
+  Debian's initramfs-tools neither implements ``systemd.volatile=`` nor runs
+  systemd, and the tests need both (systemd in the initrd is what mounts the
+  data disk before switch-root).
   It is left uncompressed: under TCG, decompressing costs more than qemu's
   loading of a few extra megabytes.
 
@@ -46,16 +47,18 @@ DEBOOTSTRAP_INCLUDE = ("systemd", "systemd-sysv", "udev", "kmod", "btrfs-progs",
 # resolves "initramfs-tools | linux-initramfs-tool" to initramfs-tools, apt
 # honours the explicit choice of dracut.
 CHROOT_INSTALL = ("linux-image-amd64", "dracut")
-DRACUT_MODULES = ("systemd-initrd", "dracut-systemd", "rootfs-block", "kernel-modules",
-                  "udev-rules", "btrfs", "fs-lib", "shutdown")
-DRACUT_DRIVERS = ("virtio_pci", "virtio_blk", "virtio_console", "ext4", "btrfs")
+# A plain systemd initrd: dracut's own shell hooks (dracut-systemd) cost 13 s
+# of CPU per boot under TCG (53.6 s instead of 66.7 s measured) and are not
+# needed, systemd's fstab generator handles root= and the data disk itself.
+DRACUT_MODULES = ("systemd-initrd", "base", "kernel-modules", "udev-rules", "btrfs")
+DRACUT_DRIVERS = ("virtio_pci", "virtio_blk", "ext4", "btrfs")
 # Kernel module directories kept in the guest's /usr; everything else (sound,
 # GPU, wireless, ...) only slows down making the per-boot image.
 KEEP_MODULES = ("kernel/fs", "kernel/crypto", "kernel/lib", "kernel/arch", "kernel/block",
                 "kernel/drivers/block", "kernel/drivers/virtio", "kernel/drivers/char")
 DROP_TREES = ("usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info",
               "var/cache/apt/archives", "var/lib/apt/lists")
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 

@@ -81,14 +81,24 @@ INITRD_FILES: Mapping[str, bytes | Symlink] = {
     ),
     f"etc/systemd/system/initrd-fs.target.wants/{NOT_FIRST_BOOT_UNIT}":
         Symlink(f"../{NOT_FIRST_BOOT_UNIT}"),
+    # A failure in the initrd (say, the data disk cannot be mounted) powers off
+    # at once; the initrd has no emergency.service of its own, and without one
+    # systemd would carry on and switch root without the data disk.
+    "etc/systemd/system/emergency.service": (
+        b"[Unit]\nDescription=Power off after a failure in the initrd\n"
+        b"DefaultDependencies=no\n"
+        b"[Service]\nType=oneshot\n"
+        b"ExecStart=-/bin/sh -c 'echo layout-trees-test: initrd failure, powering off"
+        b" >/dev/console'\n"
+        b"ExecStart=/usr/bin/systemctl --force --force poweroff\n"),
 }
 BASE_CMDLINE = (
     "console=ttyS0", f"root=LABEL={USR_LABEL}", "rootfstype=ext4", "ro",
     "systemd.volatile=yes", "systemd.firstboot=off", "panic=-1",
     f"systemd.wants={COLLECT_UNIT}",
-    # A failure must power off (and be reported), not wait at an emergency shell.
+    # A failure in the main system must be reported, not wait at an emergency
+    # shell: the boot goes on to the collector (the initrd has its own rule).
     "systemd.mask=emergency.target", "systemd.mask=emergency.service",
-    "rd.shell=0", "rd.emergency=poweroff",
     # Units that only cost time here: dracut-shutdown unpacks the whole
     # initrd again at power-off; the gettys wait on consoles nobody uses.
     "systemd.mask=dracut-shutdown.service", "systemd.mask=getty-static.service",
@@ -380,6 +390,9 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
             raise GuestDidNotReport(f"boot {name!r}: the guest wrote no results ({why}); "
                                     f"console in {console_path}", console)
         (artifacts / "results.json").write_text(json.dumps(frame, indent=1))
+        if data_image is not None and f" {PERSIST} " not in frame["mountinfo"]:
+            raise GuestDidNotReport(f"boot {name!r}: the initrd did not mount the data disk at "
+                                    f"{PERSIST}; console in {console_path}", console)
     return BootResult(console=console, boot_seconds=seconds, cpu_seconds=cpu, raw=frame,
                       **_parse_results(frame))
 
