@@ -315,7 +315,7 @@ def _read_frame(results: Path) -> dict[str, Any] | None:
 
 
 def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra: str = "",
-         timeout: float = 180, *, guest: GuestImages | None = None, debug: bool = False,
+         timeout: float = 300, *, guest: GuestImages | None = None, debug: bool = False,
          generator: str = GENERATOR_SCRIPT, stat_paths: Sequence[str] = (),
          extra_files: Mapping[str, str | bytes] | None = None,
          qemu_args: Sequence[str] = (), name: str = "boot") -> BootResult:
