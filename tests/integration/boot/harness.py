@@ -10,7 +10,9 @@ Theory of operation.  Each ``boot()`` call:
    ``/etc/fstab``: one line that mounts the data disk (label ``persist``) at
    ``/sysroot/mnt/persist``.  systemd in the initrd mounts it after the
    volatile root is in place and before switch-root, so it is there when the
-   main system's generators run (see docs/boot.md for why this way);
+   main system's generators run (see docs/boot.md for why this way).  Two
+   small initrd units ride along: one leaves an empty /etc/machine-id on the
+   new root, one powers off if the initrd fails;
 3. boots qemu (TCG, 2 vCPUs, 1 GiB, serial console, every disk but the
    results disk with ``snapshot=on``) with ``systemd.volatile=yes``: ``/`` is a
    tmpfs, ``/etc`` starts empty, ``/usr`` comes from the image;
