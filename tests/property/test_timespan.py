@@ -46,6 +46,7 @@ def systemd_timespans(texts: list[str]) -> list[tuple[int, str]]:
 @example([[(1, "min", ""), (30, "s", "")]])
 @example([[(2, "h", ""), (30, "min", "")]])
 @example([[(1500, "ms", "")], [(61500, "ms", "")], [(1500, "us", "")]])
+@example([[(1, "us", "")], [(60500, "ms", "")], [(1000001, "us", "")], [(60, "s", "")]])
 def test_parse_and_format_timespan_reference_model_systemd_analyze(
         batch: list[list[tuple[int, str, str]]]) -> None:
     """parse_timespan and format_timespan agree with systemd-analyze timespan."""
@@ -90,6 +91,16 @@ def test_parse_timespan_invariant_raises_only_user_error(text: str) -> None:
     except UserError:
         return
     assert value == INFINITY or value >= 0
+
+
+@pytest.mark.parametrize("text", ["", "  ", "1 fortnight", "abc", "5s x", "-1"])
+def test_parse_timespan_errors_name_the_text_and_hint(text: str) -> None:
+    """A refused span's message quotes the text and comes with a hint."""
+    with pytest.raises(UserError) as caught:
+        parse_timespan(text)
+    assert repr(text) in caught.value.message
+    assert caught.value.hint and caught.value.hint[0].islower()
+    assert caught.value.hint == caught.value.hint.strip()
 
 
 def test_parse_timespan_infinity() -> None:
