@@ -37,11 +37,13 @@ TREES = f"{harness.PERSIST}/trees"
 
 
 @pytest.fixture(scope="session")
-def guest() -> GuestImages:
+def guest(pytestconfig: pytest.Config) -> GuestImages:
     images = ensure_guest()
     if not images.cached:
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in images.build_seconds.items())
-        print(f"\nboot guest built: {parts}")
+        reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"\nboot guest built in {images.directory}: {parts}")
     return images
 
 
