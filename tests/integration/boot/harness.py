@@ -320,7 +320,8 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
          timeout: float = 300, *, guest: GuestImages | None = None, debug: bool = False,
          generator: str = GENERATOR_SCRIPT, stat_paths: Sequence[str] = (),
          extra_files: Mapping[str, str | bytes] | None = None,
-         qemu_args: Sequence[str] = (), name: str = "boot") -> BootResult:
+         qemu_args: Sequence[str] = (), data_snapshot: bool = True,
+         name: str = "boot") -> BootResult:
     """Boot the guest once and return what it reported.
 
     ``data_image``: a btrfs image labelled ``persist`` (see ``datadisk``),
@@ -328,7 +329,9 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
     /usr/lib/layout-trees/layout-trees.toml; ``generator`` replaces the
     generator entry script (for harness self-checks only); ``stat_paths`` are
     stat()ed in the guest along with every mount point and their ancestors;
-    ``debug`` turns on systemd debug logging (needed for generator timing).
+    ``debug`` turns on systemd debug logging (needed for generator timing);
+    ``data_snapshot=False`` lets the guest's writes reach ``data_image`` (for
+    tests that boot twice).
     Console and results are kept in ``<cache>/runs/<name>/`` for inspection.
     """
     guest = guest or ensure_guest()
@@ -359,7 +362,7 @@ def boot(data_image: Path | None, config_toml: str | None, kernel_cmdline_extra:
                 "-append", " ".join(a for a in cmdline if a),
                 *_disk(work / "usr.img", USR_LABEL, snapshot=True)]
         if data_image is not None:
-            argv += _disk(data_image, "lt-persist", snapshot=True)
+            argv += _disk(data_image, "lt-persist", snapshot=data_snapshot)
         argv += _disk(results, "lt-results", snapshot=False)
         argv += qemu_args
         console_path = artifacts / "console.log"
