@@ -214,7 +214,8 @@ def parse_toml_document(data: Mapping[str, Any], source: str | None = None) -> P
     tables = data.get("tree", {})
     if not isinstance(tables, dict):
         err = ConfigError("'tree' must be a table of trees", "write [tree.NAME] sections")
-        return ParsedConfig(Config((), ConfigFormat.TOML, source), (ConfigProblem("tree", err.message, err.hint),))
+        problem = ConfigProblem("tree", err.message, err.hint)
+        return ParsedConfig(Config((), ConfigFormat.TOML, source), (problem,))
     trees, tree_problems = _collect(
         ((f"tree.{name}", name, table) for name, table in tables.items()), _tree_from_table
     )

@@ -134,3 +134,32 @@ def unsafe_reason(component: str) -> str | None:
 def needs_escaping(component: str) -> bool:
     """True when the component's unit name differs from the plain component."""
     return _escape_bytes(component.encode("utf-8", errors="surrogateescape")) != component
+
+
+_DEVNODE_TAGS = {"LABEL": "label", "UUID": "uuid", "PARTUUID": "partuuid", "PARTLABEL": "partlabel"}
+_DEVNODE_PLAIN = frozenset(b"#+-.:=@_")
+
+
+def _encode_devnode_name(value: str) -> str:
+    """udev's encoding of a tag value into a ``/dev/disk/by-*`` link name."""
+    out: list[str] = []
+    for ch in value:
+        if ord(ch) >= 0x80 and not (0xD800 <= ord(ch) <= 0xDFFF):
+            out.append(ch)  # valid multi-byte UTF-8 is kept as it is
+        elif ch.isascii() and (ch.isalnum() or ord(ch) in _DEVNODE_PLAIN):
+            out.append(ch)
+        else:
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", errors="surrogateescape"))
+    return "".join(out)
+
+
+def device_node(what: str) -> str:
+    """The device path for an fstab-style source: ``UUID=…`` becomes
+    ``/dev/disk/by-uuid/…`` (likewise LABEL, PARTUUID, PARTLABEL), as
+    systemd-fstab-generator does; anything else is returned unchanged."""
+    tag, sep, value = what.partition("=")
+    if sep and tag in _DEVNODE_TAGS and value:
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        return f"/dev/disk/by-{_DEVNODE_TAGS[tag]}/{_encode_devnode_name(value)}"
+    return what

@@ -27,7 +27,7 @@ from enum import Enum
 
 from .config import Config, TreeConfig
 from .errors import UnsafeNameError, UserError
-from .escape import simplify_path, unit_name, unsafe_reason
+from .escape import device_node, simplify_path, unit_name, unsafe_reason
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import MountOptions, conflicting_options, interpret
 
@@ -169,7 +169,7 @@ def _tree_plan(
         detail = f"{tree.path}: {scan.error or scan.status.value}"
         skips.append(Skip(tree.name, (), _STATUS_REASON[scan.status], detail))
         return mounts, skips, parents
-    what = tree.device or scan.device
+    what = device_node(tree.device or scan.device or "")
     if not what:
         skips.append(Skip(tree.name, (), SkipReason.NO_DEVICE,
                           f"{tree.path}: the device holding the tree is unknown; set 'device'"))

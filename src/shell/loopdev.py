@@ -8,6 +8,7 @@ twice; use it as a context manager so cleanup happens even on failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from types import TracebackType
@@ -60,10 +61,8 @@ class LoopBtrfs:
             run(["losetup", "--detach", self.device], check=False)
             self.device = None
         if self._made_mountpoint and self.mountpoint:
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(self.mountpoint)
-            except OSError:
-                pass
             self._made_mountpoint = False
 
     def __enter__(self) -> LoopBtrfs:

@@ -19,7 +19,8 @@ _log = Log("layout")
 
 def run(cmd: Sequence[str], *, check: bool = True, capture: bool = True,
         input: bytes | None = None, env: dict[str, str] | None = None,
-        timeout: float | None = None, hint: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        timeout: float | None = None, hint: str | None = None,
+        ) -> subprocess.CompletedProcess[bytes]:
     _log.debug("+ " + shlex.join(cmd))
     try:
         result = subprocess.run(
