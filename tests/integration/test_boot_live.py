@@ -10,12 +10,9 @@ boot with its content, and so is the leaf the watch mounted.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,24 +106,7 @@ def _frames(result: harness.BootResult) -> dict[str, dict]:
     return frames
 
 
-@contextmanager
-def _persistent_data_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """Boot with writes to the data disk kept, so that a second boot sees the first's work."""
-    params = inspect.signature(harness.boot).parameters
-    if "data_snapshot" in params:
-        yield {"data_snapshot": False}
-        return
-    real = harness._disk
-
-    def disk(image: Path, serial: str, *, snapshot: bool) -> list[str]:
-        return real(image, serial, snapshot=snapshot and serial != "lt-persist")
-
-    monkeypatch.setattr(harness, "_disk", disk)
-    yield {}
-
-
-def test_persist_survives_a_reboot_and_watch_mounts_new_leaves(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_persist_survives_a_reboot_and_watch_mounts_new_leaves(tmp_path: Path) -> None:
     """Persist in a booted guest, reboot: the data is there and mounted at the same place; with
     watch = true a new subvolume is mounted within seconds without any command."""
     image = tmp_path / "data.img"
@@ -139,22 +119,23 @@ def test_persist_survives_a_reboot_and_watch_mounts_new_leaves(
         f"usr/lib/systemd/system/{CHECK_UNIT}": _unit("check", "layout-trees live check"),
     }
     stat_paths = ["/data/alice/docs/sub/file.txt", "/data/watched", "/data/existing"]
-    with _persistent_data_disk(monkeypatch) as kwargs:
-        first = harness.boot(image, CONFIG, f"systemd.wants={LIVE_UNIT}", timeout=420,
-                             extra_files=extra, stat_paths=stat_paths, name="live-1", **kwargs)
-        frames = _frames(first)
-        assert frames.get("persist", {}).get("rc") == 0, (frames, first.layout_trees_lines)
-        docs = first.mount_at("/data/alice/docs")
-        assert docs is not None and docs.fsroot == "/trees/data/alice/@docs", first.mounts
-        assert frames["watch"]["mounted"], (frames, first.layout_trees_lines)
-        assert frames["idle"]["state"] == "inactive", frames
-        assert "layout-trees-reload.service" not in first.failed_units
-        watched = first.mount_at("/data/watched")
-        assert watched is not None and watched.fsroot == "/trees/data/@watched"
-        assert first.stat["/data/alice"].mode == 0o750
+    first = harness.boot(image, CONFIG, f"systemd.wants={LIVE_UNIT}", timeout=420,
+                         extra_files=extra, stat_paths=stat_paths, name="live-1",
+                         data_snapshot=False)  # the second boot sees the first one's writes
+    frames = _frames(first)
+    assert frames.get("persist", {}).get("rc") == 0, (frames, first.layout_trees_lines)
+    docs = first.mount_at("/data/alice/docs")
+    assert docs is not None and docs.fsroot == "/trees/data/alice/@docs", first.mounts
+    assert frames["watch"]["mounted"], (frames, first.layout_trees_lines)
+    assert frames["idle"]["state"] == "inactive", frames
+    assert "layout-trees-reload.service" not in first.failed_units
+    watched = first.mount_at("/data/watched")
+    assert watched is not None and watched.fsroot == "/trees/data/@watched"
+    assert first.stat["/data/alice"].mode == 0o750
 
-        second = harness.boot(image, CONFIG, f"systemd.wants={CHECK_UNIT}", timeout=300,
-                              extra_files=extra, stat_paths=stat_paths, name="live-2", **kwargs)
+    second = harness.boot(image, CONFIG, f"systemd.wants={CHECK_UNIT}", timeout=300,
+                          extra_files=extra, stat_paths=stat_paths, name="live-2",
+                          data_snapshot=False)
     check = _frames(second).get("check", {})
     assert check.get("content") == "persisted payload\n", (check, second.layout_trees_lines)
     assert check["owner"] == [1000, 1001] and check["mode"] == 0o640
