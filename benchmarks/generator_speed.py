@@ -22,7 +22,6 @@ import tempfile
 import time
 
 import btrfsutil
-
 from layout_trees.shell.loopdev import LoopBtrfs
 
 FSTAB_GENERATOR = "/usr/lib/systemd/system-generators/systemd-fstab-generator"
