@@ -13,11 +13,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ..core.backup_units import backup_units
 from ..core.errors import LayoutError
 from ..core.plan import SkipReason, make_plan
 from ..core.units import render
-from ..core.watch import watch_files
 from .configfile import load_config
 from .files import write_generated
 from .log import LEVELS, Log
@@ -44,8 +42,17 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
     plan = make_plan(config, snapshot)
     for skip in plan.skips:
         log.log(_QUIET.get(skip.reason, LEVELS["warning"]), f"{skip.detail} [{skip.reason.value}]")
-    files = render(plan, config.source) + watch_files(config, snapshot, sys.executable)
-    files += backup_units(config, f"{sys.executable} -m layout_trees.shell.cli")
+    files = render(plan, config.source)
+    # Watch and backup units only for trees that ask for them: their modules
+    # are not imported at all on machines that use neither.
+    if any(tree.watch for tree in config.trees):
+        from ..core.watch import watch_files
+
+        files += watch_files(config, snapshot, sys.executable)
+    if any(tree.backup is not None for tree in config.trees):
+        from ..core.backup_units import backup_units
+
+        files += backup_units(config, f"{sys.executable} -m layout_trees.shell.cli")
     failures = write_generated(out_dir, files)
     for path, exc in failures:
         log.error(f"{os.path.join(out_dir, path)}: cannot write: {exc.strerror or exc}")
