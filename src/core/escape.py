@@ -111,6 +111,15 @@ def escape_specifiers(value: str) -> str:
 _SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff\\\\]|^\\s|\\s$")
 
 
+_PATH_SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff]|(?:^|/)\\s|\\s(?:$|/)|\\\\(?:$|/)")
+
+
+def path_is_safe(path: str) -> bool:
+    """True when no ``/``-separated component of ``path`` has an :func:`unsafe_reason`
+    (one regular expression search instead of one per component)."""
+    return _PATH_SUSPECT.search(path) is None
+
+
 def unsafe_reason(component: str) -> str | None:
     """Why ``component`` cannot be mounted safely, or ``None`` when it can."""
     if _SUSPECT.search(component) is None:

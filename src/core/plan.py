@@ -27,7 +27,7 @@ from enum import Enum
 
 from .config import Config, TreeConfig
 from .errors import UnsafeNameError, UserError
-from .escape import device_node, simplify_path, unit_name, unsafe_reason
+from .escape import device_node, path_is_safe, simplify_path, unit_name, unsafe_reason
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import MountOptions, conflicting_options, interpret
 
@@ -113,8 +113,10 @@ _STATUS_REASON = {
 
 
 def join(base: str, parts: tuple[str, ...] | list[str]) -> str:
-    """``base`` joined with ``parts``, simplified."""
-    return simplify_path("/".join([base, *parts]))
+    """``base`` (a simplified absolute path) joined with single components."""
+    if not parts:
+        return base
+    return base.rstrip("/") + "/" + "/".join(parts)
 
 
 def mount_components(path: tuple[str, ...]) -> tuple[str, ...]:
@@ -193,7 +195,9 @@ def _tree_plan(
         if reason is not None:
             skips.append(Skip(tree.name, entry.path, reason[0], f"{tree.path}/{rel}: {reason[1]}"))
             continue
-        bad = next(((p, r) for p in entry.path if (r := unsafe_reason(p)) is not None), None)
+        bad = None
+        if not path_is_safe(rel):
+            bad = next(((p, r) for p in entry.path if (r := unsafe_reason(p)) is not None), None)
         if bad is not None:
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: the name {bad[0]!r} {bad[1]}"))
@@ -206,8 +210,10 @@ def _tree_plan(
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: {exc.message}"))
             continue
-        components = (*subvol.split("/"), *where.split("/"))
-        outside = next((c for c in components if c and unsafe_reason(c)), None)
+        outside = None
+        if not (path_is_safe(subvol) and path_is_safe(where)):
+            components = (*subvol.split("/"), *where.split("/"))
+            outside = next((c for c in components if c and unsafe_reason(c)), None)
         if outside is not None:
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: {outside!r} in {subvol!r} or {where!r} "
