@@ -87,6 +87,22 @@ def main() -> None:
                          runs, out))
             report("layout-trees-generator (console script)", timed(ours_cmd, env, runs, out))
             report("layout-trees-generator (python -c main())", timed(ours, env, runs, out))
+            system_python = "/usr/bin/python3"
+            if os.path.exists(system_python):
+                # As installed on a distribution: the system interpreter, no
+                # virtual environment, the package found on its path.
+                pkg = os.path.join(work, "pkg")
+                os.makedirs(pkg)
+                import layout_trees
+
+                os.symlink(os.path.dirname(layout_trees.__file__),
+                           os.path.join(pkg, "layout_trees"))
+                system_env = dict(env, PYTHONPATH=pkg)
+                report("/usr/bin/python3 -c pass", timed([system_python, "-c", "pass"],
+                                                         system_env, runs, out))
+                report("layout-trees-generator on /usr/bin/python3",
+                       timed([system_python, "-c", ours[2], out, out, out], system_env, runs,
+                             out))
             count = sum(1 for name in os.listdir(out) if name.endswith(".mount"))
             report("systemd-fstab-generator, same mounts", timed(theirs, fstab_env, runs, out))
             print(f"units written by layout-trees-generator: {count}")
