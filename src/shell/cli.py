@@ -20,7 +20,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import click
 import typer
 
 from ..core.config import Config, ParsedConfig
@@ -185,9 +184,10 @@ def _register() -> None:
 _register()
 
 
-# typer may bring its own copy of click: catch the usage errors of both.
-_CLICK_ERRORS = tuple({click.ClickException, *(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")})
+# typer may bring its own copy of click (it does from 0.2x on): find the base
+# class of usage errors through typer, so that no separate click is needed.
+_CLICK_ERRORS = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def main() -> None:
