@@ -8,6 +8,11 @@ examples, no deadline, so a slow CI machine never fails a test by timing).
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
+# The loopback btrfs fixtures live at the top of the repository.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loopdev-fixtures"))
 
 from hypothesis import HealthCheck, settings
 

@@ -10,87 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from layout_trees.core.errors import EnvironmentProblem
-from layout_trees.core.mountinfo import parse_mountinfo
 from layout_trees.core.persist import PersistRefused
 from layout_trees.shell import persist as persist_mod
-from layout_trees.shell.loopdev import LoopBtrfs
+from loopdev_fixtures import Lab, lab_on_loop, mount_at, mounts_below
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts"),
-    pytest.mark.skipif(shutil.which("mkfs.btrfs") is None, reason="needs btrfs-progs"),
-]
-
-LAYOUT = str(Path(sys.executable).with_name("layout"))
-
-
-def mounts_below(path: str) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-        entries = parse_mountinfo(handle.read())
-    return [e.mountpoint for e in entries
-            if e.mountpoint == path or e.mountpoint.startswith(path.rstrip("/") + "/")]
-
-
-def mount_at(path: str):
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-        found = [e for e in parse_mountinfo(handle.read()) if e.mountpoint == path]
-    return found[-1] if found else None
-
-
-@dataclass
-class Lab:
-    """A loopback btrfs with one tree, a destination and a configuration file."""
-
-    top: Path
-    tree: Path
-    dest: Path
-    config: Path
-
-    def write_config(self, extra: str = "") -> None:
-        self.config.write_text(f'[tree.home]\npath = "{self.tree}"\n'
-                               f'destination = "{self.dest}"\n{extra}')
-
-    def subvolumes(self) -> list[str]:
-        out = subprocess.run(["btrfs", "subvolume", "list", "-o", str(self.top)],
-                             capture_output=True, text=True, check=True).stdout
-        return sorted(line.split(" path ", 1)[1] for line in out.splitlines() if " path " in line)
-
-    def layout(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([LAYOUT, *args, "--config", str(self.config)],
-                              capture_output=True, text=True, timeout=120)
-
-
-def unmount_all_below(path: Path) -> None:
-    for where in sorted(mounts_below(str(path)), key=lambda p: -p.count("/")):
-        subprocess.run(["umount", where], check=False)
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    dest = tmp_path / "dest"
-    with LoopBtrfs(str(tmp_path / "img"), size="256M", label="lt-persist") as fs:
-        assert fs.mountpoint
-        top = Path(fs.mountpoint)
-        tree = top / "trees" / "home"
-        tree.mkdir(parents=True)
-        dest.mkdir()
-        lab = Lab(top, tree, dest, tmp_path / "layout-trees.toml")
-        lab.write_config()
-        try:
-            yield lab
-        finally:
-            unmount_all_below(dest)
-            unmount_all_below(top / "dest")
+    with lab_on_loop(tmp_path, "lt-persist") as made:
+        yield made
 
 
 # --- a manifest of everything cp -a must keep ---------------------------------

@@ -20,32 +20,16 @@ from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.watch import RELOAD_SERVICE, watch_files, watch_unit_name
 from layout_trees.shell import reload as reload_mod
 from layout_trees.shell.files import write_generated
-from layout_trees.shell.loopdev import LoopBtrfs
 from layout_trees.shell.scan import scan
-from test_persist_btrfs import Lab, mount_at, mounts_below, unmount_all_below
+from loopdev_fixtures import Lab, lab_on_loop, mount_at, mounts_below
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices and mounts"),
-    pytest.mark.skipif(shutil.which("mkfs.btrfs") is None, reason="needs btrfs-progs"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    dest = tmp_path / "dest"
-    with LoopBtrfs(str(tmp_path / "img"), size="256M", label="lt-reload") as fs:
-        assert fs.mountpoint
-        top = Path(fs.mountpoint)
-        tree = top / "trees" / "home"
-        tree.mkdir(parents=True)
-        dest.mkdir()
-        lab = Lab(top, tree, dest, tmp_path / "layout-trees.toml")
-        lab.write_config()
-        try:
-            yield lab
-        finally:
-            unmount_all_below(dest)
+    with lab_on_loop(tmp_path, "lt-reload") as made:
+        yield made
 
 
 def subvolume(path: Path) -> None:
