@@ -104,6 +104,8 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
         layout = _sibling("layout")
         _step("layout plan")
         subprocess.run([*layout, "plan"], env=env, check=False)
+        _step("layout check (the linter finds the entries that will not be mounted)")
+        subprocess.run([*layout, "check"], env=env, check=False)
         _step(f"layout-trees-generator {units_dir} (as systemd would run it)")
         units_dir.mkdir()
         subprocess.run([*_sibling("layout-trees-generator"), str(units_dir), str(units_dir),
