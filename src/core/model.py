@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .errors import SnapshotError
+from .errors import SnapshotError, UserError
 
 SNAPSHOT_VERSION = 1
 
@@ -50,12 +50,14 @@ def _check_component(component: str, where: str) -> None:
         )
 
 
-def _check_owner(uid: int, gid: int, mode: int, where: str) -> None:
+def check_owner(uid: int, gid: int, mode: int, where: str,
+                error: type[UserError] = SnapshotError) -> None:
+    """Validate an owner, group and permission mode; raise ``error`` naming ``where``."""
     for name, value in (("uid", uid), ("gid", gid), ("mode", mode)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise SnapshotError(f"{where}: {name} must be a non-negative integer")
+            raise error(f"{where}: {name} must be a non-negative integer")
     if mode > 0o7777:
-        raise SnapshotError(f"{where}: mode {mode:o} has more than permission bits")
+        raise error(f"{where}: mode {mode:o} has more than permission bits")
 
 
 def _check_absolute(path: str, where: str) -> None:
@@ -117,7 +119,7 @@ class Entry:
             raise SnapshotError(f"{where}: subvolume facts belong to subvolume entries only")
         if self.kind is EntryKind.SYMLINK and self.target is None:
             raise SnapshotError(f"{where}: a symlink entry needs its target")
-        _check_owner(self.uid, self.gid, self.mode, where)
+        check_owner(self.uid, self.gid, self.mode, where)
 
     @property
     def name(self) -> str:
@@ -161,7 +163,7 @@ class TreeScan:
             raise SnapshotError(f"tree {self.name!r}: status {self.status!r} is not a TreeStatus")
         if self.status is not TreeStatus.OK and self.entries:
             raise SnapshotError(f"tree {self.name!r}: a tree that was not scanned has no entries")
-        _check_owner(self.uid, self.gid, self.mode, f"tree {self.name!r}")
+        check_owner(self.uid, self.gid, self.mode, f"tree {self.name!r}")
         seen: set[tuple[str, ...]] = set()
         for entry in self.entries:
             if entry.path in seen:

@@ -33,7 +33,7 @@ from enum import Enum
 from .config import Config, TreeConfig
 from .errors import UserError
 from .escape import simplify_path
-from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus, check_owner
 from .mountinfo import MountEntry
 from .plan import Mount, Plan, join, make_plan
 
@@ -66,12 +66,7 @@ class PathFacts:
             raise UserError(f"{self.path!r} is not an absolute path")
         if not isinstance(self.kind, PathKind):
             raise UserError(f"{self.path}: kind {self.kind!r} is not a PathKind")
-        for name in ("uid", "gid", "mode"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise UserError(f"{self.path}: {name} must be a non-negative integer")
-        if self.mode > 0o7777:
-            raise UserError(f"{self.path}: mode {self.mode:o} has more than permission bits")
+        check_owner(self.uid, self.gid, self.mode, self.path, UserError)
 
 
 class StepKind(Enum):

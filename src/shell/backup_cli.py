@@ -42,8 +42,7 @@ from .backup import (
     top_levels,
 )
 from .configfile import load_config
-
-EXIT_FINDINGS, EXIT_ENVIRONMENT = 1, 3
+from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS
 
 backup_app = typer.Typer(help="Back up the leaves of the layout trees with btrbk.",
                          no_args_is_help=True)

@@ -35,9 +35,8 @@ from ..core.config import Config, ConfigFormat, ConfigProblem, ParsedConfig
 from ..core.errors import ConfigError
 from ..core.model import Snapshot
 from .configfile import DEFAULT_PATHS, find_config, parse_text
+from .exits import EXIT_FINDINGS, EXIT_OK
 from .scan import scan
-
-EXIT_OK, EXIT_FINDINGS = 0, 1
 
 
 class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)

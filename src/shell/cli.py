@@ -1,14 +1,7 @@
 """``layout``: the command-line interface.
 
-This module is the one place that turns errors into exit codes:
-
-====  =====================================================================
-0     success
-1     the command ran and found problems (``check`` findings, ``verify``)
-2     bad input: configuration, snapshot, arguments
-3     the machine is not as needed: missing tool, no permission, not btrfs
-70    internal error (a bug; run with ``--debug`` for the traceback)
-====  =====================================================================
+This module turns errors into exit codes for every ``layout`` command; the
+codes themselves, documented in the README, live in ``exits.py``.
 """
 
 from __future__ import annotations
@@ -30,10 +23,9 @@ from ..core.plan_report import plan_to_data, plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
 from ..core.units import render
 from .configfile import load_config
+from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE
 from .files import write_generated
 from .scan import scan
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_BUG = 0, 1, 2, 3, 70
 
 app = typer.Typer(
     name="layout",

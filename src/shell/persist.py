@@ -23,17 +23,17 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..core.errors import EnvironmentProblem, LayoutError, UserError
+from ..core.errors import EnvironmentProblem, LayoutError
 from ..core.escape import simplify_path
 from ..core.mountinfo import MountEntry, parse_mountinfo
 from ..core.persist import PathFacts, PathKind, PersistPlan, Step, StepKind, describe, plan_persist
 from . import btrfs
 from .configfile import load_config
+from .exits import run_plain
 from .run import run
 from .scan import scan
 
@@ -238,15 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", "-n", action="store_true")
     parser.add_argument("path")
     args = parser.parse_args(argv)
-    try:
+
+    def action() -> None:
         persist(args.path, args.config, dry_run=args.dry_run)
-    except UserError as exc:
-        print(f"layout: error: {exc}", file=sys.stderr)
-        return 2
-    except LayoutError as exc:
-        print(f"layout: error: {exc}", file=sys.stderr)
-        return 3
-    return 0
+
+    return run_plain(action)
 
 
 if __name__ == "__main__":

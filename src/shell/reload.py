@@ -21,21 +21,21 @@ Runnable without typer (for ``layout-trees-reload.service``):
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.config import Config
-from ..core.errors import EnvironmentProblem, LayoutError, UserError
+from ..core.errors import LayoutError
 from ..core.plan import make_plan
 from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts
 from ..core.watch import watch_unit_name
 from .configfile import load_config
+from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, run_plain
 from .persist import exclusive, read_own_mounts, systemd_is_pid1
 from .run import run
 from .scan import scan
 
-EXIT_OK, EXIT_KEPT, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_KEPT = EXIT_FINDINGS  # a vanished leaf still in use was kept mounted
 RECHECKS = 2
 
 
@@ -229,14 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", "-c")
     parser.add_argument("--dry-run", "-n", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        return reload(args.config, dry_run=args.dry_run)
-    except UserError as exc:
-        print(f"layout: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (LayoutError, EnvironmentProblem) as exc:
-        print(f"layout: error: {exc}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
+    return run_plain(lambda: reload(args.config, dry_run=args.dry_run))
 
 
 if __name__ == "__main__":
