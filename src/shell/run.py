@@ -7,7 +7,11 @@ program when it is missing or fails.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Sequence
 
@@ -17,32 +21,71 @@ from .log import Log
 _log = Log("layout")
 
 
+_PR_SET_PDEATHSIG = 1
+_MAX_DETAIL = 400
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: killed when we die, even by SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill a child started by this gateway together with everything it started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    process.wait()
+
+
+def spawn(cmd: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group that dies with us; see :func:`kill_group`."""
+    return subprocess.Popen(list(cmd), start_new_session=True,  # type: ignore[call-overload]
+                            preexec_fn=_die_with_parent, **kwargs)
+
+
+def error_detail(stderr: bytes | None) -> str:
+    """A program's complaint as one line: every non-empty line of its stderr, joined."""
+    text = (stderr or b"").decode("utf-8", "replace")
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    joined = "; ".join(line for line in lines if line)
+    if len(joined) > _MAX_DETAIL:
+        joined = joined[:_MAX_DETAIL - 1] + "…"
+    return f": {joined}" if joined else ""
+
+
 def run(cmd: Sequence[str], *, check: bool = True, capture: bool = True,
         input: bytes | None = None, env: dict[str, str] | None = None,
         timeout: float | None = None, hint: str | None = None,
         ) -> subprocess.CompletedProcess[bytes]:
+    """Run ``cmd``; an interruption (or a time-out) kills it with its whole process group."""
     _log.debug("+ " + shlex.join(cmd))
     try:
-        result = subprocess.run(
-            list(cmd),
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
+        process = spawn(
+            cmd,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.PIPE if capture else None,
             env=env,
-            timeout=timeout,
-            check=False,
         )
     except FileNotFoundError:
         raise EnvironmentProblem(f"{cmd[0]}: command not found",
                                  hint or f"install the package that provides {cmd[0]}") from None
+    try:
+        stdout, stderr = process.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
+        kill_group(process)
         raise EnvironmentProblem(f"{shlex.join(cmd)}: timed out after {timeout} s", hint) from None
+    except BaseException:
+        kill_group(process)
+        raise
+    result = subprocess.CompletedProcess(list(cmd), process.returncode, stdout, stderr)
     if check and result.returncode != 0:
-        stderr = (result.stderr or b"").decode("utf-8", "replace").strip()
-        detail = f": {stderr.splitlines()[-1]}" if stderr else ""
         raise EnvironmentProblem(
-            f"{shlex.join(cmd)} failed with exit status {result.returncode}{detail}", hint)
+            f"{shlex.join(cmd)} failed with exit status {result.returncode}"
+            f"{error_detail(result.stderr)}", hint)
     return result
 
 
@@ -57,22 +100,26 @@ def run_pipeline(first: Sequence[str], second: Sequence[str], *,
     _log.debug("+ " + shlex.join(first) + " | " + shlex.join(second))
     with tempfile.TemporaryFile() as err1:
         try:
-            producer = subprocess.Popen(list(first), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=err1)
+            producer = spawn(first, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=err1)
         except FileNotFoundError:
             raise EnvironmentProblem(f"{first[0]}: command not found", hint) from None
         try:
-            consumer = subprocess.Popen(list(second), stdin=producer.stdout,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            consumer = spawn(second, stdin=producer.stdout, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
         except FileNotFoundError:
-            producer.kill()
-            producer.wait()
+            kill_group(producer)
             raise EnvironmentProblem(f"{second[0]}: command not found", hint) from None
         finally:
             assert producer.stdout is not None
             producer.stdout.close()
-        out, err2 = consumer.communicate()
-        producer.wait()
+        try:
+            out, err2 = consumer.communicate()
+            producer.wait()
+        except BaseException:
+            kill_group(consumer)
+            kill_group(producer)
+            raise
         err1.seek(0)
         stderr1 = err1.read()
     for cmd, code, err in ((second, consumer.returncode, err2),
@@ -80,8 +127,6 @@ def run_pipeline(first: Sequence[str], second: Sequence[str], *,
         if cmd is first and code == -13 and consumer.returncode == 0:
             continue  # SIGPIPE: the consumer succeeded and stopped reading at the stream's end
         if code != 0:
-            text = err.decode("utf-8", "replace").strip()
-            detail = f": {text.splitlines()[-1]}" if text else ""
-            raise EnvironmentProblem(f"{shlex.join(cmd)} failed with exit status {code}{detail}",
-                                     hint)
+            raise EnvironmentProblem(
+                f"{shlex.join(cmd)} failed with exit status {code}{error_detail(err)}", hint)
     return subprocess.CompletedProcess(list(second), 0, out, err2)
