@@ -40,6 +40,7 @@ from ..core.mountinfo import containing_mount
 from . import btrfs
 from .backup_target import Target
 from .files import write_atomic
+from .lock import exclusive
 from .run import run, run_pipeline
 from .scan import read_mounts, scan
 
@@ -163,14 +164,8 @@ class RunResult:
 @contextlib.contextmanager
 def _run_lock() -> Iterator[None]:
     """One run at a time (two schedules may fire together): they share btrbk.conf."""
-    import fcntl
-
-    fd = os.open(os.path.join(RUN_DIR, "run.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(os.path.join(RUN_DIR, "run.lock")):
         yield
-    finally:
-        os.close(fd)
 
 
 _ENOSPC = re.compile(r"No space left on device|ENOSPC", re.I)

@@ -20,11 +20,9 @@ Also runnable without typer, for minimal systems and units:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.errors import EnvironmentProblem, LayoutError
@@ -34,24 +32,11 @@ from ..core.persist import PathFacts, PathKind, PersistPlan, Step, StepKind, des
 from . import btrfs
 from .configfile import load_config
 from .exits import run_plain
+from .lock import exclusive
 from .run import run
 from .scan import scan
 
 SYSTEMD_RUNTIME = "/run/systemd/system"
-LOCK_FILE = "/run/layout-trees.lock"
-
-
-@contextmanager
-def exclusive(lock_file: str = LOCK_FILE) -> Iterator[None]:
-    """Serialise ``persist`` and ``reload``: a reload that a watched tree triggers while a
-    persist is half-way (subvolume made, copy running) waits, instead of mounting the
-    half-copied leaf."""
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def systemd_is_pid1() -> bool:

@@ -31,7 +31,8 @@ from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts
 from ..core.watch import watch_unit_name
 from .configfile import load_config
 from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, run_plain
-from .persist import exclusive, read_own_mounts, systemd_is_pid1
+from .lock import exclusive
+from .persist import read_own_mounts, systemd_is_pid1
 from .run import run
 from .scan import scan
 
