@@ -13,8 +13,10 @@ set): there they must run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -128,3 +130,37 @@ def mounts() -> Iterator[list[str]]:
             subprocess.run(["umount", where], check=False, capture_output=True)
         if os.path.ismount(where):
             subprocess.run(["umount", "-l", where], check=False, capture_output=True)
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (read from /proc), parents first."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        here = queue.pop(0)
+        found.append(here)
+        queue.extend(children.get(here, []))
+    return found
+
+
+def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Kill ``pid`` and all its descendants, as a service manager kills a unit's cgroup.
+
+    The project starts each helper program in a process group of its own, so a
+    process-group kill of the command alone would leave its grandchildren running."""
+    for member in descendants(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGSTOP)
+    for member in descendants(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, sig)
+            os.kill(member, signal.SIGCONT)

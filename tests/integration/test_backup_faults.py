@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from layout_trees.shell.backup_target import Target
+from loopdev_fixtures import kill_tree
 from test_backup_support import (
     LAYOUT,
     base_env,
@@ -59,7 +59,7 @@ def test_killed_run_is_never_counted(images, tmp_path: Path) -> None:  # noqa: F
             time.sleep(0.005)
         time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait()
     listing = Target(str(target)).listing()
     partial = [s for s in listing if s.name.startswith("main.@big.")]

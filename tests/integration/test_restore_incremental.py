@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from loopdev_fixtures import kill_tree
 from test_backup_support import (
     base_env,
     checksums,
@@ -71,7 +72,6 @@ def test_restore_incremental_local_changes_and_one_subvolume(images, tmp_path: P
 def test_killed_restore_is_resumed_cleanly(images, tmp_path: Path) -> None:  # noqa: F811
     """A restore killed mid-receive leaves no leaf and no usable copy; the next restore
     deletes the partial copy, receives again and places the leaf."""
-    import signal
     import subprocess
     import time
 
@@ -104,7 +104,7 @@ def test_killed_restore_is_resumed_cleanly(images, tmp_path: Path) -> None:  # n
             time.sleep(0.005)
         time.sleep(0.05)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait()
     partial = Target(str(snaps)).listing()
     assert partial and not any(s.is_complete_backup for s in partial)
