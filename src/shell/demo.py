@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -103,13 +102,13 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
         env = dict(os.environ, LAYOUT_TREES_CONFIG=str(config))
         layout = _sibling("layout")
         _step("layout plan")
-        subprocess.run([*layout, "plan"], env=env, check=False)
+        run([*layout, "plan"], env=env, check=False, capture=False)
         _step("layout check (the linter finds the entries that will not be mounted)")
-        subprocess.run([*layout, "check"], env=env, check=False)
+        run([*layout, "check"], env=env, check=False, capture=False)
         _step(f"layout-trees-generator {units_dir} (as systemd would run it)")
         units_dir.mkdir()
-        subprocess.run([*_sibling("layout-trees-generator"), str(units_dir), str(units_dir),
-                        str(units_dir)], env=env, check=True)
+        run([*_sibling("layout-trees-generator"), str(units_dir), str(units_dir), str(units_dir)],
+            env=env, capture=False)
         for path in sorted(units_dir.rglob("*")):
             if not path.is_dir():
                 print(f"    {path.relative_to(units_dir)}")
@@ -133,8 +132,8 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
             found = marker.read_text().strip() if marker.exists() else "NO MARKER"
             print(f"    {where}  <-  leaf {found}")
         _step("owners and modes of the directories above the mount points")
-        subprocess.run(["stat", "-c", "    %n %u:%g %a", str(demo_root / "home/alice"),
-                        str(demo_root / "home/alice/.local")], check=False)
+        run(["stat", "-c", "    %n %u:%g %a", str(demo_root / "home/alice"),
+             str(demo_root / "home/alice/.local")], check=False, capture=False)
         if keep:
             _step(f"left mounted (--keep); clean up with: umount -R {demo_root} {top} && "
                   f"losetup -d {loop.device}")
