@@ -58,7 +58,8 @@ def bash(commands: tuple[Command, ...]) -> str:
             if p.choices:
                 action = f'COMPREPLY=($(compgen -W "{" ".join(p.choices)}" -- "$cur")); return'
             elif p.is_path:
-                action = 'compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return'
+                action = ('compopt -o filenames 2>/dev/null; '
+                          'COMPREPLY=($(compgen -f -- "$cur")); return')
             else:
                 action = "return"
             out.append(f"        {pattern}) {action} ;;")

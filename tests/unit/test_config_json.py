@@ -43,7 +43,8 @@ BAD = [
      {"tree": {"a": {"path": "t", "destination": "/d"}}}),
     ('[tree.a]\npath = "/t"\ndestination = "/d"\nwatch = "yes"\n',
      {"tree": {"a": {"path": "/t", "destination": "/d", "watch": "yes"}}}),
-    ('[tree.a]\npath = "/t"\ndestination = "/d"\n[tree.a.backup]\ntargets = ["/b"]\nshedule = "daily"\n',
+    ('[tree.a]\npath = "/t"\ndestination = "/d"\n[tree.a.backup]\ntargets = ["/b"]\n'
+     'shedule = "daily"\n',
      {"tree": {"a": {"path": "/t", "destination": "/d",
                      "backup": {"targets": ["/b"], "shedule": "daily"}}}}),
     ('[tree.a]\npath = "/t"\ndestination = "/d"\n[tree.a.backup]\ntargets = ["/b"]\n'
@@ -104,7 +105,7 @@ def test_json_syntax_error_names_the_file(text: str) -> None:
 
 
 def test_json_duplicate_key_is_an_error() -> None:
-    """A key given twice is refused, as TOML refuses it, instead of the last one silently winning."""
+    """A key given twice is refused, as TOML refuses it, rather than the last one winning."""
     text = '{"tree": {"a": {"path": "/t", "destination": "/d", "destination": "/e"}}}'
     with pytest.raises(ConfigError) as info:
         configfile.parse_text(text, "/etc/layout-trees.json")

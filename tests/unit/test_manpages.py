@@ -93,7 +93,8 @@ def _bash(*words: str) -> list[str]:
 
 def _zsh(*words: str) -> list[str]:
     # compadd/_describe/_files stand in for the completion system: they print what is offered.
-    script = ('compadd() { shift; local w; for w; do [[ $w == $PREFIX* ]] && print -r -- $w; done; }; '
+    script = ('compadd() { shift; local w; '
+              'for w; do [[ $w == $PREFIX* ]] && print -r -- $w; done; }; '
               '_describe() { print -rl -- ${(P)2%%:*} }; '
               '_files() { print FILES }; _message() { }; '
               'words=("${@:2}"); CURRENT=${#words}; PREFIX=${words[CURRENT]}; source "$1"; true')
