@@ -80,8 +80,7 @@ def _lines(*cmd: str) -> list[str]:
 def test_install_lands_everywhere_runs_and_uninstalls(tmp_path: Path, system_python: str,
                                                       loop_btrfs: Any) -> None:
     """Install, find each file where its consumer looks, run the generator bare, uninstall."""
-    destdir, build = tmp_path / "destdir", tmp_path / "build"
-    destdir.mkdir()
+    destdir, build = tmp_path / "destdir", tmp_path / "build"  # make creates DESTDIR
     make("install", destdir, build)
     make("install", destdir, build)  # again, over itself: still one manifest's worth
     files = manifest(destdir)
