@@ -159,3 +159,21 @@ def test_install_lands_everywhere_runs_and_uninstalls(tmp_path: Path, system_pyt
 
     make("uninstall", destdir, build)
     assert list(destdir.rglob("*")) == []
+
+
+def test_uninstall_after_a_failed_install_removes_what_it_put(tmp_path: Path,
+                                                              system_python: str) -> None:
+    """An install that fails half-way (here: a completion directory that cannot be made)
+    leaves a journal, and uninstall removes every file and directory it had put."""
+    destdir, build = tmp_path / "destdir", tmp_path / "build"
+    destdir.mkdir()
+    (destdir / "blocker").write_text("a file where a directory should be\n")
+    failed = subprocess.run(["make", "-C", str(ROOT), "install", f"PREFIX={PREFIX}",
+                             f"DESTDIR={destdir}", f"BUILDDIR={build}", f"PYTHON={system_python}",
+                             "ZSHCOMPDIR=/blocker/zsh"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert failed.returncode != 0
+    assert (destdir / "usr/bin/layout").is_file()  # it got that far
+    assert not (destdir / PREFIX.lstrip("/") / "share/layout-trees/install-manifest").exists()
+    make("uninstall", destdir, build)
+    assert [p.name for p in destdir.iterdir()] == ["blocker"]
