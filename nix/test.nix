@@ -25,6 +25,8 @@ pkgs.testers.runNixOSTest {
       neededForBoot = true;
     };
 
+    users.users.alice = { isNormalUser = true; uid = 1000; group = "users"; };
+
     services.layout-trees = {
       enable = true;
       inherit package;
