@@ -127,7 +127,8 @@ def test_install_lands_everywhere_runs_and_uninstalls(tmp_path: Path, system_pyt
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "layout-trees.toml").write_text(
-        f'[tree.srv]\npath = "{tree}"\ndestination = "{dest}"\n')
+        f'[tree.srv]\npath = "{tree}"\ndestination = "{dest}"\nwatch = true\n'
+        f'[tree.srv.backup]\ntargets = ["{top}/backup"]\n')
     out = tmp_path / "out"
     out.mkdir()
     run = in_namespace(destdir, etc, out, (
@@ -137,7 +138,10 @@ def test_install_lands_everywhere_runs_and_uninstalls(tmp_path: Path, system_pyt
         "man -w layout; man -w 5 layout-trees.toml; man -w 8 layout-trees-generator; "
         "bash -c '. /usr/share/bash-completion/bash_completion; _completion_loader layout; "
         "complete -p layout'; "
-        "fish -c 'complete -C\"layout ba\"'"))
+        "fish -c 'complete -C\"layout ba\"'; "
+        "env -i /usr/bin/python3 -c 'import importlib.util as u; "
+        "print(\"spec\", u.find_spec(\"layout_trees.shell.cli\").origin, "
+        "u.find_spec(\"layout_trees.shell.reload\").origin)'"))
     assert "root=ro" in run.stdout and "generator=0" in run.stdout, run.stdout + run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     assert "Read-only" not in run.stderr and "err:" not in run.stderr, run.stderr
@@ -147,6 +151,14 @@ def test_install_lands_everywhere_runs_and_uninstalls(tmp_path: Path, system_pyt
         assert f"Where={where}\n" in unit and f"Options=subvol=/trees/srv/{leaf}\n" in unit
         assert f"What={loop_btrfs.device}\n" in unit
     assert (out / "layout-trees-directories.service").is_file()
+    # The backup and watch units run the system interpreter, which finds the installed package.
+    site_dir = init.rsplit("/layout_trees/", 1)[0]
+    assert f"spec {site_dir}/layout_trees/shell/cli.py {site_dir}/layout_trees/shell/reload.py\n" \
+        in run.stdout, run.stdout
+    backup = (out / "layout-trees-backup-daily.service").read_text()
+    assert f"ExecStart={system_python} -m layout_trees.shell.cli backup run" in backup
+    reload = (out / "layout-trees-reload.service").read_text()
+    assert f"ExecStart={system_python} -m layout_trees.shell.reload" in reload
     # `layout` needs typer: either it runs, or it says so in one line with exit 3.
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert (f"layout {version}\n" in run.stdout and "layout=0" in run.stdout) or (
