@@ -112,7 +112,7 @@ def _parse_json(text: str, path: str) -> ParsedConfig:
     """A ``.json`` file: an object is the native schema, a list the prototype's."""
     try:
         data = json.loads(text, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5000-digit number, [[[[...
         raise ConfigError(f"{path}: not valid JSON: {exc}",
                           'write an object such as {"tree": {"NAME": {"path": ..., '
                           '"destination": ...}}}') from None

@@ -96,7 +96,8 @@ def test_json_list_is_the_prototype() -> None:
         ("/t/@u", "/home/u", "/dev/x")]
 
 
-@pytest.mark.parametrize("text", ["{", "tree: {}", "", '{"tree": {}} x'])
+@pytest.mark.parametrize("text", ["{", "tree: {}", "", '{"tree": {}} x', "[" * 100_000,
+                                  '{"tree": ' + "9" * 5000 + "}"])
 def test_json_syntax_error_names_the_file(text: str) -> None:
     """Text that is not JSON is one error naming the file, never a YAML guess or a traceback."""
     with pytest.raises(ConfigError) as info:
