@@ -196,7 +196,11 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    environment.etc."layout-trees.json".text = rendered;
+    # A copy, not a symlink into the store: readers may refuse to follow symlinks.
+    environment.etc."layout-trees.json" = {
+      text = rendered;
+      mode = "0444";
+    };
 
     systemd.generators.layout-trees = "${cfg.package}/lib/systemd/system-generators/layout-trees-generator";
 

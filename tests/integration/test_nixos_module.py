@@ -146,6 +146,7 @@ def test_module_renders_the_toml_schema_as_json(tmp_path: Path) -> None:
     assert parsed.problems == ()
     assert parsed.config.trees == parse_text(FULL_TOML, "/etc/layout-trees.toml").config.trees
     assert result["etc"]["layout-trees.json"]["target"] == "layout-trees.json"
+    assert result["etc"]["layout-trees.json"]["mode"] == "0444"  # copied: a file, no symlink
 
 
 def test_module_sets_the_generator_and_the_package(tmp_path: Path) -> None:
