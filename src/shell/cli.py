@@ -90,9 +90,23 @@ def gather(config_path: Path | None, snapshot_path: Path | None,
     return parsed.config, scan(parsed.config, full=full), parsed
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"layout {version('layout-trees')}")
+        except PackageNotFoundError:
+            typer.echo("layout (version unknown: the package is not installed)")
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
 def main_callback(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", callback=_print_version,
+        is_eager=True)] = False,
 ) -> None:
     STATE["debug"] = debug
 

@@ -6,11 +6,14 @@ Search order (the first that exists wins):
 2. ``$LAYOUT_TREES_CONFIG``; ``$LAYOUT_TREES_GENERATOR_CONFIG`` (the prototype's variable);
 3. ``layout_trees.config=PATH`` on the kernel command line (for volatile roots
    where ``/etc`` starts empty);
-4. ``/etc/layout-trees.toml``, then ``/etc/layout-trees.yaml`` (prototype);
+4. ``/etc/layout-trees.toml``, ``/etc/layout-trees.json`` (written by the NixOS
+   module), then ``/etc/layout-trees.yaml`` (prototype);
 5. ``/usr/lib/layout-trees/layout-trees.toml`` (shipped with an image).
 
-The format follows the file: ``.toml`` is native; anything else is the
-prototype's YAML list, read with ``json`` first (NixOS writes JSON, and the
+The format follows the file: ``.toml`` is native; ``.json`` is native when its
+top level is an object (the TOML schema as JSON, e.g. rendered by Nix's
+``builtins.toJSON``) and the prototype's when it is a list; anything else is
+the prototype's YAML list, read with ``json`` first (NixOS writes JSON, and the
 json module is far cheaper to import at boot than PyYAML).
 """
 
@@ -30,6 +33,7 @@ from ..core.errors import ConfigError
 
 DEFAULT_PATHS = (
     "/etc/layout-trees.toml",
+    "/etc/layout-trees.json",
     "/etc/layout-trees.yaml",
     "/usr/lib/layout-trees/layout-trees.toml",
 )
@@ -79,6 +83,8 @@ def parse_text(text: str, path: str) -> ParsedConfig:
             raise ConfigError(f"{path}: not valid TOML: {exc}",
                               "check the line named above; see the README for an example") from None
         return parse_toml_document(data, path)
+    if path.endswith(".json"):
+        return _parse_json(text, path)
     try:
         data = json.loads(text) if text.strip() else []
     except json.JSONDecodeError:
@@ -91,6 +97,29 @@ def parse_text(text: str, path: str) -> ParsedConfig:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_prototype_document(data, path)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ConfigError(f"key {key!r} is given twice", "keep one of them")
+    return dict(pairs)
+
+
+def _parse_json(text: str, path: str) -> ParsedConfig:
+    """A ``.json`` file: an object is the native schema, a list the prototype's."""
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5000-digit number, [[[[...
+        raise ConfigError(f"{path}: not valid JSON: {exc}",
+                          'write an object such as {"tree": {"NAME": {"path": ..., '
+                          '"destination": ...}}}') from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}", exc.hint) from None
+    if isinstance(data, dict):
+        return parse_toml_document(data, path)
     return parse_prototype_document(data, path)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_installed_commands_work(tmp_path: Path) -> None:
-    """A plain install runs every command's --help and the generator on an empty config."""
+    """A plain install runs every command's --help, --version and the generator on an empty
+    config."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run([str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check",
@@ -28,6 +30,9 @@ def test_installed_commands_work(tmp_path: Path) -> None:
                                 check=False)
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         assert "Usage" in result.stdout
+    version = subprocess.run([layout, "--version"], capture_output=True, text=True, check=False)
+    expected = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert (version.returncode, version.stdout) == (0, f"layout {expected}\n"), version.stderr
     bad = subprocess.run([layout, "plan", "--no-such-option"], capture_output=True, text=True,
                          check=False)
     assert bad.returncode == 2, bad.stderr
