@@ -3,7 +3,6 @@ commands chosen with and without systemd, holder detection and the CLI wiring.""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,88 +45,6 @@ def _plan(tmp_path: Path):
     return plan_persist(config, snapshot, (), str(source), facts), tree, source
 
 
-@pytest.fixture
-def fake_effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Subvolumes become plain directories; chown is a no-op; mounting is recorded."""
-    (tmp_path / "tree").mkdir()
-    (tmp_path / "dest" / "alice" / "ws").mkdir(parents=True)
-    monkeypatch.setattr(persist_mod.btrfs, "create_subvolume", os.mkdir)
-    monkeypatch.setattr(persist_mod.btrfs, "delete_subvolume", os.rmdir)
-    monkeypatch.setattr(persist_mod.os, "chown", lambda *a: None)
-    monkeypatch.setattr(persist_mod, "copy_tree", lambda s, d: None)
-    monkeypatch.setattr(persist_mod, "_mounted_as_planned", lambda plan: True)
-
-
-@pytest.mark.parametrize("systemd", [False, True])
-def test_steps_run_in_order_with_the_right_mount_command(tmp_path, fake_effects, monkeypatch,
-                                                         systemd) -> None:
-    """With systemd the generator is re-run and the unit started; without, mount(8) is run."""
-    plan, tree, source = _plan(tmp_path)
-    rec = Recorder()
-    monkeypatch.setattr(persist_mod, "run", rec)
-    persist_mod.execute(plan, systemd=systemd, say=lambda _: None)
-    assert (tree / "alice" / "@ws").is_dir()
-    if systemd:
-        assert rec.calls == [["systemctl", "daemon-reload"],
-                             ["systemctl", "start", plan.mount.unit]]
-    else:
-        assert rec.calls == [["mount", "-t", "btrfs", "-o", "subvol=/tree/alice/@ws", "--",
-                              "/dev/vdb", str(source)]]
-
-
-def test_undo_with_systemd_stops_deletes_then_reruns_the_generator(tmp_path, fake_effects,
-                                                                    monkeypatch) -> None:
-    """A failure after the mount stops the unit, deletes the subvolume, removes the structure
-    directory, and only then re-runs the generator (so it no longer sees the leaf)."""
-    plan, tree, _ = _plan(tmp_path)
-    rec = Recorder()
-    monkeypatch.setattr(persist_mod, "run", rec)
-    monkeypatch.setattr(persist_mod, "_mounted_as_planned", lambda p: False)
-    seen_at_reload: list[bool] = []
-    real_reload = persist_mod._daemon_reload
-
-    def daemon_reload() -> None:
-        seen_at_reload.append((tree / "alice").exists())
-        real_reload()
-
-    monkeypatch.setattr(persist_mod, "_daemon_reload", daemon_reload)
-    with pytest.raises(EnvironmentProblem) as raised:
-        persist_mod.execute(plan, systemd=True, say=lambda _: None)
-    assert "untouched" in (raised.value.hint or "")
-    assert rec.calls[-2:] == [["systemctl", "stop", plan.mount.unit],
-                              ["systemctl", "daemon-reload"]]
-    assert seen_at_reload == [True, False]
-    assert not (tree / "alice").exists()
-
-
-def test_undo_reports_what_it_could_not_undo(tmp_path, fake_effects, monkeypatch) -> None:
-    """If undoing fails too, the error lists what is left behind."""
-    plan, _tree, _ = _plan(tmp_path)
-    monkeypatch.setattr(persist_mod, "run", Recorder(fail_on="mount"))
-
-    def cannot_delete(path: str) -> None:
-        raise OSError(16, "Device or resource busy", path)
-
-    monkeypatch.setattr(persist_mod.btrfs, "delete_subvolume", cannot_delete)
-    with pytest.raises(EnvironmentProblem) as raised:
-        persist_mod.execute(plan, systemd=False, say=lambda _: None)
-    assert "could not undo" in raised.value.message
-    assert "@ws" in raised.value.message
-
-
-def test_existing_structure_directory_is_never_removed(tmp_path, fake_effects,
-                                                       monkeypatch) -> None:
-    """A structure directory that appeared meanwhile makes the step fail, and the undo never
-    removes a directory it did not create."""
-    plan, tree, _ = _plan(tmp_path)
-    (tree / "alice").mkdir()
-    (tree / "alice" / "keep").write_text("x")
-    monkeypatch.setattr(persist_mod, "run", Recorder())
-    with pytest.raises(EnvironmentProblem):
-        persist_mod.execute(plan, systemd=False, say=lambda _: None)
-    assert (tree / "alice" / "keep").read_text() == "x"
-
-
 def test_path_facts_tell_directories_symlinks_files_and_missing(tmp_path) -> None:
     """path_facts lstat()s every ancestor and never follows a symlink."""
     (tmp_path / "d").mkdir()
@@ -165,40 +82,6 @@ def _reload_world(tmp_path: Path):
                                   entries=entries),))
     mounts = (MountEntry(1, 0, "/tree/@old", "/d/old", "btrfs", "/dev/vdb", (), ()),)
     return config, diff_mounts(config, snapshot, make_plan(config, snapshot), mounts)
-
-
-@pytest.mark.parametrize("systemd", [False, True])
-def test_reload_commands_follow_the_machine(tmp_path, monkeypatch, systemd) -> None:
-    """With systemd mounts are stopped and started as units; without, umount and mount run."""
-    config, plan = _reload_world(tmp_path)
-    rec = Recorder()
-    monkeypatch.setattr(reload_mod, "run", rec)
-    monkeypatch.setattr(reload_mod, "holders", lambda where: [])
-    monkeypatch.setattr(reload_mod.os, "makedirs", lambda *a, **k: None)
-    lines: list[str] = []
-    assert reload_mod.execute(config, plan, systemd=systemd, say=lines.append) == 0
-    if systemd:
-        assert rec.calls == [["systemctl", "stop", "d-old.mount"],
-                             ["systemctl", "start", "d-new.mount"]]
-    else:
-        assert rec.calls == [["umount", "--", "/d/old"],
-                             ["mount", "-t", "btrfs", "-o", "subvol=/tree/@new", "--",
-                              "/dev/vdb", "/d/new"]]
-    assert [line.split()[0] for line in lines] == ["unmounted", "mounted"]
-
-
-def test_reload_keeps_held_mounts_and_exits_1(tmp_path, monkeypatch) -> None:
-    """A vanished leaf in use is not unmounted; the holder is named; the status is 1."""
-    config, plan = _reload_world(tmp_path)
-    rec = Recorder()
-    monkeypatch.setattr(reload_mod, "run", rec)
-    monkeypatch.setattr(reload_mod, "holders",
-                        lambda where: [reload_mod.Holder(42, "vim", "cwd")])
-    monkeypatch.setattr(reload_mod.os, "makedirs", lambda *a, **k: None)
-    lines: list[str] = []
-    assert reload_mod.execute(config, plan, systemd=False, say=lines.append) == 1
-    assert not any(c[0] == "umount" for c in rec.calls)
-    assert any("pid 42 (vim, cwd)" in line for line in lines)
 
 
 def test_cli_registers_persist_and_reload() -> None:
