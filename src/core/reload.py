@@ -296,8 +296,11 @@ def diff_mounts(config: Config, snapshot: Snapshot, plan: Plan,
         changes.append(Change(ChangeKind.MOUNT, mount.where, mount.tree, mount.path,
                               f"new leaf ({mount.subvol})", mount=mount, unit=mount.unit))
     ok_trees = {t.name for t in snapshot.trees if t.status is TreeStatus.OK}
-    directories = tuple(sorted((d for d in plan.directories if d.tree in ok_trees),
-                               key=lambda d: (d.path.count("/"), d.path)))
+    destinations = {t.name: simplify_path(t.destination) for t in config.trees}
+    directories = tuple(sorted(
+        (d for d in plan.directories if d.tree in ok_trees
+         and crossing(destinations[d.tree], d.path, facts) is None),
+        key=lambda d: (d.path.count("/"), d.path)))
     notes = tuple(
         f"tree {t.name!r} could not be scanned ({s.error or s.status.value if s else 'no scan'}); "
         "its mounts are left alone"

@@ -144,15 +144,16 @@ def _make_directory(parent: int, name: str, uid: int, gid: int, mode: int, path:
 
 
 def _is_ours(fd: int) -> bool:
-    """A staging subvolume this command made: root's, and marked or still empty."""
+    """A staging subvolume this command made: marked (only root can), or root's and empty
+    (killed before the mark was set)."""
     st = os.fstat(fd)
-    if st.st_ino != btrfs.SUBVOLUME_INODE or st.st_uid != 0:
+    if st.st_ino != btrfs.SUBVOLUME_INODE:
         return False
     try:
         os.getxattr(fd, STAGING_MARK)
         return True
     except OSError:
-        return not os.listdir(fd)
+        return st.st_uid == 0 and not os.listdir(fd)
 
 
 def remove_staging(parent: int, where: str) -> bool:
