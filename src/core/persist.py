@@ -93,6 +93,27 @@ def crossing(destination: str, path: str, facts: tuple[PathFacts, ...]) -> PathF
     return None
 
 
+def crossings_of(plan: Plan, facts: tuple[PathFacts, ...]) -> frozenset[str]:
+    """For each planned mount, the first path below its destination that ``facts`` show as
+    a symlink or not a directory (what :attr:`Snapshot.crossings` records)."""
+    found = (crossing(mount_destination(m), m.where, facts) for m in plan.mounts)
+    return frozenset(f.path for f in found if f is not None)
+
+
+def crossed_at(crossings: frozenset[str], destination: str, where: str) -> str | None:
+    """The first of ``crossings`` (symlinks or non-directories below ``destination``) that
+    a mount at ``where`` would be reached through, or None."""
+    found = [c for c in crossings if _below(c, destination) and _within(where, c)]
+    return min(found, key=len) if found else None
+
+
+def mount_destination(mount: Mount) -> str:
+    """The destination a planned mount is below (its mount point without the leaf's
+    components)."""
+    depth = len(mount.path) - (mount.path[-1] == "@")
+    return (mount.where.rsplit("/", depth)[0] or "/") if depth else mount.where
+
+
 class StepKind(Enum):
     MAKE_DIRECTORY = "make-directory"
     """Create a structure directory in the tree (path, uid, gid, mode)."""
@@ -153,8 +174,7 @@ class PersistPlan:
     @property
     def destination(self) -> str:
         """The tree's destination (the source without the leaf's mount components)."""
-        depth = len(self.leaf) - (self.leaf[-1] == "@")
-        return (self.source.rsplit("/", depth)[0] or "/") if depth else self.source
+        return mount_destination(self.mount)
 
     @property
     def staging_path(self) -> str:

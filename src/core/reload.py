@@ -38,7 +38,7 @@ from .errors import EnvironmentProblem, UnsafeNameError
 from .escape import simplify_path, unit_name
 from .model import Snapshot, TreeScan, TreeStatus
 from .mountinfo import MountEntry
-from .persist import PathFacts, crossing
+from .persist import crossed_at, mount_destination
 from .plan import DirectorySpec, Mount, Plan
 
 DELETED_SUFFIX = "//deleted"
@@ -140,6 +140,11 @@ class ReloadPlan:
     unchanged: tuple[str, ...] = ()
     """Mount points already as planned."""
     notes: tuple[str, ...] = ()
+    destinations: tuple[tuple[str, str], ...] = ()
+    """``(tree, destination)``: where each tree's mounts and directories are below."""
+
+    def destination(self, tree: str) -> str | None:
+        return dict(self.destinations).get(tree)
 
     def of(self, kind: ChangeKind) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.kind is kind)
@@ -213,12 +218,11 @@ def _matches(mount: Mount, entry: MountEntry, scan: TreeScan | None,
 
 
 def diff_mounts(config: Config, snapshot: Snapshot, plan: Plan,
-                mounts: tuple[MountEntry, ...],
-                facts: tuple[PathFacts, ...] = ()) -> ReloadPlan:
+                mounts: tuple[MountEntry, ...]) -> ReloadPlan:
     """What to mount and unmount so that the mount table matches ``plan``.
 
-    ``facts``: an ``lstat`` of the paths from each destination down to its planned
-    mount points (missing ones may be left out)."""
+    A planned mount point below one of ``snapshot.crossings`` (a symlink below the
+    destination) is refused."""
     by_where: dict[str, list[MountEntry]] = {}
     for entry in mounts:
         by_where.setdefault(simplify_path(entry.mountpoint), []).append(entry)
@@ -279,12 +283,10 @@ def diff_mounts(config: Config, snapshot: Snapshot, plan: Plan,
             changes.append(Change(ChangeKind.CONFLICT, mount.where, mount.tree, mount.path,
                                   detail, mount=mount, unit=mount.unit))
             continue
-        tree = config.tree(mount.tree)
-        crossed = None if tree is None else crossing(simplify_path(tree.destination),
-                                                      mount.where, facts)
+        crossed = crossed_at(snapshot.crossings, mount_destination(mount), mount.where)
         if crossed is not None:
             changes.append(Change(ChangeKind.CONFLICT, mount.where, mount.tree, mount.path,
-                                  f"{crossed.path} is a {crossed.kind.value} below the "
+                                  f"{crossed} is a symlink or not a directory below the "
                                   "destination; never followed", mount=mount,
                                   unit=mount.unit))
             continue
@@ -296,10 +298,10 @@ def diff_mounts(config: Config, snapshot: Snapshot, plan: Plan,
         changes.append(Change(ChangeKind.MOUNT, mount.where, mount.tree, mount.path,
                               f"new leaf ({mount.subvol})", mount=mount, unit=mount.unit))
     ok_trees = {t.name for t in snapshot.trees if t.status is TreeStatus.OK}
-    destinations = {t.name: simplify_path(t.destination) for t in config.trees}
+    destinations = {m.tree: mount_destination(m) for m in plan.mounts}
     directories = tuple(sorted(
-        (d for d in plan.directories if d.tree in ok_trees
-         and crossing(destinations[d.tree], d.path, facts) is None),
+        (d for d in plan.directories if d.tree in ok_trees and d.tree in destinations
+         and crossed_at(snapshot.crossings, destinations[d.tree], d.path) is None),
         key=lambda d: (d.path.count("/"), d.path)))
     notes = tuple(
         f"tree {t.name!r} could not be scanned ({s.error or s.status.value if s else 'no scan'}); "
@@ -307,7 +309,8 @@ def diff_mounts(config: Config, snapshot: Snapshot, plan: Plan,
         for t in sorted(config.trees, key=lambda t: t.name)
         if (s := snapshot.tree(t.name)) is None or s.status is not TreeStatus.OK
     )
-    return ReloadPlan(tuple(changes), directories, tuple(sorted(unchanged)), notes)
+    return ReloadPlan(tuple(changes), directories, tuple(sorted(unchanged)), notes,
+                      tuple(sorted(destinations.items())))
 
 
 def _unit(where: str) -> str | None:

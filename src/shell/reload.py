@@ -33,12 +33,13 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.config import Config
 from ..core.errors import EnvironmentProblem, LayoutError
 from ..core.escape import simplify_path
-from ..core.persist import PathFacts
+from ..core.model import Snapshot
+from ..core.persist import PathFacts, crossings_of, mount_destination
 from ..core.plan import DirectorySpec, Mount, Plan, make_plan
 from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts, pinned_options
 from ..core.watch import watch_unit_name
@@ -124,13 +125,14 @@ def holders(where: str, limit: int = 5) -> list[Holder]:
     return found
 
 
-def mount_point_facts(plan: Plan) -> tuple[PathFacts, ...]:
-    """An ``lstat`` of every path down to each planned mount point."""
+def with_crossings(snapshot: Snapshot, plan: Plan) -> Snapshot:
+    """``snapshot`` with the symlinks (and non-directories) found, by ``lstat``, on the way
+    from each destination to its planned mount points."""
     facts: dict[str, PathFacts] = {}
     for mount in plan.mounts:
         for fact in path_facts(mount.where):
             facts[fact.path] = fact
-    return tuple(facts.values())
+    return replace(snapshot, crossings=crossings_of(plan, tuple(facts.values())))
 
 
 def prepare(config: Config, *, systemd: bool) -> ReloadPlan:
@@ -140,20 +142,12 @@ def prepare(config: Config, *, systemd: bool) -> ReloadPlan:
     mounts = read_mounts()
     snapshot = scan(config, full=False, mounts=mounts)
     plan = make_plan(config, snapshot)
-    return diff_mounts(config, snapshot, plan, mounts, mount_point_facts(plan))
+    return diff_mounts(config, with_crossings(snapshot, plan), plan, mounts)
 
 
-def _destination(config: Config, tree: str) -> str:
-    found = config.tree(tree)
-    if found is None:
-        raise EnvironmentProblem(f"tree {tree!r}: not configured")
-    return simplify_path(found.destination)
-
-
-def _walk_making(config: Config, tree: str, path: str, last_mode: int) -> int:
-    """Open ``path`` below the tree's destination without following symlinks, making
-    missing directories (mode 0755, the last one 0700 until its owner and mode are set)."""
-    destination = _destination(config, tree)
+def _walk_making(destination: str, path: str, last_mode: int) -> int:
+    """Open ``path`` below ``destination`` without following symlinks, making missing
+    directories (mode 0755, the last one 0700 until its owner and mode are set)."""
     os.makedirs(destination, exist_ok=True)
     fd = open_directory(destination)
     try:
@@ -173,9 +167,10 @@ def _walk_making(config: Config, tree: str, path: str, last_mode: int) -> int:
     return fd
 
 
-def _apply_directory(config: Config, spec: DirectorySpec, say: Callable[[str], None]) -> None:
+def _apply_directory(destination: str, spec: DirectorySpec,
+                     say: Callable[[str], None]) -> None:
     """Make ``spec`` exist with its owner and mode, reached without following symlinks."""
-    fd = _walk_making(config, spec.tree, spec.path, 0o700)
+    fd = _walk_making(destination, spec.path, 0o700)
     try:
         st = os.fstat(fd)
         if (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (spec.uid, spec.gid, spec.mode):
@@ -195,8 +190,11 @@ def _apply_directories(config: Config, plan: ReloadPlan, mounted: set[str],
         if spec.path in done or (spec.within is not None and spec.within not in mounted):
             continue
         done.add(spec.path)
+        destination = plan.destination(spec.tree)
+        if destination is None:
+            continue
         try:
-            _apply_directory(config, spec, say)
+            _apply_directory(destination, spec, say)
         except OSError as exc:
             say(f"error: cannot set up {spec.path}: {exc.strerror}")
             status = EXIT_ENVIRONMENT
@@ -237,7 +235,7 @@ def _mount(config: Config, change: Change, systemd: bool) -> None:
             return
         start_unit(mount.unit)
     else:
-        fd = _walk_making(config, mount.tree, mount.where, 0o755)
+        fd = _walk_making(mount_destination(mount), mount.where, 0o755)
         try:
             mount_btrfs(mount.what, fd, options, mount.where)
         finally:
