@@ -271,11 +271,12 @@ def _build_and_mount(plan: PersistPlan, undo: Undo, systemd: bool,
                      lambda where=step.path: _discard(built, where, plan.mount.subvol))
             btrfs.create_subvolume_at(built.parent, STAGING)
             staging = keep(open_beneath(built.parent, [STAGING]))
-            os.setxattr(staging, STAGING_MARK, b"1")
-            os.fchmod(staging, 0o700)  # nobody enters while cp fills it; cp -a sets the mode
-            built.subvol_id = btrfs.subvolume_id_of(staging)
-            if os.fstat(staging).st_ino != btrfs.SUBVOLUME_INODE:
+            st = os.fstat(staging)  # the name is in a directory its owner can change
+            if st.st_ino != btrfs.SUBVOLUME_INODE or st.st_uid != 0 or os.listdir(staging):
                 raise EnvironmentProblem(f"{step.path}: not the subvolume just created")
+            os.fchmod(staging, 0o700)  # nobody enters while cp fills it; cp -a sets the mode
+            os.setxattr(staging, STAGING_MARK, b"1")
+            built.subvol_id = btrfs.subvolume_id_of(staging)
         elif step.kind is StepKind.COPY:
             copy_tree(source_fd, staging, plan.source)
             btrfs.sync_filesystem(staging)
