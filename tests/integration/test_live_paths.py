@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,3 +56,37 @@ def test_symlink_swapped_in_after_planning(lab: Lab, tmp_path: Path, component: 
     victim.unlink()
     os.rename(aside, victim)
     assert (ws / "data").read_text() == "original"
+
+
+RELOAD_COMPONENTS = ["dest/a", "dest/a/b", "dest/a/b/ws", "tree/a", "tree/a/b", "tree/a/b/@ws"]
+
+
+@pytest.mark.parametrize("component", RELOAD_COMPONENTS)
+def test_reload_with_a_symlink_swapped_in_after_planning(lab: Lab, component: str) -> None:
+    """Whatever component of a new leaf's path (in the tree or below the destination)
+    becomes a symlink to a look-alike outside after reload planned, nothing is mounted,
+    created or chmod-ed outside, and the leaf is not mounted through it."""
+    from layout_trees.shell import reload as reload_mod
+    from layout_trees.shell.configfile import load_config
+
+    (lab.tree / "a" / "b").mkdir(parents=True)
+    os.chmod(lab.tree / "a", 0o750)
+    subprocess.run(["btrfs", "subvolume", "create", str(lab.tree / "a" / "b" / "@ws")],
+                   check=True, capture_output=True)
+    (lab.dest / "a" / "b" / "ws").mkdir(parents=True)
+    config = load_config(str(lab.config), required=True).config
+    plan = reload_mod.prepare(config, systemd=False)
+    base = lab.dest if component.startswith("dest") else lab.tree
+    victim = base / component.split("/", 1)[1]
+    outside = lab.top / "outside"  # on the same btrfs: a subvolume there could be mounted
+    subprocess.run(["cp", "-a", "--reflink=auto", str(victim), str(outside)], check=True)
+    before = [(p, os.lstat(p).st_mode, os.lstat(p).st_uid) for p in sorted(outside.rglob("*"))]
+    aside = victim.with_name(victim.name + ".aside")
+    os.rename(victim, aside)
+    victim.symlink_to(outside)
+    lines: list[str] = []
+    status = reload_mod.execute(config, plan, systemd=False, say=lines.append)
+    assert status != 0, lines
+    assert mounts_below(str(outside)) == [] and mounts_below(str(lab.dest)) == []
+    after = [(p, os.lstat(p).st_mode, os.lstat(p).st_uid) for p in sorted(outside.rglob("*"))]
+    assert after == before
