@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 from ..core.errors import EnvironmentProblem
 from ..core.escape import simplify_path
-from ..core.mountinfo import MountEntry, parse_mountinfo
+from ..core.mountinfo import MountEntry, containing_mount, parse_mountinfo
 from ..core.reload import mount_shows
 from .beneath import components, open_beneath, proc_path
 from .run import run
@@ -79,14 +79,23 @@ def open_beneath_root(path: str) -> int:
         os.close(root)
 
 
-def mounts_of(before: Iterable[int], subvol: str,
+def mounts_of(before: Iterable[int], source: str, subvol: str,
               mounts: tuple[MountEntry, ...] | None = None) -> tuple[MountEntry, ...]:
-    """Mounts not in ``before`` (mount IDs) that show the btrfs subvolume ``subvol``
-    (deleted or not), newest first."""
+    """Mounts not in ``before`` (mount IDs) of the filesystem ``source`` (as mountinfo
+    names it) that show its btrfs subvolume ``subvol`` (deleted or not), newest first.
+    (Subvolume paths and IDs repeat across filesystems: the source tells them apart.)"""
     old = set(before)
     table = read_mounts() if mounts is None else mounts
-    return tuple(reversed([m for m in table if m.mount_id not in old
+    return tuple(reversed([m for m in table if m.mount_id not in old and m.source == source
                            and mount_shows(m, subvol, None, deleted_too=True)]))
+
+
+def source_of(path: str) -> str:
+    """The source (device) of the mount holding ``path``, as mountinfo names it."""
+    entry = containing_mount(read_mounts(), path)
+    if entry is None:
+        raise EnvironmentProblem(f"{path}: not on any mount")
+    return entry.source
 
 
 def unmount_exact(entry: MountEntry) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ from .mounts import (
     mount_btrfs,
     mounts_of,
     read_mounts,
+    source_of,
     start_unit,
     stop_unit,
     systemd_is_pid1,
@@ -117,6 +119,8 @@ class _Built:
     subvol_id: int | None = None
     before: frozenset[int] = frozenset()
     """Mount IDs that existed before mounting."""
+    source: str = ""
+    """The tree's filesystem, as mountinfo names its source."""
 
 
 def _pause(kind: StepKind) -> None:
@@ -178,10 +182,12 @@ def remove_staging(parent: int, where: str) -> bool:
     return True
 
 
-def _delete(parent: int, subvol_id: int, where: str, mounted_as: str | None = None) -> None:
-    """Delete subvolume ``subvol_id``, unless it is mounted (as ``mounted_as``)."""
+def _delete(parent: int, subvol_id: int, where: str,
+            mounted_as: tuple[str, str] | None = None) -> None:
+    """Delete subvolume ``subvol_id``, unless it is mounted (``mounted_as``: the source and
+    subvolume path a mount of it shows)."""
     if mounted_as is not None and any(m.subvol_id == subvol_id
-                                      for m in mounts_of((), mounted_as)):
+                                      for m in mounts_of((), *mounted_as)):
         raise EnvironmentProblem(f"{where}: subvolume {subvol_id} is still mounted; not deleted")
     with contextlib.suppress(FileNotFoundError):
         btrfs.delete_subvolume_by_id(parent, subvol_id)
@@ -191,7 +197,7 @@ def _discard(built: _Built, where: str, subvol: str) -> None:
     """Undo of the subvolume: delete it by ID (staging or renamed), or, when the ID was
     not read yet, whatever of ours sits at the staging name."""
     if built.subvol_id is not None:
-        _delete(built.parent, built.subvol_id, where, subvol)
+        _delete(built.parent, built.subvol_id, where, (built.source, subvol))
     else:
         remove_staging(built.parent, where)
 
@@ -199,12 +205,12 @@ def _discard(built: _Built, where: str, subvol: str) -> None:
 def _unmount_ours(plan: PersistPlan, built: _Built, systemd: bool) -> None:
     """Undo of the mount, registered before mounting: unmount exactly the mounts of the new
     subvolume made since (none, when the mount never happened)."""
-    for entry in mounts_of(built.before, plan.mount.subvol):
+    for entry in mounts_of(built.before, built.source, plan.mount.subvol):
         unmount_exact(entry)
     if systemd:
         if not any(m.mountpoint == plan.mount.where for m in read_mounts()):
             stop_unit(plan.mount.unit)  # cancels a start job that outlived systemctl
-        for entry in mounts_of(built.before, plan.mount.subvol):
+        for entry in mounts_of(built.before, built.source, plan.mount.subvol):
             unmount_exact(entry)
 
 
@@ -217,7 +223,7 @@ def copy_tree(source_fd: int, destination_fd: int, source: str) -> None:
 
 
 def _mounted_as_planned(plan: PersistPlan, built: _Built) -> bool:
-    made = mounts_of(built.before, plan.mount.subvol)
+    made = mounts_of(built.before, built.source, plan.mount.subvol)
     on_top = [m for m in read_mounts() if m.mountpoint == plan.mount.where]
     return (len(made) == 1 and bool(on_top) and on_top[-1].mount_id == made[0].mount_id
             and mount_shows(made[0], plan.mount.subvol, built.subvol_id))
@@ -247,7 +253,8 @@ def _build_and_mount(plan: PersistPlan, undo: Undo, systemd: bool,
         return fd
 
     made = {s.path: s for s in plan.steps if s.kind is StepKind.MAKE_DIRECTORY}
-    built = _Built(parent=keep(open_directory(plan.tree_path)))
+    built = _Built(parent=keep(open_directory(plan.tree_path)),
+                   source=source_of(plan.tree_path))
     here = plan.tree_path
     for name in plan.leaf[:-1]:
         here = f"{here.rstrip('/')}/{name}"
@@ -364,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     def action() -> None:
         persist(args.path, args.config, dry_run=args.dry_run)
 
-    return run_plain(action)
+    try:
+        return run_plain(action)
+    except Interrupted as exc:
+        print(f"layout: interrupted by {exc}; everything done was undone", file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

@@ -51,7 +51,6 @@ from .lock import exclusive
 from .mounts import (
     daemon_reload,
     mount_btrfs,
-    mounts_of,
     read_mounts,
     start_unit,
     start_unit_quietly,
@@ -256,9 +255,6 @@ def _verify(mount: Mount, before: frozenset[int], subvol_id: int) -> None:
         return
     for entry in reversed(made):
         unmount_exact(entry)
-    for entry in mounts_of(before, mount.subvol, table):
-        if entry not in made:
-            unmount_exact(entry)
     raise EnvironmentProblem(f"{mount.where}: the mounted subvolume was not the one scanned "
                              f"({mount.subvol}, ID {subvol_id}); unmounted again",
                              "the tree changed meanwhile: run 'layout reload' again")

@@ -59,12 +59,13 @@ def _wait_for_file(proc: subprocess.Popen[str], path: Path) -> None:
         time.sleep(0.05)
 
 
-def _stop(proc: subprocess.Popen[str], sig: int) -> None:
+def _stop(proc: subprocess.Popen[str], sig: int) -> str:
+    """Send ``sig`` (SIGKILL: to the whole process tree); the standard error that follows."""
     if sig == signal.SIGKILL:
         kill_tree(proc.pid)
     else:
         os.kill(proc.pid, sig)
-    proc.communicate(timeout=60)
+    return proc.communicate(timeout=60)[1]
 
 
 def _leaves(lab: Lab) -> list[str]:
@@ -98,9 +99,10 @@ def test_stopped_after_each_step(lab: Lab, step: str, sig: int) -> None:
     before = manifest(ws)
     proc = _persist(lab, ws, {PAUSE_ENV: step})
     _wait_for_line(proc, f"paused after {step}")
-    _stop(proc, sig)
+    err = _stop(proc, sig)
     if sig != signal.SIGKILL:
-        assert proc.returncode != 0
+        assert proc.returncode == 128 + sig, err
+        assert "Traceback" not in err and "interrupted by" in err, err
         assert _leaves(lab) == [] and mount_at(str(ws)) is None
         assert not (lab.tree / "alice").exists()  # the structure directory was undone
     _check_and_rerun(lab, ws, before)
