@@ -1,8 +1,10 @@
-"""Unit tests of the shell side of ``persist`` and ``reload``: step order, undo order, the
-commands chosen with and without systemd, holder detection and the CLI wiring."""
+"""Unit tests of the shell side of ``persist`` and ``reload``: path facts, holder detection,
+exact unmounting and the CLI wiring.  (Step and undo order are proven on real btrfs in
+``tests/integration/test_persist_faults.py`` and ``test_live_systemd.py``.)"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,38 +13,13 @@ import pytest
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.errors import EnvironmentProblem
 from layout_trees.core.model import Snapshot, TreeScan
-from layout_trees.core.persist import PathFacts, PathKind, plan_persist
+from layout_trees.core.persist import PathKind
 from layout_trees.core.plan import make_plan
 from layout_trees.core.reload import diff_mounts
 from layout_trees.shell import persist as persist_mod
 from layout_trees.shell import reload as reload_mod
 from layout_trees.shell.cli import app
 from typer.testing import CliRunner
-
-
-class Recorder:
-    """Stands in for run(): records argv lists, fails on a chosen command."""
-
-    def __init__(self, fail_on: str | None = None) -> None:
-        self.calls: list[list[str]] = []
-        self.fail_on = fail_on
-
-    def __call__(self, cmd, **kwargs):
-        self.calls.append(list(cmd))
-        if self.fail_on and self.fail_on in " ".join(cmd):
-            raise EnvironmentProblem(f"{cmd[0]} failed (injected)")
-        return subprocess.CompletedProcess(cmd, 0, b"", b"")
-
-
-def _plan(tmp_path: Path):
-    tree = tmp_path / "tree"
-    dest = tmp_path / "dest"
-    config = Config((TreeConfig("t", str(tree), str(dest)),))
-    snapshot = Snapshot((TreeScan("t", str(tree), device="/dev/vdb", root_subvol_path="/tree"),))
-    source = dest / "alice" / "ws"
-    facts = tuple(PathFacts(str(p), PathKind.DIRECTORY, 1000, 1000, 0o750)
-                  for p in (dest / "alice", source))
-    return plan_persist(config, snapshot, (), str(source), facts), tree, source
 
 
 def test_path_facts_tell_directories_symlinks_files_and_missing(tmp_path) -> None:
@@ -133,3 +110,37 @@ def test_reload_looks_again_for_leaves_that_came_meanwhile(tmp_path, monkeypatch
                         lambda config, p, systemd, say: executed.append(p) or 0)
     assert reload_mod.reload(str(config_file), systemd=False, say=lambda _: None) == 0
     assert executed == [ReloadPlan(plan.changes[:1]), newer]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_unmount_exact_acts_only_on_the_identified_top_mount(tmp_path) -> None:
+    """unmount_exact refuses a mount with another stacked on it (both stay), refuses one whose
+    mount point is now reached through a symlink, and unmounts the identified top mount."""
+    from layout_trees.shell.mounts import read_mounts, unmount_exact
+
+    where = tmp_path / "parent" / "x"
+    where.mkdir(parents=True)
+    made: list[str] = []
+    try:
+        for name in ("lower", "upper"):
+            subprocess.run(["mount", "-t", "tmpfs", name, str(where)], check=True)
+            made.append(name)
+        lower, upper = [next(m for m in read_mounts() if m.source == name
+                             and m.mountpoint == str(where)) for name in ("lower", "upper")]
+        with pytest.raises(EnvironmentProblem) as raised:
+            unmount_exact(lower)
+        assert f"another mount (ID {upper.mount_id}) is on top" in raised.value.message
+        assert [m.source for m in read_mounts() if m.mountpoint == str(where)] == made
+        os.rename(tmp_path / "parent", tmp_path / "moved")
+        os.symlink(tmp_path / "moved", tmp_path / "parent")
+        with pytest.raises(EnvironmentProblem) as raised:
+            unmount_exact(upper)  # mountinfo said .../parent/x; that is a symlink now
+        assert "without following a symlink" in raised.value.message
+        os.unlink(tmp_path / "parent")
+        os.rename(tmp_path / "moved", tmp_path / "parent")
+        unmount_exact(upper)
+        made.pop()
+        assert [m.source for m in read_mounts() if m.mountpoint == str(where)] == ["lower"]
+    finally:
+        for _ in made:
+            subprocess.run(["umount", str(where)], check=False)
