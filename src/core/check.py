@@ -32,6 +32,7 @@ from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import needs_escaping, unit_name
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
+from .persist import crossed_at, mount_destination
 from .plan import Mount, Plan, SkipReason, join, make_plan, mount_components
 
 
@@ -109,6 +110,10 @@ RULES: tuple[Rule, ...] = (
          "give the trees destinations that do not overlap"),
     Rule("LT042", "fstab-mount-point", _E, "/etc/fstab already mounts a leaf's mount point",
          "remove the fstab line or the leaf; the fstab line wins and the leaf is not mounted"),
+    Rule("LT043", "mount-point-through-symlink", _E,
+         "a leaf's mount point is reached through a symlink below the destination",
+         "replace the symlink by a directory: reload and persist never follow it, and "
+         "systemd refuses such a mount"),
     Rule("LT050", "user-writable-structure", _E,
          "a non-root user can create leaves that mount outside their home",
          "make the structure directories root's (chown root: DIR; chmod go-w DIR)"),
@@ -445,6 +450,20 @@ def _backup_findings(tree: TreeConfig, scan: TreeScan, mounts: tuple[Mount, ...]
     return out
 
 
+def _crossing_findings(plan: Plan, snapshot: Snapshot) -> list[Finding]:
+    """LT043: a mount point behind a symlink below the destination (from the live lstat
+    recorded in ``snapshot.crossings``)."""
+    out: list[Finding] = []
+    for mount in plan.mounts:
+        crossed = crossed_at(snapshot.crossings, mount_destination(mount), mount.where)
+        if crossed is not None:
+            out.append(Finding("LT043", f"{show(mount.where)}: reached through {show(crossed)}, "
+                               "a symlink or not a directory; the leaf "
+                               f"{show(mount.tree)}:{show('/'.join(mount.path))} is not mounted",
+                               mount.tree, mount.where))
+    return out
+
+
 # --- the check -------------------------------------------------------------------------
 
 
@@ -454,6 +473,7 @@ def check(config: Config, snapshot: Snapshot,
     plan = make_plan(config, snapshot)
     findings = _config_findings(config, problems) + _skip_findings(config, plan)
     findings += _name_findings(plan, config) + _hidden_findings(plan, config)
+    findings += _crossing_findings(plan, snapshot)
     scans = {t.name: t for t in snapshot.trees}
     for tree in config.trees:
         findings += _option_findings(tree)

@@ -198,8 +198,14 @@ class Snapshot:
     user_homes: frozenset[tuple[int, str]] = field(default_factory=frozenset)
     """``(uid, home directory)`` of the non-root users owning directories in the
     trees, from the password database (read by the shell)."""
+    crossings: frozenset[str] = field(default_factory=frozenset)
+    """Paths below a destination, on the way to a leaf's mount point, that are symlinks
+    or not directories (``lstat`` by the live commands and ``check``; not in snapshot
+    files)."""
 
     def __post_init__(self) -> None:
+        for path in self.crossings:
+            _check_absolute(path, "snapshot: crossing")
         if self.version != SNAPSHOT_VERSION:
             raise SnapshotError(
                 f"snapshot version {self.version} is not supported (this is {SNAPSHOT_VERSION})",
@@ -221,6 +227,7 @@ class Snapshot:
             fstab_mountpoints=self.fstab_mountpoints,
             version=self.version,
             user_homes=self.user_homes,
+            crossings=self.crossings,
         )
 
     def tree(self, name: str) -> TreeScan | None:

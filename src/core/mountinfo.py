@@ -50,6 +50,15 @@ class MountEntry:
                 return option[len("subvol="):]
         return None
 
+    @property
+    def subvol_id(self) -> int | None:
+        """The btrfs subvolume ID the kernel reports (``subvolid=``), if any."""
+        for option in self.super_options:
+            if option.startswith("subvolid="):
+                value = option[len("subvolid="):]
+                return int(value) if value.isdigit() else None
+        return None
+
 
 def parse_mountinfo(text: str) -> tuple[MountEntry, ...]:
     """Parse mountinfo text; malformed lines are skipped."""

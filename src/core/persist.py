@@ -23,6 +23,11 @@ scanned, names the plan would skip (unsafe, clashing, in fstab).
 
 The result lists the steps as data (:class:`Step`), in order; the shell runs
 them and, on failure, undoes the ones that left something behind in reverse.
+The leaf is built under a name no scan takes for a leaf (``STAGING``, in the
+leaf's parent directory: no ``@``, and the ``.layout-trees-`` prefix the
+project reserves) and renamed to its ``@`` name as the last step before the
+mount, so an interrupted persist, even one killed outright, never leaves
+anything a reload or the next boot would mount.
 """
 
 from __future__ import annotations
@@ -69,6 +74,46 @@ class PathFacts:
         check_owner(self.uid, self.gid, self.mode, self.path, UserError)
 
 
+RESERVED_PREFIX = ".layout-trees-"
+"""Names the project makes inside a tree start with this; never part of the layout."""
+STAGING = RESERVED_PREFIX + "persist"
+"""Where ``persist`` builds a new leaf, beside its final name, before renaming it."""
+
+
+def crossing(destination: str, path: str, facts: tuple[PathFacts, ...]) -> PathFacts | None:
+    """The first of the paths strictly below ``destination`` down to ``path`` that ``facts``
+    show as a symlink or not a directory (a mount point there would be reached through
+    it); missing paths are not reported."""
+    by_path = {f.path: f for f in facts}
+    for i in range(1, len(relative_parts(path, destination)) + 1):
+        here = join(destination, relative_parts(path, destination)[:i])
+        fact = by_path.get(here)
+        if fact is not None and fact.kind in (PathKind.SYMLINK, PathKind.OTHER):
+            return fact
+    return None
+
+
+def crossings_of(plan: Plan, facts: tuple[PathFacts, ...]) -> frozenset[str]:
+    """For each planned mount, the first path below its destination that ``facts`` show as
+    a symlink or not a directory (what :attr:`Snapshot.crossings` records)."""
+    found = (crossing(mount_destination(m), m.where, facts) for m in plan.mounts)
+    return frozenset(f.path for f in found if f is not None)
+
+
+def crossed_at(crossings: frozenset[str], destination: str, where: str) -> str | None:
+    """The first of ``crossings`` (symlinks or non-directories below ``destination``) that
+    a mount at ``where`` would be reached through, or None."""
+    found = [c for c in crossings if _below(c, destination) and _within(where, c)]
+    return min(found, key=len) if found else None
+
+
+def mount_destination(mount: Mount) -> str:
+    """The destination a planned mount is below (its mount point without the leaf's
+    components)."""
+    depth = len(mount.path) - (mount.path[-1] == "@")
+    return (mount.where.rsplit("/", depth)[0] or "/") if depth else mount.where
+
+
 class StepKind(Enum):
     MAKE_DIRECTORY = "make-directory"
     """Create a structure directory in the tree (path, uid, gid, mode)."""
@@ -76,6 +121,8 @@ class StepKind(Enum):
     """Create the leaf subvolume (path) with the owner and mode of the source."""
     COPY = "copy"
     """Copy the content of ``source`` into ``path`` with reflinks, preserving everything."""
+    RENAME = "rename"
+    """Rename the finished subvolume ``source`` (the staging name) to its leaf name ``path``."""
     MOUNT = "mount"
     """Mount the new leaf over ``source`` (the plan's :class:`Mount`)."""
 
@@ -99,6 +146,8 @@ class Step:
         if self.kind is StepKind.COPY:
             return (f"copy {self.source}/ into {self.path}/ (reflinks; owners, modes, times, "
                     "xattrs, ACLs, hard links kept)")
+        if self.kind is StepKind.RENAME:
+            return f"rename {self.source} to {self.path} (the leaf exists from here on)"
         return (f"mount {mount.what} at {mount.where} with -o {','.join(mount.options)} "
                 f"(unit {mount.unit})")
 
@@ -113,9 +162,24 @@ class PersistPlan:
     leaf: tuple[str, ...]
     """The new leaf's path inside the tree."""
     leaf_path: str
-    """The new leaf's absolute path (the subvolume to create)."""
+    """The new leaf's absolute path (where the finished subvolume is renamed to)."""
     mount: Mount
     steps: tuple[Step, ...]
+
+    @property
+    def tree_path(self) -> str:
+        """The tree's directory (the leaf's path without its components in the tree)."""
+        return self.leaf_path.rsplit("/", len(self.leaf))[0] or "/"
+
+    @property
+    def destination(self) -> str:
+        """The tree's destination (the source without the leaf's mount components)."""
+        return mount_destination(self.mount)
+
+    @property
+    def staging_path(self) -> str:
+        """Where the subvolume is built (beside the leaf, under a reserved name)."""
+        return self.leaf_path.rsplit("/", 1)[0] + "/" + STAGING
 
     @property
     def created_directories(self) -> tuple[str, ...]:
@@ -294,9 +358,11 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
     mount = _planned_mount(config, snapshot, scan, tuple(added), tree, leaf)
     if mount.where != path:  # cannot happen for a path that passed the checks above
         raise PersistRefused(f"{path}: the new leaf would mount at {mount.where}")
-    steps.append(Step(StepKind.CREATE_SUBVOLUME, leaf_path, source_fact.uid, source_fact.gid,
+    staging = leaf_path.rsplit("/", 1)[0] + "/" + STAGING
+    steps.append(Step(StepKind.CREATE_SUBVOLUME, staging, source_fact.uid, source_fact.gid,
                       source_fact.mode))
-    steps.append(Step(StepKind.COPY, leaf_path, source=path))
+    steps.append(Step(StepKind.COPY, staging, source=path))
+    steps.append(Step(StepKind.RENAME, leaf_path, source=staging))
     steps.append(Step(StepKind.MOUNT, path))
     return PersistPlan(tree.name, path, leaf, leaf_path, mount, tuple(steps))
 

@@ -161,3 +161,37 @@ def set_backup_attr(path: str, value: str | None) -> None:
                 raise
     else:
         os.setxattr(path, BACKUP_XATTR, value.encode(), follow_symlinks=False)
+
+
+# Acting on a subvolume through a directory descriptor (persist builds leaves below
+# directories that users own, so it never resolves a path there).
+
+_BTRFS_IOC_SNAP_DESTROY_V2 = 0x5000943F
+_BTRFS_SUBVOL_SPEC_BY_ID = 1 << 4
+
+
+def create_subvolume_at(dir_fd: int, name: str) -> None:
+    """Create subvolume ``name`` in the directory open as ``dir_fd``."""
+    require_btrfsutil().create_subvolume(f"/proc/{os.getpid()}/fd/{dir_fd}/{name}")
+
+
+def subvolume_id_of(fd: int) -> int:
+    """The ID of the subvolume holding the open file ``fd``."""
+    return int(require_btrfsutil().subvolume_id(fd))
+
+
+def delete_subvolume_by_id(fs_fd: int, subvol_id: int) -> None:
+    """Delete the subvolume with this ID (on the filesystem of ``fs_fd``), whatever its
+    name is now (``BTRFS_IOC_SNAP_DESTROY_V2`` by ID)."""
+    import fcntl
+    import struct
+
+    args = bytearray(4096)
+    struct.pack_into("=qQQ", args, 0, 0, 0, _BTRFS_SUBVOL_SPEC_BY_ID)
+    struct.pack_into("=Q", args, 56, subvol_id)
+    fcntl.ioctl(fs_fd, _BTRFS_IOC_SNAP_DESTROY_V2, args)
+
+
+def sync_filesystem(fd: int) -> None:
+    """Commit the filesystem of ``fd`` (data and metadata) to disk."""
+    require_btrfsutil().sync(fd)

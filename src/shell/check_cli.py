@@ -78,7 +78,11 @@ def gather(config_path: Path | None, snapshot_path: Path | None) -> tuple[Parsed
             fail(f"{snapshot_path}: the snapshot has no configuration", "pass --config FILE")
         return embedded, snapshot
     parsed = read_config(str(config_path) if config_path else None)
-    return parsed, scan(parsed.config, full=True)
+    from ..core.plan import make_plan
+    from .reload import with_crossings
+
+    snapshot = scan(parsed.config, full=True)
+    return parsed, with_crossings(snapshot, make_plan(parsed.config, snapshot))
 
 
 def _version() -> str | None:

@@ -2,17 +2,31 @@
 
 The decisions are made by :func:`layout_trees.core.persist.plan_persist`;
 this module gathers its facts (configuration, scan, mount table, ``lstat``
-of the path's ancestors) and runs its steps.  Every step that leaves
-something behind registers how to undo it the moment it exists, so a
-failure at any point (a full disk during the copy, a mount that fails, an
-interrupt) removes the partial subvolume and the structure directories made
-for it, and the original directory is never written to at all: it is only
+of the path's ancestors) and runs its steps.
+
+Interruption.  The steps run inside :func:`interruptible` (SIGINT, SIGTERM
+and SIGHUP alike) and every step registers its undo *before* it acts; the
+undo runs with those signals blocked, so a second Ctrl-C cannot cut it
+short.  The leaf is built as a subvolume under the reserved name
+``.layout-trees-persist`` beside its final name, marked with a ``trusted.``
+extended attribute that only root can set, and renamed to its ``@`` name
+only once the copy is complete and committed to disk, just before the
+mount: a persist killed outright (SIGKILL, power loss) leaves at most that
+inert staging subvolume, which no scan mounts and the next persist in that
+directory removes.  The original directory is never written to: it is only
 read by ``cp`` and, at the end, mounted over.
+
+Paths.  Below the tree and below the destination, directories are reached
+with directory descriptors, one component at a time, never following a
+symlink (:mod:`.beneath`); ``cp`` and ``mount`` get ``/proc/PID/fd/N`` of
+what was opened.  The subvolume is mounted with ``subvolid=`` of the one
+created, and the mount is checked in mountinfo (new mount ID, that
+subvolume ID, at PATH) before persist reports success.
 
 Mounting follows the machine: with systemd as PID 1 the generator is re-run
 (``systemctl daemon-reload``) and the leaf's mount unit started, so systemd
 knows the mount exactly as it will after the next boot; otherwise the leaf
-is mounted directly with ``mount -t btrfs -o subvol=…``.
+is mounted directly.
 
 Also runnable without typer, for minimal systems and units:
 ``python3 -m layout_trees.shell.persist [--config FILE] [--dry-run] PATH``.
@@ -20,34 +34,50 @@ Also runnable without typer, for minimal systems and units:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..core.errors import EnvironmentProblem, LayoutError
 from ..core.escape import simplify_path
-from ..core.mountinfo import MountEntry, parse_mountinfo
-from ..core.persist import PathFacts, PathKind, PersistPlan, Step, StepKind, describe, plan_persist
+from ..core.persist import (
+    STAGING,
+    PathFacts,
+    PathKind,
+    PersistPlan,
+    StepKind,
+    describe,
+    plan_persist,
+)
+from ..core.reload import mount_shows, pinned_options
 from . import btrfs
+from .beneath import open_beneath, open_directory, open_path_beneath, proc_path, rename_noreplace
 from .configfile import load_config
 from .exits import run_plain
+from .interrupt import Interrupted, Undo, interruptible
 from .lock import exclusive
+from .mounts import (
+    daemon_reload,
+    mount_btrfs,
+    mounts_of,
+    read_mounts,
+    source_of,
+    start_unit,
+    stop_unit,
+    systemd_is_pid1,
+    unmount_exact,
+)
 from .run import run
 from .scan import scan
 
-SYSTEMD_RUNTIME = "/run/systemd/system"
-
-
-def systemd_is_pid1() -> bool:
-    """systemd's own test (sd_booted): this directory exists only when it runs as PID 1."""
-    return os.path.isdir(SYSTEMD_RUNTIME)
-
-
-def read_own_mounts() -> tuple[MountEntry, ...]:
-    """The mount table of this process's namespace, where the mounts happen."""
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-        return parse_mountinfo(handle.read())
+STAGING_MARK = "trusted.layout-trees.persist"
+"""Set on the staging subvolume while it is built; only root can set ``trusted.`` xattrs."""
+PAUSE_ENV = "LAYOUT_TREES_PAUSE_AFTER"
+"""For the fault-injection tests: a step kind after which persist waits to be interrupted."""
 
 
 def path_facts(path: str) -> tuple[PathFacts, ...]:
@@ -75,129 +105,243 @@ def prepare(path: str, config_path: str | None = None) -> PersistPlan:
     """Gather the facts and plan; raises ``PersistRefused`` with a hint when refused."""
     parsed = load_config(config_path, required=True)
     target = simplify_path(os.path.abspath(path))
-    mounts = read_own_mounts()
+    mounts = read_mounts()
     snapshot = scan(parsed.config, full=False, mounts=mounts)
     return plan_persist(parsed.config, snapshot, mounts, target, path_facts(target))
 
 
 @dataclass
-class Undo:
-    """What to undo, newest first; ``last`` runs after everything else."""
+class _Built:
+    """What this run made, filled in as it happens (read by the undo actions)."""
 
-    steps: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
-    last: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
-
-    def add(self, what: str, action: Callable[[], None]) -> None:
-        self.steps.append((what, action))
-
-    def run(self, say: Callable[[str], None]) -> list[str]:
-        """Undo everything; return what could not be undone."""
-        left: list[str] = []
-        for what, action in [*reversed(self.steps), *self.last]:
-            try:
-                action()
-                say(f"undone: {what}")
-            except (OSError, LayoutError) as exc:
-                left.append(f"{what}: {exc}")
-        return left
+    parent: int = -1
+    """Descriptor of the leaf's parent directory in the tree."""
+    subvol_id: int | None = None
+    before: frozenset[int] = frozenset()
+    """Mount IDs that existed before mounting."""
+    source: str = ""
+    """The tree's filesystem, as mountinfo names its source."""
 
 
-def _mounted_as_planned(plan: PersistPlan) -> bool:
-    for entry in reversed(read_own_mounts()):
-        if entry.mountpoint == plan.mount.where:
-            return entry.fstype == "btrfs" and simplify_path(entry.root) == plan.mount.subvol
-    return False
+def _pause(kind: StepKind) -> None:
+    if os.environ.get(PAUSE_ENV) == kind.value:
+        print(f"paused after {kind.value}", flush=True)
+        time.sleep(120)
 
 
-def _make_directory(step: Step, undo: Undo) -> None:
-    os.mkdir(step.path, 0o700)
-    undo.add(f"remove directory {step.path}", lambda: os.rmdir(step.path))
-    os.chown(step.path, step.uid, step.gid)
-    os.chmod(step.path, step.mode)
+def _make_directory(parent: int, name: str, uid: int, gid: int, mode: int, path: str,
+                    undo: Undo) -> int:
+    made: list[bool] = []
+
+    def remove() -> None:
+        if made:  # never a directory that appeared meanwhile (mkdir then fails: EEXIST)
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(name, dir_fd=parent)
+
+    undo.add(f"remove directory {path}", remove)
+    os.mkdir(name, 0o700, dir_fd=parent)
+    made.append(True)
+    fd = open_beneath(parent, [name])
+    os.fchown(fd, uid, gid)
+    os.fchmod(fd, mode)
+    return fd
 
 
-def _create_subvolume(step: Step, undo: Undo) -> None:
-    btrfs.create_subvolume(step.path)
-    undo.add(f"delete subvolume {step.path}", lambda: btrfs.delete_subvolume(step.path))
-    os.chown(step.path, step.uid, step.gid)
-    os.chmod(step.path, step.mode)
+def _is_ours(fd: int) -> bool:
+    """A staging subvolume this command made: marked (only root can), or root's and empty
+    (killed before the mark was set)."""
+    st = os.fstat(fd)
+    if st.st_ino != btrfs.SUBVOLUME_INODE:
+        return False
+    try:
+        os.getxattr(fd, STAGING_MARK)
+        return True
+    except OSError:
+        return st.st_uid == 0 and not os.listdir(fd)
 
 
-def copy_tree(source: str, destination: str) -> None:
-    """Copy the content and attributes of ``source`` into the existing ``destination``."""
-    run(["cp", "-a", "--reflink=auto", "-T", "--", source, destination],
-        hint="the original directory is untouched; free some space or fix the error above")
+def remove_staging(parent: int, where: str) -> bool:
+    """Remove a staging subvolume left in ``parent`` by an earlier, killed run; True when
+    there was one.  Refuses (without touching it) anything this command did not make."""
+    try:
+        fd = os.open(STAGING, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=parent)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise EnvironmentProblem(f"{where}: {exc.strerror}; the name is reserved for persist",
+                                 "remove it by hand") from None
+    try:
+        if not _is_ours(fd):
+            raise EnvironmentProblem(f"{where}: not a subvolume persist left behind; the name "
+                                     "is reserved for persist", "remove it by hand")
+        subvol_id = btrfs.subvolume_id_of(fd)
+    finally:
+        os.close(fd)
+    _delete(parent, subvol_id, where)
+    return True
 
 
-def _mount_directly(plan: PersistPlan, undo: Undo) -> None:
-    mount = plan.mount
-    run(["mount", "-t", "btrfs", "-o", ",".join(mount.options), "--", mount.what, mount.where])
-    undo.add(f"unmount {mount.where}", lambda: _unmount(mount.where))
+def _delete(parent: int, subvol_id: int, where: str,
+            mounted_as: tuple[str, str] | None = None) -> None:
+    """Delete subvolume ``subvol_id``, unless it is mounted (``mounted_as``: the source and
+    subvolume path a mount of it shows)."""
+    if mounted_as is not None and any(m.subvol_id == subvol_id
+                                      for m in mounts_of((), *mounted_as)):
+        raise EnvironmentProblem(f"{where}: subvolume {subvol_id} is still mounted; not deleted")
+    with contextlib.suppress(FileNotFoundError):
+        btrfs.delete_subvolume_by_id(parent, subvol_id)
 
 
-def _unmount(where: str) -> None:
-    run(["umount", "--", where])
-
-
-def _mount_with_systemd(plan: PersistPlan, undo: Undo) -> None:
-    undo.last.append(("re-run the generator (systemctl daemon-reload)",
-                      lambda: _daemon_reload()))
-    _daemon_reload()
-    run(["systemctl", "start", plan.mount.unit],
-        hint=f"see 'journalctl -u {plan.mount.unit}'")
-    undo.add(f"stop {plan.mount.unit}", lambda: _stop_unit(plan.mount.unit))
-
-
-def _daemon_reload() -> None:
-    run(["systemctl", "daemon-reload"])
-
-
-def _stop_unit(unit: str) -> None:
-    run(["systemctl", "stop", unit])
-
-
-def _mount(plan: PersistPlan, undo: Undo, systemd: bool) -> None:
-    if systemd:
-        _mount_with_systemd(plan, undo)
+def _discard(built: _Built, where: str, subvol: str) -> None:
+    """Undo of the subvolume: delete it by ID (staging or renamed), or, when the ID was
+    not read yet, whatever of ours sits at the staging name."""
+    if built.subvol_id is not None:
+        _delete(built.parent, built.subvol_id, where, (built.source, subvol))
     else:
-        _mount_directly(plan, undo)
-    if not _mounted_as_planned(plan):
+        remove_staging(built.parent, where)
+
+
+def _unmount_ours(plan: PersistPlan, built: _Built, systemd: bool) -> None:
+    """Undo of the mount, registered before mounting: unmount exactly the mounts of the new
+    subvolume made since (none, when the mount never happened)."""
+    for entry in mounts_of(built.before, built.source, plan.mount.subvol):
+        unmount_exact(entry)
+    if systemd:
+        if not any(m.mountpoint == plan.mount.where for m in read_mounts()):
+            stop_unit(plan.mount.unit)  # cancels a start job that outlived systemctl
+        for entry in mounts_of(built.before, built.source, plan.mount.subvol):
+            unmount_exact(entry)
+
+
+def copy_tree(source_fd: int, destination_fd: int, source: str) -> None:
+    """Copy the content and attributes of the directory ``source_fd`` into the directory
+    ``destination_fd`` (``cp -a``, given ``/proc/PID/fd/N/.``: exactly those directories)."""
+    run(["cp", "-a", "--reflink=auto", "-T", "--", proc_path(source_fd, "."),
+         proc_path(destination_fd, ".")],
+        hint=f"{source} is untouched; free some space or fix the error above")
+
+
+def _mounted_as_planned(plan: PersistPlan, built: _Built) -> bool:
+    made = mounts_of(built.before, built.source, plan.mount.subvol)
+    on_top = [m for m in read_mounts() if m.mountpoint == plan.mount.where]
+    return (len(made) == 1 and bool(on_top) and on_top[-1].mount_id == made[0].mount_id
+            and mount_shows(made[0], plan.mount.subvol, built.subvol_id))
+
+
+def _mount(plan: PersistPlan, built: _Built, source_fd: int, undo: Undo,
+           systemd: bool) -> None:
+    assert built.subvol_id is not None
+    options = pinned_options(plan.mount.options, built.subvol_id)
+    built.before = frozenset(m.mount_id for m in read_mounts())
+    undo.add(f"unmount {plan.mount.where}", lambda: _unmount_ours(plan, built, systemd))
+    if systemd:
+        undo.add_last("re-run the generator (systemctl daemon-reload)", daemon_reload)
+        daemon_reload()
+        start_unit(plan.mount.unit)
+    else:
+        mount_btrfs(plan.mount.what, source_fd, options, plan.mount.where)
+    if not _mounted_as_planned(plan, built):
         raise EnvironmentProblem(f"{plan.mount.where}: not mounted from {plan.mount.subvol} "
-                                 "after mounting it")
+                                 f"(subvolume {built.subvol_id}) after mounting it")
+
+
+def _build_and_mount(plan: PersistPlan, undo: Undo, systemd: bool,
+                     say: Callable[[str], None], fds: contextlib.ExitStack) -> None:
+    def keep(fd: int) -> int:
+        fds.callback(os.close, fd)
+        return fd
+
+    made = {s.path: s for s in plan.steps if s.kind is StepKind.MAKE_DIRECTORY}
+    built = _Built(parent=keep(open_directory(plan.tree_path)),
+                   source=source_of(plan.tree_path))
+    here = plan.tree_path
+    for name in plan.leaf[:-1]:
+        here = f"{here.rstrip('/')}/{name}"
+        step = made.get(here)
+        if step is None:
+            built.parent = keep(open_beneath(built.parent, [name]))
+            continue
+        say(step.describe(plan.mount))
+        built.parent = keep(_make_directory(built.parent, name, step.uid, step.gid,
+                                            step.mode, here, undo))
+        _pause(StepKind.MAKE_DIRECTORY)
+    if remove_staging(built.parent, plan.staging_path):
+        say(f"removed {plan.staging_path}, left by an interrupted persist")
+    source_fd = keep(open_path_beneath(plan.destination, plan.source))
+    for step in plan.steps:
+        if step.kind is StepKind.MAKE_DIRECTORY:
+            continue
+        say(step.describe(plan.mount))
+        if step.kind is StepKind.CREATE_SUBVOLUME:
+            undo.add(f"delete subvolume {step.path}",
+                     lambda where=step.path: _discard(built, where, plan.mount.subvol))
+            btrfs.create_subvolume_at(built.parent, STAGING)
+            staging = keep(open_beneath(built.parent, [STAGING]))
+            st = os.fstat(staging)  # the name is in a directory its owner can change
+            if st.st_ino != btrfs.SUBVOLUME_INODE or st.st_uid != 0 or os.listdir(staging):
+                raise EnvironmentProblem(f"{step.path}: not the subvolume just created")
+            os.fchmod(staging, 0o700)  # nobody enters while cp fills it; cp -a sets the mode
+            os.setxattr(staging, STAGING_MARK, b"1")
+            built.subvol_id = btrfs.subvolume_id_of(staging)
+        elif step.kind is StepKind.COPY:
+            copy_tree(source_fd, staging, plan.source)
+            btrfs.sync_filesystem(staging)
+        elif step.kind is StepKind.RENAME:
+            rename_noreplace(built.parent, STAGING, plan.leaf[-1])
+            leaf = open_beneath(built.parent, [plan.leaf[-1]])
+            try:
+                if btrfs.subvolume_id_of(leaf) != built.subvol_id:
+                    raise EnvironmentProblem(f"{plan.leaf_path}: not the subvolume built")
+            finally:
+                os.close(leaf)
+            os.removexattr(staging, STAGING_MARK)
+        else:
+            _mount(plan, built, source_fd, undo, systemd)
+        _pause(step.kind)
 
 
 def execute(plan: PersistPlan, *, systemd: bool | None = None,
             say: Callable[[str], None] = print) -> None:
-    """Run the plan's steps; on any failure undo them and raise."""
+    """Run the plan's steps; on any failure or stop signal undo them and raise."""
     systemd = systemd_is_pid1() if systemd is None else systemd
     undo = Undo()
-    try:
-        for step in plan.steps:
-            say(step.describe(plan.mount))
-            if step.kind is StepKind.MAKE_DIRECTORY:
-                _make_directory(step, undo)
-            elif step.kind is StepKind.CREATE_SUBVOLUME:
-                _create_subvolume(step, undo)
-            elif step.kind is StepKind.COPY:
-                assert step.source is not None
-                copy_tree(step.source, step.path)
-            else:
-                _mount(plan, undo, systemd)
-    except BaseException as exc:
-        left = undo.run(say)
-        detail = exc.message if isinstance(exc, LayoutError) else (
-            f"{exc.filename or ''}: {exc.strerror}" if isinstance(exc, OSError) else repr(exc))
-        if left:
-            raise EnvironmentProblem(
-                f"persisting {plan.source} failed: {detail}; could not undo: "
-                + "; ".join(left), "remove what is listed by hand; the original is untouched"
-            ) from exc
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+    left: list[str] = []
+    with interruptible():
+        try:
+            with contextlib.ExitStack() as fds:
+                try:
+                    _build_and_mount(plan, undo, systemd, say, fds)
+                except BaseException:
+                    left = undo.run(say)
+                    raise
+        except BaseException as exc:
+            failure = exc
+        else:
+            undo.forget()
+            return
+    _report(plan, failure, left)
+
+
+def _report(plan: PersistPlan, exc: BaseException, left: list[str]) -> None:
+    if isinstance(exc, LayoutError):
+        detail = exc.message
+    elif isinstance(exc, OSError):
+        detail = f"{exc.filename or ''}: {exc.strerror}"
+    elif isinstance(exc, Interrupted):
+        detail = f"interrupted by {exc}"
+    else:
+        detail = repr(exc)
+    if left:
         raise EnvironmentProblem(
-            f"persisting {plan.source} failed: {detail}",
-            "everything done was undone and the original directory is untouched",
-        ) from exc
+            f"persisting {plan.source} failed: {detail}; could not undo: " + "; ".join(left),
+            "remove what is listed by hand; the original is untouched") from exc
+    if not isinstance(exc, Exception):  # interrupted: undone, now end as interrupted
+        raise exc
+    raise EnvironmentProblem(
+        f"persisting {plan.source} failed: {detail}",
+        "everything done was undone and the original directory is untouched",
+    ) from exc
 
 
 def persist(path: str, config_path: str | None = None, *, dry_run: bool = False,
@@ -227,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     def action() -> None:
         persist(args.path, args.config, dry_run=args.dry_run)
 
-    return run_plain(action)
+    try:
+        return run_plain(action)
+    except Interrupted as exc:
+        print(f"layout: interrupted by {exc}; everything done was undone", file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

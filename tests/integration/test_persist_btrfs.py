@@ -167,7 +167,7 @@ def test_full_disk_midway_undoes_everything(lab: Lab) -> None:
     assert mounts_below(str(lab.dest)) == []
 
 
-@pytest.mark.parametrize("failing", ["_mount_directly", "_mounted_as_planned", "copy_tree"])
+@pytest.mark.parametrize("failing", ["mount_btrfs", "_mounted_as_planned", "copy_tree"])
 def test_failure_at_each_late_step_is_undone(lab: Lab, monkeypatch: pytest.MonkeyPatch,
                                              failing: str) -> None:
     """A failure after the copy (mount refused), after the mount (not what was planned) or in

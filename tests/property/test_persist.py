@@ -12,6 +12,7 @@ from layout_trees.core.escape import unsafe_reason
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from layout_trees.core.mountinfo import MountEntry
 from layout_trees.core.persist import (
+    STAGING,
     PathFacts,
     PathKind,
     PersistPlan,
@@ -87,7 +88,9 @@ def _grown(world: World, result: PersistPlan) -> Snapshot:
         if step.kind is StepKind.MAKE_DIRECTORY:
             added.append(Entry(inner, EntryKind.DIRECTORY, step.uid, step.gid, step.mode))
         elif step.kind is StepKind.CREATE_SUBVOLUME:
-            added.append(Entry(inner, EntryKind.SUBVOLUME, step.uid, step.gid, step.mode,
+            made = step
+        elif step.kind is StepKind.RENAME:  # the subvolume becomes a leaf only here
+            added.append(Entry(inner, EntryKind.SUBVOLUME, made.uid, made.gid, made.mode,
                                subvolume=Subvolume(join(scan.root_subvol_path, inner))))
     grown = replace(scan, entries=scan.entries + tuple(added))
     return replace(world.snapshot,
@@ -137,7 +140,7 @@ def test_steps_follow_the_destination(case) -> None:
     kinds = [s.kind for s in result.steps]
     n = kinds.count(StepKind.MAKE_DIRECTORY)
     assert kinds == [StepKind.MAKE_DIRECTORY] * n + [StepKind.CREATE_SUBVOLUME, StepKind.COPY,
-                                                     StepKind.MOUNT]
+                                                     StepKind.RENAME, StepKind.MOUNT]
     scan = world.snapshot.tree(tree.name)
     assert scan is not None
     existing = {e.path for e in scan.entries}
@@ -150,7 +153,11 @@ def test_steps_follow_the_destination(case) -> None:
         fact = by_path[join(tree.destination, inner)]
         assert (step.uid, step.gid, step.mode) == (fact.uid, fact.gid, fact.mode)
     sub = result.steps[n]
-    assert sub.path == result.leaf_path
+    # built under the reserved staging name beside the leaf, renamed to the leaf last
+    assert sub.path == result.staging_path == result.leaf_path.rsplit("/", 1)[0] + "/" + STAGING
+    assert STAGING.startswith(".layout-trees-") and "@" not in STAGING
+    assert (result.steps[n + 2].source, result.steps[n + 2].path) == (sub.path,
+                                                                      result.leaf_path)
     assert (sub.uid, sub.gid, sub.mode) == (by_path[path].uid, by_path[path].gid,
                                              by_path[path].mode)
     assert result.steps[n + 1].source == path

@@ -307,3 +307,107 @@ def test_watch_files_never_raise_for_odd_tree_names(name, long_path) -> None:
     snapshot = Snapshot((TreeScan(name, path, device="/dev/vdb", root_subvol_path="/t"),))
     names = {f.path for f in watch_files(config, snapshot, "/usr/bin/python3")}
     assert (watch_unit_name(name) in names) == (len(watch_unit_name(name)) <= 255)
+
+
+# --- mounts identified by what they show --------------------------------------------------
+
+from layout_trees.core.persist import crossed_at, crossings_of, mount_destination  # noqa: E402
+from layout_trees.core.reload import mount_shows, pinned_options  # noqa: E402
+
+
+def _with_id(entry: MountEntry, subvol_id: int) -> MountEntry:
+    return replace(entry, super_options=(*entry.super_options, f"subvolid={subvol_id}"))
+
+
+@given(worlds(hostile=True), st.data())
+def test_only_recognised_leaves_are_ever_unmounted(world, data) -> None:
+    """Invariant (mounts): every unmount names a mount from the table by its mount ID, and
+    that mount is a btrfs mount of a scanned tree's device whose subvolume is a leaf path of
+    that tree, mounted at or below the tree's destination."""
+    plan = plan_of(world)
+    table = mounted(world, plan.mounts)
+    moved = (data.draw(st.lists(st.sampled_from(table), max_size=3, unique_by=lambda e: e.mount_id))
+             if table else [])
+    extra = tuple(replace(e, mount_id=e.mount_id + 500,
+                          mountpoint=e.mountpoint.rstrip("/") + "/elsewhere") for e in moved)
+    foreign = tuple(MountEntry(900 + i, 1, "/", e.mountpoint, "tmpfs", "tmpfs", (), ())
+                    for i, e in enumerate(moved))
+    table = table + extra + foreign
+    diff = diff_mounts(world.config, world.snapshot, plan, table)
+    ids = {e.mount_id: e for e in table}
+    leaves = {id(leaf.entry) for leaf in recognise(world.config, world.snapshot, table)}
+    for change in diff.of(ChangeKind.UNMOUNT) + diff.of(ChangeKind.BLOCKED):
+        assert change.entry is not None and ids[change.entry.mount_id] is change.entry
+        assert id(change.entry) in leaves and change.entry.fstype == "btrfs"
+
+
+@given(worlds())
+def test_a_renamed_leaf_is_unmounted_and_its_new_place_mounted(world) -> None:
+    """Metamorphic: when every mounted leaf's subvolume shows another leaf's path (a rename),
+    reload unmounts each recognised mount whose subvolume is planned elsewhere; with one
+    tree every such mount is recognised."""
+    plan = plan_of(world)
+    table = mounted(world, plan.mounts)
+    if len(table) < 2:
+        return
+    roots = [e.root for e in table]
+    rotated = tuple(replace(e, root=roots[(i + 1) % len(roots)]) for i, e in enumerate(table))
+    diff = diff_mounts(world.config, world.snapshot, plan, rotated)
+    known = {id(leaf.entry) for leaf in recognise(world.config, world.snapshot, rotated)}
+    wrong = {e.mountpoint for e, old in zip(rotated, table, strict=True)
+             if e.root != old.root and id(e) in known}
+    leaving = {c.where for c in diff.of(ChangeKind.UNMOUNT) + diff.of(ChangeKind.BLOCKED)}
+    assert wrong <= leaving
+    if len(world.config.trees) == 1:  # one tree: every leaf mount is recognised
+        assert len(known) == len(rotated)
+
+
+@given(st.lists(st.sampled_from(["rw", "noatime", "compress=zstd"]), max_size=3),
+       st.integers(256, 2**40), st.sampled_from(["/a/@b", "/@", "/t/x/@y"]))
+def test_pinned_options_add_the_id_beside_subvol(extra, subvol_id, subvol) -> None:
+    """Reference model: subvolid=ID comes right after subvol=, everything else unchanged;
+    pinning twice changes nothing; a different planned subvolid is refused."""
+    options = (f"subvol={subvol}", *extra)
+    pinned = pinned_options(options, subvol_id)
+    assert pinned == (options[0], f"subvolid={subvol_id}", *extra)
+    assert pinned_options(pinned, subvol_id) == pinned
+    with pytest.raises(LayoutError):
+        pinned_options(pinned, subvol_id + 1)
+
+
+@given(st.sampled_from(["/a/@b", "/@", "/t/x/@y"]), st.integers(256, 1000), st.booleans(),
+       st.booleans())
+def test_mount_shows_is_by_subvolume_path_and_id(subvol, subvol_id, deleted, same_id) -> None:
+    """Reference model: a mount shows a subvolume when it is btrfs with that root (deleted
+    only when asked) and, when an ID is given, that ID."""
+    root = subvol + ("//deleted" if deleted else "")
+    entry = _with_id(MountEntry(1, 0, root, "/m", "btrfs", "/dev/x", (), ()),
+                     subvol_id if same_id else subvol_id + 1)
+    assert mount_shows(entry, subvol, None, deleted_too=True)
+    assert mount_shows(entry, subvol, subvol_id, deleted_too=True) == same_id
+    assert mount_shows(entry, subvol, None) == (not deleted)
+    assert not mount_shows(replace(entry, fstype="tmpfs"), subvol, None, deleted_too=True)
+
+
+@given(worlds(), st.data())
+def test_mount_points_behind_a_crossing_are_refused(world, data) -> None:
+    """Invariant: a planned mount whose path crosses a recorded symlink below its destination
+    is never mounted (reported as a conflict); the crossings found from lstat facts are the
+    first symlink on each mount's way."""
+    from layout_trees.core.persist import PathFacts, PathKind
+
+    plan = plan_of(world)
+    if not plan.mounts:
+        return
+    mount = data.draw(st.sampled_from(plan.mounts))
+    destination = mount_destination(mount)
+    assert mount.where == destination or mount.where.startswith(destination.rstrip("/") + "/")
+    if mount.where == destination:
+        return
+    facts = (PathFacts(mount.where, PathKind.SYMLINK),)
+    crossings = crossings_of(plan, facts)
+    assert mount.where in crossings
+    assert crossed_at(crossings, destination, mount.where) == mount.where
+    snapshot = replace(world.snapshot, crossings=crossings)
+    diff = diff_mounts(world.config, snapshot, plan, ())
+    assert mount.where not in {c.where for c in diff.of(ChangeKind.MOUNT)}
