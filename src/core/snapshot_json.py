@@ -67,7 +67,8 @@ def _tree_data(tree: TreeScan) -> dict[str, Any]:
         "mode": f"{tree.mode:04o}",
         "entries": [_entry_data(e) for e in tree.entries],
     }
-    for key in ("error", "device", "fs_uuid", "root_subvol_path", "device_found"):
+    for key in ("error", "device", "fs_uuid", "root_subvol_path", "device_found", "real_root",
+                "fs_mountpoint", "destination_real"):
         value = getattr(tree, key)
         if value is not None:
             data[key] = value
@@ -199,6 +200,9 @@ def _tree_from(data: Any, index: int) -> TreeScan:
         mode=_mode(data.get("mode", "0755"), where),
         entries=tuple(_entry_from(e, f"{where}.entries[{i}]") for i, e in enumerate(entries)),
         device_found=_get(data, "device_found", (bool, type(None)), where, None),
+        real_root=_get(data, "real_root", opt_str, where, None),
+        fs_mountpoint=_get(data, "fs_mountpoint", opt_str, where, None),
+        destination_real=_get(data, "destination_real", opt_str, where, None),
     )
 
 

@@ -26,11 +26,41 @@ from strategies import World, permuted, worlds
 Candidate = tuple[str, str, tuple[str, ...]]  # where, tree, leaf path
 
 
+def _refused_trees(world: World) -> set[str]:
+    """Trees inside another, at the same place, or sharing a destination (the later
+    name refused), by configured paths: the worlds hold no symlinks or bind mounts."""
+    trees = sorted(world.config.trees, key=lambda t: t.name)
+    refused: set[str] = set()
+    for i, a in enumerate(trees):
+        for b in trees[i + 1:]:
+            for keep, other in ((a, b), (b, a)):
+                if other.name in refused:
+                    continue
+                inside = other.path.startswith(keep.path + "/")
+                if inside or (other is b and (a.path == b.path
+                                              or a.destination == b.destination)):
+                    refused.add(other.name)
+                    break
+    return refused
+
+
+def _protected(where: str, world: World) -> bool:
+    """A mount point the plan never uses: /, what systemd mounts, a tree's location."""
+    if where == "/" or any(where == p or where.startswith(p + "/")
+                           for p in ("/proc", "/sys", "/dev", "/run")):
+        return True
+    return any(t.path == where or t.path.startswith(where + "/") or where.startswith(t.path + "/")
+               for t in world.config.trees)
+
+
 def _leaf_candidates(world: World) -> list[Candidate]:
     """Every leaf the rules would mount, before clashes and fstab are looked at."""
     scans = {s.name: s for s in world.snapshot.trees}
     found: list[Candidate] = []
+    refused = _refused_trees(world)
     for tree in world.config.trees:
+        if tree.name in refused:
+            continue
         scan = scans.get(tree.name)
         if scan is None or scan.status is not TreeStatus.OK or not (tree.device or scan.device):
             continue
@@ -50,12 +80,16 @@ def _leaf_candidates(world: World) -> list[Candidate]:
                 continue
             if entry.subvolume.read_only or any(unsafe_reason(p) for p in entry.path):
                 continue
+            if leaf in ("@.", "@.."):
+                continue
             rest = [*parents, leaf[1:]]
             where = simplify_path(tree.destination + "/" + "/".join(rest))
             subvol = subvol_for(tree, scan, entry)
             if any(unsafe_reason(c) for c in (where + subvol).split("/") if c):
                 continue
             if len(escape_path(where)) + len(".automount") > UNIT_NAME_MAX:
+                continue
+            if _protected(where, world):
                 continue
             found.append((where, tree.name, entry.path))
     return found
