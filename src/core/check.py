@@ -32,7 +32,15 @@ from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import needs_escaping, unit_name
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
-from .plan import Mount, Plan, SkipReason, join, make_plan, mount_components
+from .plan import (
+    Mount,
+    Plan,
+    SkipReason,
+    join,
+    make_plan,
+    mount_components,
+    without_reserved,
+)
 
 
 class Severity(Enum):
@@ -109,6 +117,18 @@ RULES: tuple[Rule, ...] = (
          "give the trees destinations that do not overlap"),
     Rule("LT042", "fstab-mount-point", _E, "/etc/fstab already mounts a leaf's mount point",
          "remove the fstab line or the leaf; the fstab line wins and the leaf is not mounted"),
+    Rule("LT043", "protected-mount-point", _E,
+         "a leaf would mount over /, a filesystem systemd mounts itself, or a tree's location",
+         "rename or move the leaf, or change the tree's destination; it is not mounted"),
+    Rule("LT044", "overlapping-tree", _E,
+         "a tree lies inside another tree, or shares its place or destination",
+         "give every tree its own directory and destination; the tree named is not mounted"),
+    Rule("LT045", "destination-symlink", _E,
+         "a destination crosses a symlink that a non-root user can change",
+         "make the destination a real directory, or a symlink only root controls"),
+    Rule("LT046", "destination-resolved", _I,
+         "a destination is reached through a symlink and mounted at the resolved path",
+         "nothing to fix; set 'destination' to the resolved path to silence this"),
     Rule("LT050", "user-writable-structure", _E,
          "a non-root user can create leaves that mount outside their home",
          "make the structure directories root's (chown root: DIR; chmod go-w DIR)"),
@@ -280,6 +300,9 @@ _SKIP_RULE = {
     SkipReason.UNSAFE_NAME: "LT030",
     SkipReason.CLASH: "LT040",
     SkipReason.FSTAB: "LT042",
+    SkipReason.PROTECTED: "LT043",
+    SkipReason.OVERLAP: "LT044",
+    SkipReason.DESTINATION_SYMLINK: "LT045",
 }
 
 
@@ -451,8 +474,12 @@ def _backup_findings(tree: TreeConfig, scan: TreeScan, mounts: tuple[Mount, ...]
 def check(config: Config, snapshot: Snapshot,
           problems: tuple[ConfigProblem, ...] = ()) -> Report:
     """Every finding for ``config`` (and its parser's ``problems``) over ``snapshot``."""
+    snapshot = without_reserved(config, snapshot)  # the project's own entries: no findings
     plan = make_plan(config, snapshot)
     findings = _config_findings(config, problems) + _skip_findings(config, plan)
+    findings += [Finding("LT046", f"{show(r.configured)}: destination of tree {show(r.tree)!r} "
+                         f"is reached through a symlink; leaves mount below {show(r.resolved)}",
+                         r.tree, r.configured) for r in plan.resolved]
     findings += _name_findings(plan, config) + _hidden_findings(plan, config)
     scans = {t.name: t for t in snapshot.trees}
     for tree in config.trees:

@@ -171,6 +171,9 @@ class TreeScan:
     destination_real: str | None = None
     """The configured destination with symlinks resolved (``/home`` to ``/var/home``),
     when it differs; the plan mounts there (see ``effective_destination``)."""
+    destination_error: str | None = None
+    """Why the destination cannot be used: it crosses a symlink that someone other
+    than root can change (the scan resolves only root's symlinks)."""
 
     def __post_init__(self) -> None:
         _check_absolute(self.root, f"tree {self.name!r}")
@@ -211,6 +214,7 @@ class TreeScan:
             real_root=self.real_root,
             fs_mountpoint=self.fs_mountpoint,
             destination_real=self.destination_real,
+            destination_error=self.destination_error,
         )
 
 

@@ -79,6 +79,7 @@ class SkipReason(Enum):
     FSTAB = "fstab"
     PROTECTED = "protected-mount-point"
     OVERLAP = "overlapping-tree"
+    DESTINATION_SYMLINK = "destination-symlink"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,11 @@ def _tree_plan(
     if (problem := unit_value_problem(what)) is not None:
         skips.append(Skip(tree.name, (), SkipReason.UNSAFE_NAME,
                           f"{tree.path}: the device {what!r} {problem}"))
+        return mounts, skips, parents
+    if scan.destination_error is not None:
+        skips.append(Skip(tree.name, (), SkipReason.DESTINATION_SYMLINK,
+                          f"{tree.destination}: destination of tree {tree.name!r}: "
+                          f"{scan.destination_error}; not mounted"))
         return mounts, skips, parents
     extra = tuple(o for o in tree.options if o not in conflicting_options(tree.options))
     try:

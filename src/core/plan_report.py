@@ -22,6 +22,7 @@ def plan_to_data(config: Config, plan: Plan) -> dict[str, Any]:
                     "where": m.where,
                     "what": m.what,
                     "subvol": m.subvol,
+                    "subvol_id": m.subvol_id,
                     "options": list(m.options),
                     "unit": m.unit,
                 }
@@ -32,6 +33,9 @@ def plan_to_data(config: Config, plan: Plan) -> dict[str, Any]:
                 for s in plan.skips if s.tree == tree.name
             ],
         })
+        for note in plan.resolved:
+            if note.tree == tree.name:
+                trees[-1]["resolved_destination"] = note.resolved
     return {
         "trees": trees,
         "directories": [
@@ -48,6 +52,10 @@ def plan_to_text(config: Config, plan: Plan) -> str:
         mounts = plan.mounts_of(tree.name)
         skips = [s for s in plan.skips if s.tree == tree.name]
         lines.append(f"{tree.name}: {tree.path} -> {tree.destination}")
+        for note in plan.resolved:
+            if note.tree == tree.name:
+                lines.append(f"    (destination reached through a symlink: mounted below "
+                             f"{note.resolved})")
         items: list[str] = []
         for m in mounts:
             items.append(f"{'/'.join(m.path)}  ->  {m.where}   [{','.join(m.options)}]")

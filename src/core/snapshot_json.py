@@ -68,7 +68,7 @@ def _tree_data(tree: TreeScan) -> dict[str, Any]:
         "entries": [_entry_data(e) for e in tree.entries],
     }
     for key in ("error", "device", "fs_uuid", "root_subvol_path", "device_found", "real_root",
-                "fs_mountpoint", "destination_real"):
+                "fs_mountpoint", "destination_real", "destination_error"):
         value = getattr(tree, key)
         if value is not None:
             data[key] = value
@@ -203,6 +203,7 @@ def _tree_from(data: Any, index: int) -> TreeScan:
         real_root=_get(data, "real_root", opt_str, where, None),
         fs_mountpoint=_get(data, "fs_mountpoint", opt_str, where, None),
         destination_real=_get(data, "destination_real", opt_str, where, None),
+        destination_error=_get(data, "destination_error", opt_str, where, None),
     )
 
 

@@ -211,7 +211,7 @@ _OPT_PATHS = st.sampled_from(["/srv/lt-a", "/dev/vdc", "/var/lib/lt", "/dev/mapp
 _SPECIAL_UNIT_NAMES = st.tuples(
     st.text(st.sampled_from("ab%é*? \\/.:-_@[]~"), min_size=1, max_size=6),
     st.sampled_from(["", ".service", ".target", ".mount", ".frob"]),
-).map(lambda t: "x" + t[0].strip() + t[1])
+).map(lambda t: ("x" + t[0]).rstrip(" \\") + t[1])
 
 
 def mount_options(hostile: bool = False,
