@@ -214,6 +214,10 @@ def _collect(
 def parse_toml_document(data: Mapping[str, Any], source: str | None = None) -> ParsedConfig:
     """Parse the native format (a TOML document already decoded to a dict)."""
     problems: list[ConfigProblem] = []
+    if not isinstance(data, Mapping):
+        problem = ConfigProblem(source or "config", "the configuration must be a table",
+                                "write [tree.NAME] sections")
+        return ParsedConfig(Config((), ConfigFormat.TOML, source), (problem,))
     for key in data:
         if key not in TOP_KEYS:
             err = unknown_key_error(key, TOP_KEYS, source or "config")

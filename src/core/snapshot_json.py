@@ -241,15 +241,30 @@ def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
     return snapshot, parsed
 
 
+# Besides its own errors, a parser of hostile input may hit nesting deeper than the
+# recursion limit, integers longer than Python converts (ValueError) or memory limits.
+_HOSTILE_FAILURES = (RecursionError, ValueError, MemoryError, OverflowError, TypeError)
+
+
 def load_snapshot(text: str) -> tuple[Snapshot, ParsedConfig | None]:
-    """Parse snapshot JSON text; raises :class:`SnapshotError` with a hint."""
+    """Parse snapshot JSON text; raises :class:`SnapshotError` with a hint, whatever
+    the text holds (syntax, nesting, sizes, wrong types)."""
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except _HOSTILE_FAILURES as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise SnapshotError(
-            f"the snapshot is not valid JSON: {exc}", "create one with 'layout snapshot'"
+            f"the snapshot is not valid JSON: {reason}", "create one with 'layout snapshot'"
         ) from None
-    return snapshot_from_data(data)
+    try:
+        return snapshot_from_data(data)
+    except LayoutError as exc:
+        if isinstance(exc, SnapshotError):
+            raise
+        raise SnapshotError(exc.message, exc.hint) from None
+    except _HOSTILE_FAILURES as exc:
+        raise SnapshotError(f"the snapshot cannot be read: {type(exc).__name__}: {exc}",
+                            "create one with 'layout snapshot'") from None
 
 
 __all__ = [
