@@ -32,7 +32,7 @@ DEEP_TOML = "a = " + "[" * DEEP + "]" * DEEP + "\n"
 DEEP_TOML_TABLES = "a = " + "{b = " * DEEP + "1" + "}" * DEEP + "\n"
 DEEP_JSON = "[" * DEEP + "]" * DEEP
 DEEP_YAML = "- " + "[" * DEEP + "]" * DEEP + "\n"
-HUGE_INT = "[{\"layout_tree\": \"/t\", \"destination\": \"/d\", \"extra_opts\": " + "9" * 5000 + "}]"
+HUGE_INT = '[{"layout_tree": "/t", "destination": "/d", "extra_opts": ' + "9" * 5000 + "}]"
 VALID_SNAPSHOT = {
     "format": "layout-trees-snapshot", "version": 1, "fstab_mountpoints": ["/boot"],
     "trees": [{"name": "t", "root": "/trees/t", "status": "ok", "uid": 0, "gid": 0,
