@@ -215,8 +215,33 @@ def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
 
+def _refuse_unsafe(plan: Plan, source: str | None) -> None:
+    """Raise :class:`UnsafeNameError` when any value the units would show could add or
+    change a line (the configuration, the snapshot and the plan refuse such values
+    first: this is the last line of defence)."""
+    values: list[tuple[str, str]] = [] if source is None else [("source", source)]
+    for mount in plan.mounts:
+        sem = mount.semantics
+        values += [("tree", mount.tree), ("what", mount.what), ("where", mount.where),
+                   ("unit", mount.unit), ("Options", ",".join(mount.options))]
+        values += [("dependency", v) for v in (*sem.after, *sem.before, *sem.requires,
+                                               *sem.requires_mounts_for, *sem.wanted_by,
+                                               *sem.required_by)]
+        values += [("time span", v) for v in (sem.idle_timeout, sem.mount_timeout,
+                                               sem.device_timeout) if v is not None]
+    values += [("directory", d.path) for d in plan.directories]
+    for what, value in values:
+        problem = unit_value_problem(value)
+        if problem is not None:
+            raise UnsafeNameError(f"refusing to write a unit: {what} {value!r} {problem}",
+                                  "a configuration or snapshot value got past validation; "
+                                  "please report")
+
+
 def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
-    """Every file and link the generator writes for ``plan``, sorted by path."""
+    """Every file and link the generator writes for ``plan``, sorted by path; raises
+    :class:`UnsafeNameError` rather than write a value that could inject a line."""
+    _refuse_unsafe(plan, source)
     files: dict[str, GeneratedFile] = {}
 
     def add(item: GeneratedFile) -> None:
