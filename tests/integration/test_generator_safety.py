@@ -23,11 +23,11 @@ import pytest
 btrfsutil = pytest.importorskip("btrfsutil")
 
 from layout_trees.shell.loopdev import LoopBtrfs  # noqa: E402
+from test_generator import run_generator  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
-GENERATOR = str(BIN / "layout-trees-generator")
 LAYOUT = str(BIN / "layout")
 
 
@@ -54,13 +54,10 @@ def write_config(tmp: Path, trees: dict[str, tuple[Path, str]]) -> Path:
 
 
 def generate(config: Path, out: Path) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LAYOUT_TREES_CONFIG": str(config),
-           "SYSTEMD_LOG_LEVEL": "info", "SYSTEMD_PROC_CMDLINE": ""}
-    done = subprocess.run([GENERATOR, str(out), str(out), str(out)], env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    return done.stderr
+    """Run the installed generator; its log, which never holds a traceback."""
+    log = run_generator(config, out)
+    assert "Traceback" not in log, log
+    return log
 
 
 def mount_fields(out: Path) -> dict[str, dict[str, str]]:
