@@ -96,7 +96,8 @@ def boot_facts(fd: int, fallback_path: str) -> dict[str, Any]:
             "id": subvolume_id_by_ioctl(fd)}
 
 
-def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict[str, Any]:
+def subvolume_facts(path: str, fallback_path: str, *, full: bool = True,
+                    fd: int | None = None) -> dict[str, Any]:
     """Facts for the subvolume at ``path``: keyword arguments for ``Subvolume``.
 
     ``full`` adds the UUIDs, generation and backup attribute (for snapshots,
@@ -107,6 +108,8 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict
     """
     module = btrfsutil()
     if module is None:
+        if fd is not None:
+            return boot_facts(fd, fallback_path)
         return {"path": fallback_path, "read_only": read_only_by_ioctl(path)}
     if not full:
         # The boot-time path: one ioctl.  The path from the top level is the
@@ -114,7 +117,8 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict
         # path below the mount point, exactly what subvolume_path() computes
         # with one ioctl per directory level.
         return {"path": fallback_path, "read_only": bool(module.get_subvolume_read_only(path))}
-    info = module.subvolume_info(path)
+    where: str | int = path if fd is None else fd  # an fd: the very directory scanned
+    info = module.subvolume_info(where)
     facts: dict[str, Any] = {
         "read_only": bool(info.flags & BTRFS_ROOT_SUBVOL_RDONLY),
         "id": info.id,
@@ -124,12 +128,14 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict
         "generation": info.generation,
     }
     try:
-        facts["path"] = "/" + module.subvolume_path(path).lstrip("/")
+        facts["path"] = "/" + module.subvolume_path(where).lstrip("/")
     except module.BtrfsUtilError:
         facts["path"] = fallback_path
     if full:
         try:
-            facts["backup"] = os.getxattr(path, BACKUP_XATTR, follow_symlinks=False).decode(
+            raw = (os.getxattr(where, BACKUP_XATTR) if isinstance(where, int)
+                   else os.getxattr(where, BACKUP_XATTR, follow_symlinks=False))
+            facts["backup"] = raw.decode(
                 "utf-8", "replace")
         except OSError:
             facts["backup"] = None

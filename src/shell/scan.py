@@ -215,8 +215,7 @@ def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...
         if st.st_ino == btrfs.SUBVOLUME_INODE:
             fallback = _fs_path(mount, child_path)
             if full:
-                facts = btrfs.subvolume_facts(child_path, fallback, full=True)
-                facts["id"] = btrfs.subvolume_id_by_ioctl(fd)  # of what was classified
+                facts = btrfs.subvolume_facts(child_path, fallback, full=True, fd=fd)
             else:
                 facts = btrfs.boot_facts(fd, fallback)
             entry = Entry(path, EntryKind.SUBVOLUME, *owner, subvolume=Subvolume(**facts))
