@@ -146,6 +146,13 @@ class Plan:
     def mounts_of(self, tree: str) -> tuple[Mount, ...]:
         return tuple(m for m in self.mounts if m.tree == tree)
 
+    @property
+    def refused_trees(self) -> frozenset[str]:
+        """Trees not mounted at all because they overlap another tree (inside it, at its
+        place or destination, or dropping its owners): their subvolumes belong to the
+        tree that is kept, or to none, and are backed up once."""
+        return frozenset(s.tree for s in self.skips if s.reason is SkipReason.OVERLAP)
+
 
 _STATUS_REASON = {
     TreeStatus.MISSING: SkipReason.TREE_MISSING,
@@ -364,9 +371,13 @@ def _tree_plan(
 
 def _directories(
     config: Config, scans: dict[str, TreeScan], parents: list[tuple[Mount, list[Entry]]],
-    wheres: frozenset[str],
-) -> tuple[DirectorySpec, ...]:
+    wheres: dict[str, str],
+) -> tuple[tuple[DirectorySpec, ...], dict[str, str]]:
+    """The directories to own, and the trees that would drop another tree's owners
+    (each with the reason): a directory two trees give different owners or modes, or a
+    directory inside another tree's leaf mount (it would chown that leaf's content)."""
     specs: dict[str, DirectorySpec] = {}
+    conflicts: dict[str, str] = {}
     for mount, chain in parents:
         tree = config.tree(mount.tree)
         scan = scans[mount.tree]
@@ -380,11 +391,23 @@ def _directories(
                 path = join(destination, list(entry.path))
                 candidates.append((path, entry.uid, entry.gid, entry.mode))
         for path, uid, gid, mode in candidates:
-            if path in wheres or path in specs:
+            if path in wheres:
                 continue
-            within = _containing_mount(path, wheres)
+            known = specs.get(path)
+            if known is not None:
+                if known.tree != mount.tree and (known.uid, known.gid, known.mode) != (
+                        uid, gid, mode):
+                    conflicts.setdefault(mount.tree, (
+                        f"gives {path} owner {uid}:{gid} mode {mode:04o}, tree "
+                        f"{known.tree!r} gives {known.uid}:{known.gid} mode {known.mode:04o}"))
+                continue
+            within = _containing_mount(path, frozenset(wheres))
+            if within is not None and wheres[within] != mount.tree:
+                conflicts.setdefault(mount.tree, (
+                    f"would set the owner of {path}, inside the leaf of tree "
+                    f"{wheres[within]!r} mounted at {within}"))
             specs[path] = DirectorySpec(path, uid, gid, mode, mount.tree, within)
-    return tuple(sorted(specs.values(), key=lambda d: d.path))
+    return tuple(sorted(specs.values(), key=lambda d: d.path)), conflicts
 
 
 def _containing_mount(path: str, wheres: frozenset[str]) -> str | None:
@@ -472,11 +495,24 @@ def _overlap(keep: TreeConfig, keep_scan: TreeScan | None, other: TreeConfig,
 
 
 def make_plan(config: Config, snapshot: Snapshot) -> Plan:
-    """The mount plan for ``config`` over ``snapshot``; pure and order-independent."""
+    """The mount plan for ``config`` over ``snapshot``; pure and order-independent.
+
+    Trees that overlap (:func:`overlapping_trees`) are refused first; a tree whose
+    directories would drop another tree's owners is refused next, and the plan made
+    again without it, until no tree conflicts (at most once per tree)."""
     snapshot = without_reserved(config, snapshot)
+    refused = overlapping_trees(config, snapshot)
+    while True:
+        plan, conflicts = _plan_once(config, snapshot, refused)
+        if not conflicts:
+            return plan
+        refused = {**refused, **conflicts}
+
+
+def _plan_once(config: Config, snapshot: Snapshot,
+               refused: dict[str, str]) -> tuple[Plan, dict[str, str]]:
     scans = {t.name: t for t in snapshot.trees}
     locations = tree_locations(config, snapshot)
-    refused = overlapping_trees(config, snapshot)
     mounts: list[Mount] = []
     skips: list[Skip] = []
     parents: list[tuple[Mount, list[Entry]]] = []
@@ -485,7 +521,7 @@ def make_plan(config: Config, snapshot: Snapshot) -> Plan:
         if tree.name in refused:
             skips.append(Skip(tree.name, (), SkipReason.OVERLAP,
                               f"{tree.path}: tree {tree.name!r} {refused[tree.name]}; "
-                              "not mounted"))
+                              "not mounted"))  # Plan.refused_trees lists these
             continue
         scan = scans.get(tree.name)
         destination = effective_destination(tree, scan)
@@ -514,8 +550,8 @@ def make_plan(config: Config, snapshot: Snapshot) -> Plan:
         kept.append(mount)
     kept.sort(key=lambda m: (m.where, m.tree))
     kept_ids = {(m.tree, m.path) for m in kept}
-    wheres = frozenset(m.where for m in kept)
+    wheres = {m.where: m.tree for m in kept}
     kept_parents = [(m, chain) for m, chain in parents if (m.tree, m.path) in kept_ids]
-    directories = _directories(config, scans, kept_parents, wheres)
+    directories, conflicts = _directories(config, scans, kept_parents, wheres)
     skips.sort(key=lambda s: (s.tree, s.path, s.reason.value, s.detail))
-    return Plan(tuple(kept), tuple(skips), directories, tuple(resolved))
+    return Plan(tuple(kept), tuple(skips), directories, tuple(resolved)), conflicts

@@ -53,11 +53,12 @@ def _protected(where: str, world: World) -> bool:
                for t in world.config.trees)
 
 
-def _leaf_candidates(world: World) -> list[Candidate]:
-    """Every leaf the rules would mount, before clashes and fstab are looked at."""
+def _leaf_candidates(world: World, conflicted: frozenset[str] = frozenset()) -> list[Candidate]:
+    """Every leaf the rules would mount, before clashes and fstab are looked at
+    (``conflicted``: trees refused because their directories drop another's owners)."""
     scans = {s.name: s for s in world.snapshot.trees}
     found: list[Candidate] = []
-    refused = _refused_trees(world)
+    refused = _refused_trees(world) | conflicted
     for tree in world.config.trees:
         if tree.name in refused:
             continue
@@ -123,11 +124,15 @@ LONG_NAME = _one_tree((_sub("@" + "é" * 40),))
 @example(LONG_NAME)
 def test_make_plan_reference_model_one_mount_per_valid_leaf(world: World) -> None:
     """The plan mounts exactly the valid, unclashed leaves not in fstab, each once."""
-    candidates = _leaf_candidates(world)
+    plan = make_plan(world.config, world.snapshot)
+    conflicted = plan.refused_trees - _refused_trees(world)
+    for skip in plan.skips:  # refused for owners only when directories really conflict
+        if skip.tree in conflicted and skip.reason is SkipReason.OVERLAP:
+            assert " gives " in skip.detail or "inside the leaf of tree" in skip.detail
+    candidates = _leaf_candidates(world, frozenset(conflicted))
     per_where = Counter(where for where, _, _ in candidates)
     expected = sorted((w, t, p) for w, t, p in candidates
                       if per_where[w] == 1 and w not in world.snapshot.fstab_mountpoints)
-    plan = make_plan(world.config, world.snapshot)
     assert sorted((m.where, m.tree, m.path) for m in plan.mounts) == expected
 
 
@@ -138,9 +143,10 @@ def test_make_plan_invariant_no_shared_mount_point_and_clashes_reported(world: W
     plan = make_plan(world.config, world.snapshot)
     wheres = [m.where for m in plan.mounts]
     assert len(wheres) == len(set(wheres))
-    per_where = Counter(where for where, _, _ in _leaf_candidates(world))
+    candidates = _leaf_candidates(world, plan.refused_trees - _refused_trees(world))
+    per_where = Counter(where for where, _, _ in candidates)
     clashes = {(s.tree, s.path) for s in plan.skips if s.reason is SkipReason.CLASH}
-    for where, tree, path in _leaf_candidates(world):
+    for where, tree, path in candidates:
         if per_where[where] > 1:
             assert (tree, path) in clashes
             assert where not in wheres
