@@ -2,7 +2,7 @@
 
 The walk never follows symlinks and never descends into leaves, other ``@``
 entries, mount points or unreadable directories.  Per directory it costs one
-``scandir``; per child directory one ``lstat``; per leaf one or two btrfs
+``listdir``; per child one ``lstat`` and, for directories, one ``open``; per leaf two btrfs
 ioctls.  Regular files in the structure are not recorded.
 
 Every tree is scanned on its own: any failure becomes the tree's status or an
@@ -111,7 +111,8 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
             if is_reserved(path, reserved):
                 continue
             child_path = directory.rstrip("/") + "/" + child
-            entry, child_fd = _scan_child(fd, child, child_path, path, mount, mountpoints, full)
+            entry, child_fd = _scan_child(fd, child, child_path, path, root_subvol, mountpoints,
+                                          full)
             if entry is None:
                 continue
             entries.append(entry)
@@ -188,10 +189,11 @@ def resolve_destination(destination: str, limit: int = 40) -> tuple[str, str | N
 
 
 def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...],
-                mount: MountEntry, mountpoints: frozenset[str],
+                root_subvol: str, mountpoints: frozenset[str],
                 full: bool) -> tuple[Entry | None, int | None]:
     """The entry for ``name`` in the directory ``parent_fd``, and an open fd of it when
-    it is structure to walk (the caller closes it)."""
+    it is structure to walk (the caller closes it).  ``root_subvol`` is the tree root's
+    path from the filesystem's top level, to which the components are appended."""
     at = name.startswith("@")
     try:
         st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
@@ -213,7 +215,7 @@ def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...
             os.close(fd)
             return Entry(path, EntryKind.UNREADABLE, error="changed during the scan"), None
         if st.st_ino == btrfs.SUBVOLUME_INODE:
-            fallback = _fs_path(mount, child_path)
+            fallback = root_subvol.rstrip("/") + "/" + "/".join(path)
             if full:
                 facts = btrfs.subvolume_facts(child_path, fallback, full=True, fd=fd)
             else:
