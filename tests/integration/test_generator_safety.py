@@ -180,7 +180,7 @@ def test_dot_leaf_never_mounts_over_the_destination(fs: LoopBtrfs, tmp_path: Pat
 
 def test_snapshot_dir_and_work_names_are_no_part_of_a_tree(fs: LoopBtrfs, tmp_path: Path) -> None:
     """A tree at the top level: .snapshots (backups) and .layout-trees* entries are not in
-    the snapshot, the plan or the check; everything else is."""
+    the snapshot, the plan, the check or the watch; everything else is."""
     top = Path(fs.mountpoint or "")
     subvolume(top / "@ws")
     (top / ".snapshots").mkdir()
@@ -197,9 +197,14 @@ def test_snapshot_dir_and_work_names_are_no_part_of_a_tree(fs: LoopBtrfs, tmp_pa
     assert sorted(paths) == ["@ws", "a"], paths
     status, findings = check_rules(config)
     assert status == 0 and not [f for f in findings if f["rule"] != "LT031"], findings
+    config.write_text(config.read_text(encoding="utf-8") + "watch = true\n", encoding="utf-8")
     out = tmp_path / "out"
     generate(config, out)
     assert [f["Where"] for f in mount_fields(out).values()] == [str(tmp_path / "dest" / "ws")]
+    [watch] = list(out.glob("*.path"))
+    watched = [line for line in watch.read_text(encoding="utf-8").splitlines()
+               if line.startswith("PathChanged=")]
+    assert watched and not [w for w in watched if ".snapshots" in w or ".layout-trees" in w]
 
 
 def test_overlapping_trees_refused(fs: LoopBtrfs, tmp_path: Path) -> None:
