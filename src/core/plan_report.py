@@ -46,7 +46,10 @@ def plan_to_data(config: Config, plan: Plan) -> dict[str, Any]:
 
 
 def plan_to_text(config: Config, plan: Plan) -> str:
-    """A tree view: per layout tree, its mounts (and what was skipped, and why)."""
+    """A tree view: per layout tree, its mounts (and what was skipped, and why); names
+    from disk are shown with control characters escaped, one line each."""
+    from .check import show
+
     lines: list[str] = []
     for tree in sorted(config.trees, key=lambda t: t.name):
         mounts = plan.mounts_of(tree.name)
@@ -63,7 +66,7 @@ def plan_to_text(config: Config, plan: Plan) -> str:
             label = "/".join(s.path) or "(tree)"
             items.append(f"{label}  SKIPPED ({s.reason.value}): {s.detail}")
         for i, item in enumerate(items):
-            lines.append(("└── " if i == len(items) - 1 else "├── ") + item)
+            lines.append(("└── " if i == len(items) - 1 else "├── ") + show(item))
         if not items:
             lines.append("└── (no leaves)")
         lines.append("")

@@ -231,3 +231,16 @@ def test_destination_inside_another_trees_leaf_is_refused() -> None:
 
 def _astuple(world: World) -> tuple[Config, Snapshot]:
     return world.config, world.snapshot
+
+
+@given(worlds(hostile=True))
+def test_plan_to_text_invariant_one_line_per_item(world: World) -> None:
+    """The text plan has one line per mount and skip, and no control character in any."""
+    from layout_trees.core.plan_report import plan_to_text
+
+    plan = make_plan(world.config, world.snapshot)
+    text = plan_to_text(world.config, plan)
+    items = [line for line in text.splitlines() if line.startswith(("├── ", "└── "))]
+    shown = [line for line in items if line[4:] != "(no leaves)"]
+    assert len(shown) == len(plan.mounts) + len(plan.skips)
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text.replace("\n", ""))
