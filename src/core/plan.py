@@ -371,11 +371,12 @@ def _tree_plan(
 
 def _directories(
     config: Config, scans: dict[str, TreeScan], parents: list[tuple[Mount, list[Entry]]],
-    wheres: dict[str, str],
+    wheres: dict[str, str], locations: tuple[Location, ...],
 ) -> tuple[tuple[DirectorySpec, ...], dict[str, str]]:
     """The directories to own, and the trees that would drop another tree's owners
     (each with the reason): a directory two trees give different owners or modes, or a
-    directory inside another tree's leaf mount (it would chown that leaf's content)."""
+    directory inside another tree's leaf mount (it would chown that leaf's content).
+    A tree's location and its parents are never given owners (they are not the tree's)."""
     specs: dict[str, DirectorySpec] = {}
     conflicts: dict[str, str] = {}
     for mount, chain in parents:
@@ -391,7 +392,7 @@ def _directories(
                 path = join(destination, list(entry.path))
                 candidates.append((path, entry.uid, entry.gid, entry.mode))
         for path, uid, gid, mode in candidates:
-            if path in wheres:
+            if path in wheres or any(is_below(loc, path) for _, loc, _ in locations):
                 continue
             known = specs.get(path)
             if known is not None:
@@ -552,6 +553,6 @@ def _plan_once(config: Config, snapshot: Snapshot,
     kept_ids = {(m.tree, m.path) for m in kept}
     wheres = {m.where: m.tree for m in kept}
     kept_parents = [(m, chain) for m, chain in parents if (m.tree, m.path) in kept_ids]
-    directories, conflicts = _directories(config, scans, kept_parents, wheres)
+    directories, conflicts = _directories(config, scans, kept_parents, wheres, locations)
     skips.sort(key=lambda s: (s.tree, s.path, s.reason.value, s.detail))
     return Plan(tuple(kept), tuple(skips), directories, tuple(resolved)), conflicts

@@ -244,3 +244,23 @@ def test_plan_to_text_invariant_one_line_per_item(world: World) -> None:
     shown = [line for line in items if line[4:] != "(no leaves)"]
     assert len(shown) == len(plan.mounts) + len(plan.skips)
     assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text.replace("\n", ""))
+
+
+def test_tree_location_and_parents_never_get_owners() -> None:
+    """Destination '/' with a user's structure 'mnt': /mnt, a parent of the tree, keeps
+    its owner; the leaf below is still mounted."""
+    world = _world([("s", "/mnt/top/s", "/")],
+                   {"s": (_owned("mnt", 1000, 0o700), _owned("mnt/top", 1000, 0o700),
+                          _owned("mnt/x", 1000, 0o700), _sub("s", "mnt", "x", "@y"))})
+    plan = make_plan(world.config, world.snapshot)
+    assert [m.where for m in plan.mounts] == ["/mnt/x/y"]
+    assert [d.path for d in plan.directories] == ["/mnt/x"]
+
+
+@given(_ROOT_WORLDS)
+def test_make_plan_invariant_no_owner_for_a_tree_location(world: World) -> None:
+    """No directory the plan owns is a tree's location or a parent of one."""
+    plan = make_plan(world.config, world.snapshot)
+    locations = tree_locations(world.config, world.snapshot)
+    for spec in plan.directories:
+        assert not any(is_below(loc, spec.path) for _, loc, _ in locations)
