@@ -261,3 +261,46 @@ def test_destination_through_roots_symlink_is_resolved(fs: LoopBtrfs, tmp_path: 
     status, findings = check_rules(config)
     rules = sorted((f["rule"], f["tree"]) for f in findings if f["rule"] in ("LT045", "LT046"))
     assert status == 1 and rules == [("LT045", "user"), ("LT046", "home")], findings
+
+
+class _SwappingOs:
+    """``os`` for the scan, which swaps a structure directory for a symlink to another
+    user's directory right after the scan has looked at it (a race won every time)."""
+
+    def __init__(self, victim: str, swap: tuple[Path, Path]) -> None:
+        self._victim, self._swap = victim, swap
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def stat(self, path: object, *args: object, **kwargs: object) -> os.stat_result:
+        result = os.stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        if path == self._victim:
+            link, target = self._swap
+            os.rename(link, link.with_name(link.name + ".moved"))
+            link.symlink_to(target)
+            self._victim = ""
+        return result
+
+
+def test_scan_never_follows_a_symlink_swapped_in_during_the_walk(
+        fs: LoopBtrfs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A structure directory replaced by a symlink between its stat and its open is not
+    followed: the other user's leaf is neither scanned nor planned."""
+    from layout_trees.core.config import Config, TreeConfig
+    from layout_trees.core.model import EntryKind
+    from layout_trees.core.plan import make_plan
+    from layout_trees.shell import scan as scan_module
+
+    top = Path(fs.mountpoint or "")
+    tree = top / "trees" / "home"
+    subvolume(tree / "alice" / "@ws")
+    subvolume(top / "private" / "bob" / "@docs")
+    config = Config((TreeConfig("home", str(tree), str(tmp_path / "dest")),))
+    monkeypatch.setattr(scan_module, "os", _SwappingOs("alice", (tree / "alice",
+                                                                 top / "private" / "bob")))
+    snapshot = scan_module.scan(config, full=False, fstab=frozenset())
+    entries = {e.path: e for e in snapshot.trees[0].entries}
+    assert entries[("alice",)].kind is not EntryKind.DIRECTORY
+    assert not [p for p in entries if "@docs" in p]
+    assert not make_plan(config, snapshot).mounts
