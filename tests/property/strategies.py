@@ -308,6 +308,7 @@ def worlds(draw: st.DrawFn, hostile: bool = False,
             error=None if status is TreeStatus.OK else "it went wrong",
             device=scan_device, root_subvol_path=root_subvol,
             uid=draw(owners), gid=draw(owners), mode=draw(modes), entries=entries,
+            fs_mountpoint=top if status is TreeStatus.OK else None,
         ))
     if hostile and draw(_BOOL):
         scans.append(TreeScan(name="unconfigured", root="/mnt/top/unconfigured"))
@@ -333,6 +334,7 @@ def permuted(draw: st.DrawFn, world: World) -> World:
             name=scan.name, root=scan.root, status=scan.status, error=scan.error,
             device=scan.device, fs_uuid=scan.fs_uuid, root_subvol_path=scan.root_subvol_path,
             uid=scan.uid, gid=scan.gid, mode=scan.mode, entries=entries,
+            fs_mountpoint=scan.fs_mountpoint,
         ))
     return World(
         Config(tuple(trees), world.config.format, world.config.source),

@@ -45,9 +45,14 @@ def _refused_trees(world: World) -> set[str]:
 
 
 def _protected(where: str, world: World) -> bool:
-    """A mount point the plan never uses: /, what systemd mounts, a tree's location."""
+    """A mount point the plan never uses: /, what systemd mounts, a tree's location, the
+    mount point of the filesystem holding a scanned tree (or a parent of it)."""
     if where == "/" or any(where == p or where.startswith(p + "/")
                            for p in ("/proc", "/sys", "/dev", "/run")):
+        return True
+    if any(s.fs_mountpoint is not None and (s.fs_mountpoint == where
+                                            or s.fs_mountpoint.startswith(where + "/"))
+           for s in world.snapshot.trees if world.config.tree(s.name) is not None):
         return True
     return any(t.path == where or t.path.startswith(where + "/") or where.startswith(t.path + "/")
                for t in world.config.trees)
@@ -115,6 +120,10 @@ README_TREE = _one_tree((_sub("@ws"), _dir("ws"), _sub("ws", "@5-VMs")))
 BELOW_MOUNTPOINT = _one_tree((Entry(("m",), EntryKind.MOUNTPOINT), _sub("m", "@x")))
 BARE_AT_CLASH = _one_tree((_sub("@ws"), _dir("ws"), _sub("ws", "@")))
 LONG_NAME = _one_tree((_sub("@" + "é" * 40),))
+OVER_FILESYSTEM = World(
+    Config((TreeConfig("t", "/mnt/top/t", "/", "/dev/vdb"),)),
+    Snapshot((TreeScan("t", "/mnt/top/t", fs_mountpoint="/mnt/top", entries=(
+        _dir("mnt"), _sub("mnt", "@top"), _sub("mnt", "@x"), _sub("@"), _sub("@run"))),)))
 
 
 @given(worlds(hostile=True))
@@ -122,6 +131,7 @@ LONG_NAME = _one_tree((_sub("@" + "é" * 40),))
 @example(BELOW_MOUNTPOINT)
 @example(BARE_AT_CLASH)
 @example(LONG_NAME)
+@example(OVER_FILESYSTEM)
 def test_make_plan_reference_model_one_mount_per_valid_leaf(world: World) -> None:
     """The plan mounts exactly the valid, unclashed leaves not in fstab, each once."""
     plan = make_plan(world.config, world.snapshot)
