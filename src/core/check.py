@@ -33,7 +33,15 @@ from .escape import needs_escaping, unit_name
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
 from .persist import crossed_at, mount_destination
-from .plan import Mount, Plan, SkipReason, join, make_plan, mount_components
+from .plan import (
+    Mount,
+    Plan,
+    SkipReason,
+    join,
+    make_plan,
+    mount_components,
+    without_reserved,
+)
 
 
 class Severity(Enum):
@@ -110,7 +118,19 @@ RULES: tuple[Rule, ...] = (
          "give the trees destinations that do not overlap"),
     Rule("LT042", "fstab-mount-point", _E, "/etc/fstab already mounts a leaf's mount point",
          "remove the fstab line or the leaf; the fstab line wins and the leaf is not mounted"),
-    Rule("LT043", "mount-point-through-symlink", _E,
+    Rule("LT043", "protected-mount-point", _E,
+         "a leaf would mount over /, a filesystem systemd mounts itself, or a tree's location",
+         "rename or move the leaf, or change the tree's destination; it is not mounted"),
+    Rule("LT044", "overlapping-tree", _E,
+         "a tree lies inside another tree, or shares its place or destination",
+         "give every tree its own directory and destination; the tree named is not mounted"),
+    Rule("LT045", "destination-symlink", _E,
+         "a destination crosses a symlink that a non-root user can change",
+         "make the destination a real directory, or a symlink only root controls"),
+    Rule("LT046", "destination-resolved", _I,
+         "a destination is reached through a symlink and mounted at the resolved path",
+         "nothing to fix; set 'destination' to the resolved path to silence this"),
+    Rule("LT047", "mount-point-through-symlink", _E,
          "a leaf's mount point is reached through a symlink below the destination",
          "replace the symlink by a directory: reload and persist never follow it, and "
          "systemd refuses such a mount"),
@@ -285,6 +305,9 @@ _SKIP_RULE = {
     SkipReason.UNSAFE_NAME: "LT030",
     SkipReason.CLASH: "LT040",
     SkipReason.FSTAB: "LT042",
+    SkipReason.PROTECTED: "LT043",
+    SkipReason.OVERLAP: "LT044",
+    SkipReason.DESTINATION_SYMLINK: "LT045",
 }
 
 
@@ -451,13 +474,13 @@ def _backup_findings(tree: TreeConfig, scan: TreeScan, mounts: tuple[Mount, ...]
 
 
 def _crossing_findings(plan: Plan, snapshot: Snapshot) -> list[Finding]:
-    """LT043: a mount point behind a symlink below the destination (from the live lstat
+    """LT047: a mount point behind a symlink below the destination (from the live lstat
     recorded in ``snapshot.crossings``)."""
     out: list[Finding] = []
     for mount in plan.mounts:
         crossed = crossed_at(snapshot.crossings, mount_destination(mount), mount.where)
         if crossed is not None:
-            out.append(Finding("LT043", f"{show(mount.where)}: reached through {show(crossed)}, "
+            out.append(Finding("LT047", f"{show(mount.where)}: reached through {show(crossed)}, "
                                "a symlink or not a directory; the leaf "
                                f"{show(mount.tree)}:{show('/'.join(mount.path))} is not mounted",
                                mount.tree, mount.where))
@@ -470,8 +493,12 @@ def _crossing_findings(plan: Plan, snapshot: Snapshot) -> list[Finding]:
 def check(config: Config, snapshot: Snapshot,
           problems: tuple[ConfigProblem, ...] = ()) -> Report:
     """Every finding for ``config`` (and its parser's ``problems``) over ``snapshot``."""
+    snapshot = without_reserved(config, snapshot)  # the project's own entries: no findings
     plan = make_plan(config, snapshot)
     findings = _config_findings(config, problems) + _skip_findings(config, plan)
+    findings += [Finding("LT046", f"{show(r.configured)}: destination of tree {show(r.tree)!r} "
+                         f"is reached through a symlink; leaves mount below {show(r.resolved)}",
+                         r.tree, r.configured) for r in plan.resolved]
     findings += _name_findings(plan, config) + _hidden_findings(plan, config)
     findings += _crossing_findings(plan, snapshot)
     scans = {t.name: t for t in snapshot.trees}

@@ -20,7 +20,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .escape import escape_path, simplify_path
+from .escape import check_unit_value, escape_path, simplify_path
 
 if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
     from .policy import BackupPolicy
@@ -63,6 +63,12 @@ class TreeConfig:
                 raise ConfigError(f"{where}: {key} {value!r} contains '..'")
             if any(ord(c) < 0x20 for c in value):
                 raise ConfigError(f"{where}: {key} {value!r} contains a control character")
+        # Every string that can reach a unit file goes through the one validator.
+        check_unit_value(self.name, f"{where}: the tree name", ConfigError)
+        for key in ("path", "destination", "device", "tree_prefix"):
+            value = getattr(self, key)
+            if value is not None:
+                check_unit_value(value, f"{where}: {key}", ConfigError)
         if self.tree_prefix is not None:
             prefix = simplify_path(self.tree_prefix)
             path = simplify_path(self.path)
@@ -78,6 +84,7 @@ class TreeConfig:
                     f"{where}: mount option {option!r} is empty or contains ',' or a newline",
                     "list each option as its own string",
                 )
+            check_unit_value(option, f"{where}: mount option", ConfigError)
 
     @property
     def ignored_rules(self) -> frozenset[str]:
@@ -207,6 +214,10 @@ def _collect(
 def parse_toml_document(data: Mapping[str, Any], source: str | None = None) -> ParsedConfig:
     """Parse the native format (a TOML document already decoded to a dict)."""
     problems: list[ConfigProblem] = []
+    if not isinstance(data, Mapping):
+        problem = ConfigProblem(source or "config", "the configuration must be a table",
+                                "write [tree.NAME] sections")
+        return ParsedConfig(Config((), ConfigFormat.TOML, source), (problem,))
     for key in data:
         if key not in TOP_KEYS:
             err = unknown_key_error(key, TOP_KEYS, source or "config")

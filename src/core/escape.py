@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UnsafeNameError
+from .errors import UnsafeNameError, UserError
 
 UNIT_NAME_MAX = 255
 _ESCAPE_RE = re.compile(r"\\x([0-9a-fA-F]{2})")
@@ -126,18 +126,59 @@ def unsafe_reason(component: str) -> str | None:
         return None
     if "," in component:
         return "contains a comma, which would inject mount options"
-    for ch in component:
+    return unit_value_problem(component)
+
+
+_UNIT_VALUE_SUSPECT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]|^\\s|\\s$|\\\\$")
+
+
+def unit_value_problem(value: object) -> str | None:
+    """Why ``value`` cannot be written into a line of a unit file, or ``None``.
+
+    The one validator for every string that reaches a unit file (names, paths,
+    devices, options, tree names; :func:`unsafe_reason` adds the comma for what
+    goes into ``Options=``): a control character would start a new line or
+    key, text that is not UTF-8 has no faithful representation, surrounding
+    white space is stripped by systemd, and a final backslash continues the
+    line into the next key.
+    """
+    if not isinstance(value, str):
+        return "is not a string"
+    if _UNIT_VALUE_SUSPECT.search(value) is None:
+        return None
+    for ch in value:
         if ord(ch) < 0x20 or ord(ch) == 0x7F:
             return "contains a control character (e.g. a newline), which would inject unit lines"
         if 0xDC80 <= ord(ch) <= 0xDCFF:
             return "is not valid UTF-8"
         if 0xD800 <= ord(ch) <= 0xDFFF:
             return "is not valid UTF-8"
-    if component != component.strip():
+    if value != value.strip():
         return "begins or ends with white space, which systemd strips from unit values"
-    if component.endswith("\\"):
+    if value.endswith("\\"):
         return "ends with a backslash, which continues a unit-file line"
     return None
+
+
+def check_unit_value(value: object, what: str, error: type[UserError] = UserError) -> str:
+    """``value`` when :func:`unit_value_problem` finds nothing; else ``error`` naming ``what``."""
+    problem = unit_value_problem(value)
+    if problem is not None:
+        raise error(f"{what} {value!r} {problem}",
+                    "remove control characters, surrounding blanks and a final backslash")
+    assert isinstance(value, str)
+    return value
+
+
+def is_plain_component(name: str) -> bool:
+    """True for a single path component: not empty, not ``.`` or ``..``, no ``/`` or NUL.
+
+    The one rule for names that become a path component: entries of a tree, and
+    what a leaf's name says after its ``@`` (so ``@.`` never mounts over the
+    destination itself; a bare ``@`` is the one leaf that mounts at its directory).
+    """
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
+        and "\x00" not in name
 
 
 def needs_escaping(component: str) -> bool:
@@ -172,3 +213,49 @@ def device_node(what: str) -> str:
             value = value[1:-1]
         return f"/dev/disk/by-{_DEVNODE_TAGS[tag]}/{_encode_devnode_name(value)}"
     return what
+
+
+# systemd's unit names (src/basic/unit-name.c): the characters a name may hold, and
+# the unit types a suffix may name.
+_UNIT_NAME_CHARS = frozenset(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:-_.\\")
+_UNIT_TYPES = frozenset({"service", "mount", "swap", "socket", "target", "device", "automount",
+                         "timer", "path", "slice", "scope"})
+
+
+def unit_name_is_valid(name: str) -> bool:
+    """systemd's ``unit_name_is_valid(name, UNIT_NAME_ANY)``."""
+    if not name or len(name.encode("utf-8", errors="surrogateescape")) > UNIT_NAME_MAX:
+        return False
+    prefix, dot, suffix = name.rpartition(".")
+    if not dot or not prefix or suffix not in _UNIT_TYPES or prefix.startswith("@"):
+        return False
+    return all(ch in _UNIT_NAME_CHARS or ch == "@" for ch in prefix)
+
+
+def mangle_unit_name(value: str, suffix: str = "mount") -> str:
+    """A unit name for ``value`` as systemd's ``unit_name_mangle_with_suffix()`` makes it
+    (what systemd-fstab-generator writes for ``x-systemd.after=`` and the like).
+
+    A valid unit name stays as it is; a device path becomes its ``.device`` unit, any
+    other absolute path its ``.mount`` unit; otherwise ``/`` becomes ``-``, every byte
+    outside systemd's unit-name characters becomes ``\\xNN`` (so ``%`` is never read as
+    a specifier), and ``.SUFFIX`` is added when the result names no unit type.  Raises
+    :class:`UserError` when the result is still no valid unit name (as systemd refuses
+    it), e.g. a name that starts with ``@`` or is too long.
+    """
+    if unit_name_is_valid(value):
+        return value
+    if value.startswith(("/dev/", "/sys/")):
+        return unit_name(value, "device")
+    if value.startswith("/"):
+        return unit_name(value, "mount")
+    raw = value.encode("utf-8", errors="surrogateescape")
+    out = "".join("-" if b == 0x2F else chr(b) if chr(b) in _UNIT_NAME_CHARS or b == 0x40
+                  else f"\\x{b:02x}" for b in raw)
+    if out.rpartition(".")[2] not in _UNIT_TYPES or "." not in out:
+        out += "." + suffix
+    if not unit_name_is_valid(out):
+        raise UserError(f"{value!r} cannot be made a valid unit name (it would be {out!r})",
+                        "name a unit such as 'foo.service', or an absolute path")
+    return out

@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .errors import SnapshotError, UserError
+from .escape import check_unit_value, is_plain_component
 
 SNAPSHOT_VERSION = 1
+ID_MAX = 0xFFFFFFFE
+"""The largest uid or gid (``(uid_t) -1`` means "none" to the kernel)."""
 
 
 class EntryKind(Enum):
@@ -43,7 +46,7 @@ class TreeStatus(Enum):
 
 
 def _check_component(component: str, where: str) -> None:
-    if not isinstance(component, str) or component in ("", ".", "..") or "/" in component:
+    if not is_plain_component(component):
         raise SnapshotError(
             f"{where}: invalid path component {component!r}",
             "path components are single, non-empty names without '/'",
@@ -56,6 +59,8 @@ def check_owner(uid: int, gid: int, mode: int, where: str,
     for name, value in (("uid", uid), ("gid", gid), ("mode", mode)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise error(f"{where}: {name} must be a non-negative integer")
+        if value > ID_MAX:
+            raise error(f"{where}: {name} {value} is out of range (at most {ID_MAX})")
     if mode > 0o7777:
         raise error(f"{where}: mode {mode:o} has more than permission bits")
 
@@ -85,6 +90,9 @@ class Subvolume:
 
     def __post_init__(self) -> None:
         _check_absolute(self.path, "subvolume")
+        if self.id is not None and (not isinstance(self.id, int) or isinstance(self.id, bool)
+                                    or not 0 < self.id < 2**64):
+            raise SnapshotError(f"subvolume {self.path!r}: id {self.id!r} is not a subvolume id")
         for rel in self.nested:
             if not isinstance(rel, str):
                 raise SnapshotError(f"subvolume {self.path!r}: nested paths must be strings")
@@ -156,9 +164,27 @@ class TreeScan:
     device_found: bool | None = None
     """Whether the configured ``device`` existed at scan time; None when no device
     is configured or it was not looked for."""
+    real_root: str | None = None
+    """The tree directory with symlinks resolved, when it differs from ``root``."""
+    fs_mountpoint: str | None = None
+    """Where the filesystem holding the tree is mounted (from mountinfo)."""
+    destination_real: str | None = None
+    """The configured destination with symlinks resolved (``/home`` to ``/var/home``),
+    when it differs; the plan mounts there (see ``effective_destination``)."""
+    destination_error: str | None = None
+    """Why the destination cannot be used: it crosses a symlink that someone other
+    than root can change (the scan resolves only root's symlinks)."""
 
     def __post_init__(self) -> None:
         _check_absolute(self.root, f"tree {self.name!r}")
+        for key in ("real_root", "fs_mountpoint", "destination_real"):
+            value = getattr(self, key)
+            if value is not None:
+                _check_absolute(value, f"tree {self.name!r}: {key}")
+                if ".." in value.split("/"):
+                    raise SnapshotError(f"tree {self.name!r}: {key} {value!r} contains '..'")
+        if self.device is not None:
+            check_unit_value(self.device, f"tree {self.name!r}: device", SnapshotError)
         if not isinstance(self.status, TreeStatus):
             raise SnapshotError(f"tree {self.name!r}: status {self.status!r} is not a TreeStatus")
         if self.status is not TreeStatus.OK and self.entries:
@@ -185,6 +211,10 @@ class TreeScan:
             mode=self.mode,
             entries=tuple(sorted(self.entries, key=lambda e: e.path)),
             device_found=self.device_found,
+            real_root=self.real_root,
+            fs_mountpoint=self.fs_mountpoint,
+            destination_real=self.destination_real,
+            destination_error=self.destination_error,
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import UserError
-from .escape import unit_name
+from .escape import mangle_unit_name
 from .timespan import INFINITY, format_timespan, parse_timespan
 
 # Options that systemd-fstab-generator acts on.
@@ -50,12 +50,13 @@ def _value(option: str) -> str:
     return option.split("=", 1)[1] if "=" in option else ""
 
 
-def _unit_for(value: str) -> str:
-    """A unit name, or the unit of a path (device or mount point)."""
-    if value.startswith("/"):
-        suffix = "device" if value.startswith("/dev/") else "mount"
-        return unit_name(value, suffix)
-    return value
+def _unit_for(value: str, suffix: str = "mount") -> str:
+    """A unit name, or the unit of a path (device or mount point), mangled as
+    systemd-fstab-generator does (``foo%x.service`` becomes ``foo\\x25x.service``)."""
+    try:
+        return mangle_unit_name(value, suffix)
+    except UserError as exc:
+        raise UserError(f"mount option value {exc.message}", exc.hint) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +147,8 @@ def interpret(options: tuple[str, ...]) -> MountOptions:
         before=tuple(_unit_for(v) for v in lists["x-systemd.before"]),
         requires=tuple(_unit_for(v) for v in lists["x-systemd.requires"]),
         requires_mounts_for=tuple(lists["x-systemd.requires-mounts-for"]),
-        wanted_by=tuple(lists["x-systemd.wanted-by"]),
-        required_by=tuple(lists["x-systemd.required-by"]),
+        wanted_by=tuple(_unit_for(v, "target") for v in lists["x-systemd.wanted-by"]),
+        required_by=tuple(_unit_for(v, "target") for v in lists["x-systemd.required-by"]),
     )
 
 

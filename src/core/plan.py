@@ -16,20 +16,47 @@ Rules, in order of application:
 3. a leaf whose path has a component that cannot be written safely into a
    unit file is skipped (comma, control character, not UTF-8, ...);
 4. leaves that map to the same mount point are all skipped (a clash is never
-   resolved silently), as is a leaf whose mount point ``/etc/fstab`` mounts.
+   resolved silently), as is a leaf whose mount point ``/etc/fstab`` mounts;
+5. a leaf whose name after the ``@`` is not a plain path component (``@.``,
+   ``@..``) is skipped: only a bare ``@`` mounts at its directory;
+6. no mount point is ``/``, lies in what systemd mounts itself (``/proc``,
+   ``/sys``, ``/dev``, ``/run``), hides a tree's location (the tree, its
+   parents, the mount point of the filesystem holding it) or lies inside a tree;
+7. trees that overlap (one inside another, or two with one destination) are
+   refused whole (:func:`overlapping_trees`), so every subvolume belongs to one
+   tree and is mounted and backed up once;
+8. the project's own entries (:mod:`layout_trees.core.reserved`) are no part of
+   any tree;
+9. a destination reached through a symlink is resolved once, by the scan, as
+   systemd-fstab-generator does (``/home`` -> ``/var/home``); the plan mounts
+   below the resolved path and says so (``Plan.resolved``).
+
+Every mount names the scanned subvolume twice: ``subvol=PATH`` and
+``subvolid=ID`` (``Mount.subvol_id``), and the kernel refuses the mount when
+the two disagree, so a name swapped between the scan and the mount makes the
+mount fail instead of mounting another subvolume.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from .config import Config, TreeConfig
 from .errors import UnsafeNameError, UserError
-from .escape import device_node, path_is_safe, simplify_path, unit_name, unsafe_reason
+from .escape import (
+    device_node,
+    is_plain_component,
+    path_is_safe,
+    simplify_path,
+    unit_name,
+    unit_value_problem,
+    unsafe_reason,
+)
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import MountOptions, conflicting_options, interpret
+from .reserved import DEFAULT_SNAPSHOT_DIR, is_reserved_below, reserved_paths
 
 
 class SkipReason(Enum):
@@ -50,6 +77,9 @@ class SkipReason(Enum):
     UNSAFE_NAME = "unsafe-name"
     CLASH = "clash"
     FSTAB = "fstab"
+    PROTECTED = "protected-mount-point"
+    OVERLAP = "overlapping-tree"
+    DESTINATION_SYMLINK = "destination-symlink"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +93,13 @@ class Mount:
     where: str
     subvol: str
     options: tuple[str, ...]
-    """Every option for ``Options=``, ``subvol=`` first."""
+    """Every option for ``Options=``: ``subvol=`` first, then ``subvolid=`` when known."""
     semantics: MountOptions
     unit: str
     """The ``.mount`` unit name (systemd's escaping of ``where``)."""
+    subvol_id: int | None = None
+    """The scanned subvolume's id, also in ``options`` as ``subvolid=``: the kernel
+    refuses to mount when ``subvol=`` names another subvolume by then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +128,30 @@ class DirectorySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ResolvedDestination:
+    """A destination reached through a symlink, and where the plan mounts instead."""
+
+    tree: str
+    configured: str
+    resolved: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     mounts: tuple[Mount, ...] = ()
     skips: tuple[Skip, ...] = ()
     directories: tuple[DirectorySpec, ...] = ()
+    resolved: tuple[ResolvedDestination, ...] = ()
 
     def mounts_of(self, tree: str) -> tuple[Mount, ...]:
         return tuple(m for m in self.mounts if m.tree == tree)
+
+    @property
+    def refused_trees(self) -> frozenset[str]:
+        """Trees not mounted at all because they overlap another tree (inside it, at its
+        place or destination, or dropping its owners): their subvolumes belong to the
+        tree that is kept, or to none, and are backed up once."""
+        return frozenset(s.tree for s in self.skips if s.reason is SkipReason.OVERLAP)
 
 
 _STATUS_REASON = {
@@ -117,6 +167,68 @@ def join(base: str, parts: tuple[str, ...] | list[str]) -> str:
     if not parts:
         return base
     return base.rstrip("/") + "/" + "/".join(parts)
+
+
+SYSTEM_MOUNT_POINTS = ("/proc", "/sys", "/dev", "/run")
+"""Where systemd mounts API filesystems itself: never a leaf's mount point, nor below."""
+
+
+def is_below(path: str, parent: str) -> bool:
+    """Whether ``path`` is ``parent`` or below it (both simplified absolute paths)."""
+    return path == parent or parent == "/" or path.startswith(parent.rstrip("/") + "/")
+
+
+def effective_destination(tree: TreeConfig, scan: TreeScan | None) -> str:
+    """Where ``tree`` mounts: its destination with symlinks resolved by the scan
+    (``destination_real``), as systemd-fstab-generator resolves ``Where=``."""
+    if scan is not None and scan.destination_real is not None:
+        return scan.destination_real
+    return tree.destination
+
+
+Location = tuple[str, str, bool]
+"""``(tree, path, is the tree's own directory)``: a place no mount may hide."""
+
+
+def tree_locations(config: Config, snapshot: Snapshot) -> tuple[Location, ...]:
+    """Every place a mount must not hide: each tree's directory (as configured and
+    resolved), and the mount point of the filesystem holding it."""
+    scans = {t.name: t for t in snapshot.trees}
+    found: set[Location] = set()
+    for tree in config.trees:
+        found.add((tree.name, tree.path, True))
+        scan = scans.get(tree.name)
+        if scan is not None and scan.real_root is not None:
+            found.add((tree.name, simplify_path(scan.real_root), True))
+        if scan is not None and scan.fs_mountpoint is not None:
+            found.add((tree.name, simplify_path(scan.fs_mountpoint), False))
+    return tuple(sorted(found))
+
+
+def protected_reason(where: str, locations: tuple[Location, ...]) -> str | None:
+    """Why nothing may be mounted at ``where``, or None: the root filesystem, what
+    systemd mounts itself, a tree's location or a parent of it, the inside of a tree."""
+    if where == "/":
+        return "is the root filesystem; a leaf never replaces it"
+    for system in SYSTEM_MOUNT_POINTS:
+        if is_below(where, system):
+            return f"is {system} or below it, which systemd mounts itself"
+    for tree, location, own in locations:
+        if is_below(location, where):
+            what = "the tree" if own else "the filesystem holding the tree"
+            return f"would hide {what} {tree!r} at {location}"
+        if own and is_below(where, location):
+            return f"lies inside tree {tree!r} at {location}"
+    return None
+
+
+def leaf_name_problem(name: str) -> str | None:
+    """Why an '@' name cannot name a mount point, or None: what follows the '@' must
+    be empty (the directory itself) or a plain path component (not ``.`` or ``..``)."""
+    rest = name[1:]
+    if rest == "" or is_plain_component(rest):
+        return None
+    return f"{rest!r} after the '@' is not a plain path component"
 
 
 def mount_components(path: tuple[str, ...]) -> tuple[str, ...]:
@@ -159,7 +271,7 @@ def classify(entry: Entry) -> tuple[SkipReason, str] | None:
 
 
 def _tree_plan(
-    tree: TreeConfig, scan: TreeScan | None
+    tree: TreeConfig, scan: TreeScan | None, locations: tuple[Location, ...],
 ) -> tuple[list[Mount], list[Skip], list[tuple[Mount, list[Entry]]]]:
     mounts: list[Mount] = []
     skips: list[Skip] = []
@@ -176,12 +288,22 @@ def _tree_plan(
         skips.append(Skip(tree.name, (), SkipReason.NO_DEVICE,
                           f"{tree.path}: the device holding the tree is unknown; set 'device'"))
         return mounts, skips, parents
+    if (problem := unit_value_problem(what)) is not None:
+        skips.append(Skip(tree.name, (), SkipReason.UNSAFE_NAME,
+                          f"{tree.path}: the device {what!r} {problem}"))
+        return mounts, skips, parents
+    if scan.destination_error is not None:
+        skips.append(Skip(tree.name, (), SkipReason.DESTINATION_SYMLINK,
+                          f"{tree.destination}: destination of tree {tree.name!r}: "
+                          f"{scan.destination_error}; not mounted"))
+        return mounts, skips, parents
     extra = tuple(o for o in tree.options if o not in conflicting_options(tree.options))
     try:
         semantics = interpret(extra)
     except UserError as exc:
         skips.append(Skip(tree.name, (), SkipReason.BAD_OPTIONS, exc.message))
         return mounts, skips, parents
+    destination = effective_destination(tree, scan)
     by_path = {e.path: e for e in scan.entries}
     for entry in scan.entries:
         if not entry.is_at_name:
@@ -198,11 +320,13 @@ def _tree_plan(
         bad = None
         if not path_is_safe(rel):
             bad = next(((p, r) for p in entry.path if (r := unsafe_reason(p)) is not None), None)
+        if bad is None and (problem := leaf_name_problem(entry.name)) is not None:
+            bad = (entry.name, problem)
         if bad is not None:
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: the name {bad[0]!r} {bad[1]}"))
             continue
-        where = join(tree.destination, mount_components(entry.path))
+        where = join(destination, mount_components(entry.path))
         subvol = subvol_for(tree, scan, entry)
         try:
             unit = unit_name(where, "mount")
@@ -219,15 +343,24 @@ def _tree_plan(
                               f"{tree.path}/{rel}: {outside!r} in {subvol!r} or {where!r} "
                               f"{unsafe_reason(outside)}"))
             continue
+        if (protected := protected_reason(where, locations)) is not None:
+            skips.append(Skip(tree.name, entry.path, SkipReason.PROTECTED,
+                              f"{tree.path}/{rel}: mount point {where} {protected}", where))
+            continue
+        assert entry.subvolume is not None
+        subvol_id = entry.subvolume.id
         mount = Mount(
             tree=tree.name,
             path=entry.path,
             what=what,
             where=where,
             subvol=subvol,
-            options=(f"subvol={subvol}", *semantics.passed),
+            options=(f"subvol={subvol}",
+                     *((f"subvolid={subvol_id}",) if subvol_id is not None else ()),
+                     *semantics.passed),
             semantics=semantics,
             unit=unit,
+            subvol_id=subvol_id,
         )
         mounts.append(mount)
         chain = [by_path[entry.path[:i]] for i in range(1, len(entry.path))
@@ -238,26 +371,44 @@ def _tree_plan(
 
 def _directories(
     config: Config, scans: dict[str, TreeScan], parents: list[tuple[Mount, list[Entry]]],
-    wheres: frozenset[str],
-) -> tuple[DirectorySpec, ...]:
+    wheres: dict[str, str], locations: tuple[Location, ...],
+) -> tuple[tuple[DirectorySpec, ...], dict[str, str]]:
+    """The directories to own, and the trees that would drop another tree's owners
+    (each with the reason): a directory two trees give different owners or modes, or a
+    directory inside another tree's leaf mount (it would chown that leaf's content).
+    A tree's location and its parents are never given owners (they are not the tree's)."""
     specs: dict[str, DirectorySpec] = {}
+    conflicts: dict[str, str] = {}
     for mount, chain in parents:
         tree = config.tree(mount.tree)
         scan = scans[mount.tree]
         assert tree is not None
         candidates: list[tuple[str, int, int, int]] = []
-        if tree.destination != "/":
-            candidates.append((tree.destination, scan.uid, scan.gid, scan.mode))
+        destination = effective_destination(tree, scan)
+        if destination != "/":
+            candidates.append((destination, scan.uid, scan.gid, scan.mode))
         for entry in chain:
             if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME):
-                path = join(tree.destination, list(entry.path))
+                path = join(destination, list(entry.path))
                 candidates.append((path, entry.uid, entry.gid, entry.mode))
         for path, uid, gid, mode in candidates:
-            if path in wheres or path in specs:
+            if path in wheres or any(is_below(loc, path) for _, loc, _ in locations):
                 continue
-            within = _containing_mount(path, wheres)
+            known = specs.get(path)
+            if known is not None:
+                if known.tree != mount.tree and (known.uid, known.gid, known.mode) != (
+                        uid, gid, mode):
+                    conflicts.setdefault(mount.tree, (
+                        f"gives {path} owner {uid}:{gid} mode {mode:04o}, tree "
+                        f"{known.tree!r} gives {known.uid}:{known.gid} mode {known.mode:04o}"))
+                continue
+            within = _containing_mount(path, frozenset(wheres))
+            if within is not None and wheres[within] != mount.tree:
+                conflicts.setdefault(mount.tree, (
+                    f"would set the owner of {path}, inside the leaf of tree "
+                    f"{wheres[within]!r} mounted at {within}"))
             specs[path] = DirectorySpec(path, uid, gid, mode, mount.tree, within)
-    return tuple(sorted(specs.values(), key=lambda d: d.path))
+    return tuple(sorted(specs.values(), key=lambda d: d.path)), conflicts
 
 
 def _containing_mount(path: str, wheres: frozenset[str]) -> str | None:
@@ -269,14 +420,115 @@ def _containing_mount(path: str, wheres: frozenset[str]) -> str | None:
     return None
 
 
-def make_plan(config: Config, snapshot: Snapshot) -> Plan:
-    """The mount plan for ``config`` over ``snapshot``; pure and order-independent."""
+def snapshot_dirs(config: Config) -> frozenset[str]:
+    """The snapshot directories of every configured policy, and the default one."""
+    return frozenset({DEFAULT_SNAPSHOT_DIR} | {
+        t.backup.snapshot_dir for t in config.trees if t.backup is not None})
+
+
+def without_reserved(config: Config, snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` without the project's own entries (:mod:`layout_trees.core.reserved`),
+    for snapshots made before the scan left them out; the same object when it has none."""
+    dirs = snapshot_dirs(config)
+    trees = []
+    changed = False
+    for scan in snapshot.trees:
+        reserved = reserved_paths(scan.root_subvol_path, dirs)
+        kept = tuple(e for e in scan.entries if not is_reserved_below(e.path, reserved))
+        if len(kept) != len(scan.entries):
+            changed = True
+            scan = replace(scan, entries=kept)
+        trees.append(scan)
+    return replace(snapshot, trees=tuple(trees)) if changed else snapshot
+
+
+def _location(scan: TreeScan | None, tree: TreeConfig) -> tuple[str | None, str, str | None]:
+    """``(device, path from the top level, resolved directory)`` of a scanned tree."""
+    if scan is None or scan.status is not TreeStatus.OK:
+        return None, "", None
+    return scan.device, scan.root_subvol_path or "", simplify_path(scan.real_root or tree.path)
+
+
+def overlapping_trees(config: Config, snapshot: Snapshot) -> dict[str, str]:
+    """Trees refused because they overlap another one, each with the reason.
+
+    A tree inside another tree (in its structure or inside one of its leaves, seen
+    by path or by the subvolume path on the same device) is refused, the outer one
+    kept; of two trees at the same place or with the same destination, the one whose
+    name sorts first is kept.  So every subvolume belongs to one tree, is mounted
+    once and backed up once; the backup manifest uses this (through the plan, or by
+    calling this function) to list each leaf once.
+    """
     scans = {t.name: t for t in snapshot.trees}
+    trees = sorted(config.trees, key=lambda t: t.name)
+    refused: dict[str, str] = {}
+    for i, outer in enumerate(trees):
+        for inner in trees[i + 1:]:
+            for first, second in ((outer, inner), (inner, outer)):
+                if second.name in refused:
+                    continue
+                reason = _overlap(first, scans.get(first.name), second, scans.get(second.name))
+                if reason is not None and (second is inner or reason.startswith("lies inside")):
+                    refused[second.name] = reason
+                    break
+    return refused
+
+
+def _overlap(keep: TreeConfig, keep_scan: TreeScan | None, other: TreeConfig,
+             other_scan: TreeScan | None) -> str | None:
+    """Why ``other`` overlaps ``keep`` (and is refused in its favour), or None."""
+    k_dev, k_sub, k_dir = _location(keep_scan, keep)
+    o_dev, o_sub, o_dir = _location(other_scan, other)
+    same = other.path == keep.path or (o_dir is not None and o_dir == k_dir) or (
+        k_dev is not None and k_dev == o_dev and k_sub and k_sub == o_sub)
+    if same:
+        return f"is the same directory as tree {keep.name!r} ({keep.path})"
+    inside = (other.path != keep.path and is_below(other.path, keep.path)) or (
+        o_dir is not None and k_dir is not None and o_dir != k_dir and is_below(o_dir, k_dir)) or (
+        k_dev is not None and k_dev == o_dev and bool(k_sub) and bool(o_sub)
+        and o_sub != k_sub and is_below(o_sub, k_sub))
+    if inside:
+        return f"lies inside tree {keep.name!r} ({keep.path}); its leaves belong to that tree"
+    if effective_destination(keep, keep_scan) == effective_destination(other, other_scan):
+        return (f"has the same destination as tree {keep.name!r} "
+                f"({effective_destination(keep, keep_scan)})")
+    return None
+
+
+def make_plan(config: Config, snapshot: Snapshot) -> Plan:
+    """The mount plan for ``config`` over ``snapshot``; pure and order-independent.
+
+    Trees that overlap (:func:`overlapping_trees`) are refused first; a tree whose
+    directories would drop another tree's owners is refused next, and the plan made
+    again without it, until no tree conflicts (at most once per tree)."""
+    snapshot = without_reserved(config, snapshot)
+    refused = overlapping_trees(config, snapshot)
+    while True:
+        plan, conflicts = _plan_once(config, snapshot, refused)
+        if not conflicts:
+            return plan
+        refused = {**refused, **conflicts}
+
+
+def _plan_once(config: Config, snapshot: Snapshot,
+               refused: dict[str, str]) -> tuple[Plan, dict[str, str]]:
+    scans = {t.name: t for t in snapshot.trees}
+    locations = tree_locations(config, snapshot)
     mounts: list[Mount] = []
     skips: list[Skip] = []
     parents: list[tuple[Mount, list[Entry]]] = []
+    resolved: list[ResolvedDestination] = []
     for tree in sorted(config.trees, key=lambda t: t.name):
-        tree_mounts, tree_skips, tree_parents = _tree_plan(tree, scans.get(tree.name))
+        if tree.name in refused:
+            skips.append(Skip(tree.name, (), SkipReason.OVERLAP,
+                              f"{tree.path}: tree {tree.name!r} {refused[tree.name]}; "
+                              "not mounted"))  # Plan.refused_trees lists these
+            continue
+        scan = scans.get(tree.name)
+        destination = effective_destination(tree, scan)
+        if destination != tree.destination:
+            resolved.append(ResolvedDestination(tree.name, tree.destination, destination))
+        tree_mounts, tree_skips, tree_parents = _tree_plan(tree, scan, locations)
         mounts += tree_mounts
         skips += tree_skips
         parents += tree_parents
@@ -286,7 +538,7 @@ def make_plan(config: Config, snapshot: Snapshot) -> Plan:
     kept: list[Mount] = []
     for where, group in by_where.items():
         if len(group) > 1:
-            names = ", ".join(f"{m.tree}:{'/'.join(m.path)}" for m in group)
+            names = ", ".join(sorted(f"{m.tree}:{'/'.join(m.path)}" for m in group))
             for m in group:
                 skips.append(Skip(m.tree, m.path, SkipReason.CLASH,
                                   f"{where}: several leaves map here ({names})", where))
@@ -299,8 +551,8 @@ def make_plan(config: Config, snapshot: Snapshot) -> Plan:
         kept.append(mount)
     kept.sort(key=lambda m: (m.where, m.tree))
     kept_ids = {(m.tree, m.path) for m in kept}
-    wheres = frozenset(m.where for m in kept)
+    wheres = {m.where: m.tree for m in kept}
     kept_parents = [(m, chain) for m, chain in parents if (m.tree, m.path) in kept_ids]
-    directories = _directories(config, scans, kept_parents, wheres)
+    directories, conflicts = _directories(config, scans, kept_parents, wheres, locations)
     skips.sort(key=lambda s: (s.tree, s.path, s.reason.value, s.detail))
-    return Plan(tuple(kept), tuple(skips), directories)
+    return Plan(tuple(kept), tuple(skips), directories, tuple(resolved)), conflicts

@@ -22,6 +22,7 @@ def plan_to_data(config: Config, plan: Plan) -> dict[str, Any]:
                     "where": m.where,
                     "what": m.what,
                     "subvol": m.subvol,
+                    "subvol_id": m.subvol_id,
                     "options": list(m.options),
                     "unit": m.unit,
                 }
@@ -32,6 +33,9 @@ def plan_to_data(config: Config, plan: Plan) -> dict[str, Any]:
                 for s in plan.skips if s.tree == tree.name
             ],
         })
+        for note in plan.resolved:
+            if note.tree == tree.name:
+                trees[-1]["resolved_destination"] = note.resolved
     return {
         "trees": trees,
         "directories": [
@@ -42,12 +46,19 @@ def plan_to_data(config: Config, plan: Plan) -> dict[str, Any]:
 
 
 def plan_to_text(config: Config, plan: Plan) -> str:
-    """A tree view: per layout tree, its mounts (and what was skipped, and why)."""
+    """A tree view: per layout tree, its mounts (and what was skipped, and why); names
+    from disk are shown with control characters escaped, one line each."""
+    from .check import show
+
     lines: list[str] = []
     for tree in sorted(config.trees, key=lambda t: t.name):
         mounts = plan.mounts_of(tree.name)
         skips = [s for s in plan.skips if s.tree == tree.name]
         lines.append(f"{tree.name}: {tree.path} -> {tree.destination}")
+        for note in plan.resolved:
+            if note.tree == tree.name:
+                lines.append(f"    (destination reached through a symlink: mounted below "
+                             f"{note.resolved})")
         items: list[str] = []
         for m in mounts:
             items.append(f"{'/'.join(m.path)}  ->  {m.where}   [{','.join(m.options)}]")
@@ -55,7 +66,7 @@ def plan_to_text(config: Config, plan: Plan) -> str:
             label = "/".join(s.path) or "(tree)"
             items.append(f"{label}  SKIPPED ({s.reason.value}): {s.detail}")
         for i, item in enumerate(items):
-            lines.append(("└── " if i == len(items) - 1 else "├── ") + item)
+            lines.append(("└── " if i == len(items) - 1 else "├── ") + show(item))
         if not items:
             lines.append("└── (no leaves)")
         lines.append("")

@@ -67,7 +67,8 @@ def _tree_data(tree: TreeScan) -> dict[str, Any]:
         "mode": f"{tree.mode:04o}",
         "entries": [_entry_data(e) for e in tree.entries],
     }
-    for key in ("error", "device", "fs_uuid", "root_subvol_path", "device_found"):
+    for key in ("error", "device", "fs_uuid", "root_subvol_path", "device_found", "real_root",
+                "fs_mountpoint", "destination_real", "destination_error"):
         value = getattr(tree, key)
         if value is not None:
             data[key] = value
@@ -199,6 +200,10 @@ def _tree_from(data: Any, index: int) -> TreeScan:
         mode=_mode(data.get("mode", "0755"), where),
         entries=tuple(_entry_from(e, f"{where}.entries[{i}]") for i, e in enumerate(entries)),
         device_found=_get(data, "device_found", (bool, type(None)), where, None),
+        real_root=_get(data, "real_root", opt_str, where, None),
+        fs_mountpoint=_get(data, "fs_mountpoint", opt_str, where, None),
+        destination_real=_get(data, "destination_real", opt_str, where, None),
+        destination_error=_get(data, "destination_error", opt_str, where, None),
     )
 
 
@@ -236,15 +241,30 @@ def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
     return snapshot, parsed
 
 
+# Besides its own errors, a parser of hostile input may hit nesting deeper than the
+# recursion limit, integers longer than Python converts (ValueError) or memory limits.
+_HOSTILE_FAILURES = (RecursionError, ValueError, MemoryError, OverflowError, TypeError)
+
+
 def load_snapshot(text: str) -> tuple[Snapshot, ParsedConfig | None]:
-    """Parse snapshot JSON text; raises :class:`SnapshotError` with a hint."""
+    """Parse snapshot JSON text; raises :class:`SnapshotError` with a hint, whatever
+    the text holds (syntax, nesting, sizes, wrong types)."""
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except _HOSTILE_FAILURES as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise SnapshotError(
-            f"the snapshot is not valid JSON: {exc}", "create one with 'layout snapshot'"
+            f"the snapshot is not valid JSON: {reason}", "create one with 'layout snapshot'"
         ) from None
-    return snapshot_from_data(data)
+    try:
+        return snapshot_from_data(data)
+    except LayoutError as exc:
+        if isinstance(exc, SnapshotError):
+            raise
+        raise SnapshotError(exc.message, exc.hint) from None
+    except _HOSTILE_FAILURES as exc:
+        raise SnapshotError(f"the snapshot cannot be read: {type(exc).__name__}: {exc}",
+                            "create one with 'layout snapshot'") from None
 
 
 __all__ = [

@@ -19,10 +19,18 @@ values that the shell writes atomically.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .escape import escape_path, escape_specifiers, unit_name
+from .errors import UnsafeNameError
+from .escape import (
+    escape_path,
+    escape_specifiers,
+    is_plain_component,
+    unit_name,
+    unit_value_problem,
+)
 from .plan import DirectorySpec, Mount, Plan
 
 GENERATOR = "layout-trees-generator"
@@ -40,6 +48,27 @@ class GeneratedFile:
     def __post_init__(self) -> None:
         if (self.content is None) == (self.link is None):
             raise ValueError("a generated file has either content or a link target")
+        # Last line of defence: nothing is written outside the output directory, and
+        # no value can start a line of its own (the plan refuses such input first).
+        parts = self.path.split("/")
+        if not all(is_plain_component(p) and unit_value_problem(p) is None for p in parts):
+            raise UnsafeNameError(f"generated file name {self.path!r} is not a plain relative path")
+        if self.link is not None:
+            target = self.link.removeprefix("../")
+            if not is_plain_component(target) or unit_value_problem(target) is not None:
+                raise UnsafeNameError(f"generated link {self.path!r} -> {self.link!r} is unsafe")
+        if self.content is not None:
+            for line in self.content.split("\n"):
+                if _UNSAFE_LINE.search(line) or not _UNIT_LINE.match(line):
+                    raise UnsafeNameError(
+                        f"generated file {self.path!r}: refusing the line {line!r}",
+                        "a configuration or snapshot value got past validation; please report")
+
+
+# A unit-file line as render writes it: empty, a comment, a section, or Key=value; and
+# nothing in it that systemd would read as a line break or a continuation.
+_UNIT_LINE = re.compile(r"(|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)")
+_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]|\\\\$")
 
 
 def _is_device(what: str) -> bool:
@@ -186,8 +215,33 @@ def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
 
+def _refuse_unsafe(plan: Plan, source: str | None) -> None:
+    """Raise :class:`UnsafeNameError` when any value the units would show could add or
+    change a line (the configuration, the snapshot and the plan refuse such values
+    first: this is the last line of defence)."""
+    values: list[tuple[str, str]] = [] if source is None else [("source", source)]
+    for mount in plan.mounts:
+        sem = mount.semantics
+        values += [("tree", mount.tree), ("what", mount.what), ("where", mount.where),
+                   ("unit", mount.unit), ("Options", ",".join(mount.options))]
+        values += [("dependency", v) for v in (*sem.after, *sem.before, *sem.requires,
+                                               *sem.requires_mounts_for, *sem.wanted_by,
+                                               *sem.required_by)]
+        values += [("time span", v) for v in (sem.idle_timeout, sem.mount_timeout,
+                                               sem.device_timeout) if v is not None]
+    values += [("directory", d.path) for d in plan.directories]
+    for what, value in values:
+        problem = unit_value_problem(value)
+        if problem is not None:
+            raise UnsafeNameError(f"refusing to write a unit: {what} {value!r} {problem}",
+                                  "a configuration or snapshot value got past validation; "
+                                  "please report")
+
+
 def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
-    """Every file and link the generator writes for ``plan``, sorted by path."""
+    """Every file and link the generator writes for ``plan``, sorted by path; raises
+    :class:`UnsafeNameError` rather than write a value that could inject a line."""
+    _refuse_unsafe(plan, source)
     files: dict[str, GeneratedFile] = {}
 
     def add(item: GeneratedFile) -> None:

@@ -58,19 +58,46 @@ def _uuid(raw: bytes | None) -> str | None:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def read_only_by_ioctl(path: str) -> bool:
+def read_only_by_ioctl(path: str | int) -> bool:
+    """The read-only flag of the subvolume at ``path`` (or open directory fd)."""
     import fcntl
     import struct
 
+    if isinstance(path, int):
+        buf = fcntl.ioctl(path, BTRFS_IOC_SUBVOL_GETFLAGS, b"\0" * 8)
+        return bool(struct.unpack("=Q", buf)[0] & BTRFS_SUBVOL_RDONLY)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
-        buf = fcntl.ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, b"\0" * 8)
+        return read_only_by_ioctl(fd)
     finally:
         os.close(fd)
-    return bool(struct.unpack("=Q", buf)[0] & BTRFS_SUBVOL_RDONLY)
 
 
-def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict[str, Any]:
+BTRFS_IOC_INO_LOOKUP = 0xD0009412  # _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args)
+BTRFS_FIRST_FREE_OBJECTID = 256
+
+
+def subvolume_id_by_ioctl(fd: int) -> int:
+    """The id of the subvolume holding the open directory ``fd``: one unprivileged
+    ``BTRFS_IOC_INO_LOOKUP`` (tree id 0, object id 256), as ``btrfsutil.subvolume_id``."""
+    import fcntl
+    import struct
+
+    args = bytearray(struct.pack("=QQ", 0, BTRFS_FIRST_FREE_OBJECTID) + bytes(4080))
+    fcntl.ioctl(fd, BTRFS_IOC_INO_LOOKUP, args, True)
+    return int(struct.unpack_from("=Q", args)[0])
+
+
+def boot_facts(fd: int, fallback_path: str) -> dict[str, Any]:
+    """The boot-time facts of the subvolume open as ``fd`` (opened without following
+    symlinks by the walk): its path from the top level, read-only flag and id, read
+    from the very directory that was scanned.  Two ioctls, no btrfsutil needed."""
+    return {"path": fallback_path, "read_only": read_only_by_ioctl(fd),
+            "id": subvolume_id_by_ioctl(fd)}
+
+
+def subvolume_facts(path: str, fallback_path: str, *, full: bool = True,
+                    fd: int | None = None) -> dict[str, Any]:
     """Facts for the subvolume at ``path``: keyword arguments for ``Subvolume``.
 
     ``full`` adds the UUIDs, generation and backup attribute (for snapshots,
@@ -81,6 +108,8 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict
     """
     module = btrfsutil()
     if module is None:
+        if fd is not None:
+            return boot_facts(fd, fallback_path)
         return {"path": fallback_path, "read_only": read_only_by_ioctl(path)}
     if not full:
         # The boot-time path: one ioctl.  The path from the top level is the
@@ -88,7 +117,8 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict
         # path below the mount point, exactly what subvolume_path() computes
         # with one ioctl per directory level.
         return {"path": fallback_path, "read_only": bool(module.get_subvolume_read_only(path))}
-    info = module.subvolume_info(path)
+    where: str | int = path if fd is None else fd  # an fd: the very directory scanned
+    info = module.subvolume_info(where)
     facts: dict[str, Any] = {
         "read_only": bool(info.flags & BTRFS_ROOT_SUBVOL_RDONLY),
         "id": info.id,
@@ -98,12 +128,14 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True) -> dict
         "generation": info.generation,
     }
     try:
-        facts["path"] = "/" + module.subvolume_path(path).lstrip("/")
+        facts["path"] = "/" + module.subvolume_path(where).lstrip("/")
     except module.BtrfsUtilError:
         facts["path"] = fallback_path
     if full:
         try:
-            facts["backup"] = os.getxattr(path, BACKUP_XATTR, follow_symlinks=False).decode(
+            raw = (os.getxattr(where, BACKUP_XATTR) if isinstance(where, int)
+                   else os.getxattr(where, BACKUP_XATTR, follow_symlinks=False))
+            facts["backup"] = raw.decode(
                 "utf-8", "replace")
         except OSError:
             facts["backup"] = None

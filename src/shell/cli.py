@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -16,13 +15,13 @@ from typing import Annotated, NoReturn
 import typer
 
 from ..core.config import Config, ParsedConfig
-from ..core.errors import EnvironmentProblem, LayoutError, UserError
+from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError, UserError
 from ..core.model import Snapshot
 from ..core.plan import make_plan
 from ..core.plan_report import plan_to_data, plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
 from ..core.units import render
-from .configfile import load_config
+from .configfile import load_config, read_document
 from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE
 from .files import write_generated
 from .scan import scan
@@ -66,11 +65,14 @@ def warn_problems(parsed: ParsedConfig) -> None:
 
 
 def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
+    """A snapshot file (``-``: standard input); any failure is one SnapshotError line."""
+    text = read_document(str(path), SnapshotError, "snapshot")
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{path}: cannot read the snapshot: {exc.strerror}", "check the path")
-    return load_snapshot(text)
+        return load_snapshot(text)
+    except SnapshotError as exc:
+        if exc.message.startswith(str(path)):
+            raise
+        raise SnapshotError(f"{path}: {exc.message}", exc.hint) from None
 
 
 def gather(config_path: Path | None, snapshot_path: Path | None,

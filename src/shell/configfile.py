@@ -29,7 +29,7 @@ from ..core.config import (
     parse_prototype_document,
     parse_toml_document,
 )
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, LayoutError, UserError
 
 DEFAULT_PATHS = (
     "/etc/layout-trees.toml",
@@ -72,8 +72,63 @@ def find_config(explicit: str | None = None) -> str | None:
     return None
 
 
+MAX_DOCUMENT_BYTES = 16 << 20
+"""Configurations and snapshots larger than this are refused, not read into memory."""
+
+# What a parser of hostile input may raise besides its own syntax error: nesting
+# deeper than the interpreter's recursion limit, integers longer than Python converts
+# (ValueError), documents that do not fit in memory.
+PARSER_FAILURES: tuple[type[BaseException], ...] = (RecursionError, ValueError, MemoryError,
+                                                     OverflowError)
+
+
+def read_document(path: str, error: type[UserError] = ConfigError, what: str = "file") -> str:
+    """The text of an untrusted document (``-`` is standard input): at most
+    :data:`MAX_DOCUMENT_BYTES`, UTF-8; every failure is ``error`` naming ``path``."""
+    import sys
+
+    try:
+        if path == "-":
+            raw = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}", "check the path") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}",
+                    "check the path and its permissions") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise error(f"{path}: the {what} is larger than {MAX_DOCUMENT_BYTES >> 20} MiB",
+                    "is this the right file?")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: the {what} is not UTF-8 text (byte {exc.start})",
+                    "is this the right file?") from None
+
+
 def parse_text(text: str, path: str) -> ParsedConfig:
-    """Parse configuration text in the format its path implies."""
+    """Parse configuration text in the format its path implies; every failure on
+    hostile text (syntax, nesting, sizes, types) is one :class:`ConfigError`."""
+    try:
+        return _parse_text(text, path)
+    except LayoutError:
+        raise
+    except PARSER_FAILURES as exc:
+        raise ConfigError(f"{path}: cannot be parsed: {_describe(exc)}",
+                          "check the file; see the README for an example") from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too large"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _parse_text(text: str, path: str) -> ParsedConfig:
     if path.endswith(".toml"):
         import tomllib
 
@@ -96,7 +151,7 @@ def parse_text(text: str, path: str) -> ParsedConfig:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     return parse_prototype_document(data, path)
 
 
@@ -131,14 +186,7 @@ def load_config(explicit: str | None = None, *, required: bool = False) -> Parse
             raise ConfigError("no configuration file found",
                               f"create {DEFAULT_PATHS[0]} or pass --config FILE")
         return ParsedConfig(Config())
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        if required or explicit:
-            raise ConfigError(f"{path}: no such configuration file",
-                              "check the path, or create it (see the README)") from None
+    if not (required or explicit) and not os.path.lexists(path):
         return ParsedConfig(Config(), (ConfigProblem(path, f"{path}: no such file"),))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    text = read_document(path, ConfigError, "configuration file")
     return parse_text(text, path)

@@ -42,7 +42,14 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
     plan = make_plan(config, snapshot)
     for skip in plan.skips:
         log.log(_QUIET.get(skip.reason, LEVELS["warning"]), f"{skip.detail} [{skip.reason.value}]")
-    files = render(plan, config.source)
+    for note in plan.resolved:
+        log.notice(f"tree {note.tree!r}: destination {note.configured} is reached through a "
+                   f"symlink; mounting below {note.resolved}")
+    try:
+        files = render(plan, config.source)
+    except LayoutError as exc:  # the plan refuses unsafe values first: a bug if reached
+        log.error(f"refusing to write units: {exc}")
+        return 0
     # Watch and backup units only for trees that ask for them: their modules
     # are not imported at all on machines that use neither.
     if any(tree.watch for tree in config.trees):

@@ -9,6 +9,7 @@ for systemd's own tools.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import TextIO
 
@@ -22,6 +23,17 @@ def _level_from_env() -> int:
     if raw.isdigit():
         return min(int(raw), 7)
     return LEVELS.get(raw, LEVELS["info"])
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: control characters (a newline in a name on disk would
+    forge a log record) and bytes that are not UTF-8 become ``\\xNN``."""
+    if _CONTROL.search(message) is None:
+        return message
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", message)
 
 
 class Log:
@@ -44,6 +56,7 @@ class Log:
         self.counts[level] = self.counts.get(level, 0) + 1
         if level > self.threshold:
             return
+        message = one_line(message)
         if self._kmsg_fd is not None:
             line = f"<{level}>{self.ident}[{os.getpid()}]: {message}\n"
             try:

@@ -2,7 +2,7 @@
 
 The walk never follows symlinks and never descends into leaves, other ``@``
 entries, mount points or unreadable directories.  Per directory it costs one
-``scandir``; per child directory one ``lstat``; per leaf one or two btrfs
+``listdir``; per child one ``lstat`` and, for directories, one ``open``; per leaf two btrfs
 ioctls.  Regular files in the structure are not recorded.
 
 Every tree is scanned on its own: any failure becomes the tree's status or an
@@ -25,6 +25,8 @@ from ..core.mountinfo import (
     parse_mountinfo,
     path_in_filesystem,
 )
+from ..core.plan import snapshot_dirs
+from ..core.reserved import DEFAULT_SNAPSHOT_DIR, is_reserved, reserved_paths
 from . import btrfs
 
 
@@ -52,8 +54,20 @@ def _fs_path(mount: MountEntry, realpath: str) -> str:
     return path_in_filesystem(mount, realpath)
 
 
-def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = True) -> TreeScan:
-    """Scan one tree.  ``full`` also reads the backup attribute of each leaf."""
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = True,
+              snapshot_dirs: frozenset[str] = frozenset({DEFAULT_SNAPSHOT_DIR})) -> TreeScan:
+    """Scan one tree.  ``full`` also reads UUIDs, nested subvolumes and the backup
+    attribute of each leaf; the boot-time scan reads the read-only flag and the id.
+
+    The walk opens every directory relative to its parent's file descriptor with
+    ``O_NOFOLLOW``, so a symlink swapped in for a structure directory during the scan
+    is never followed, and the facts of a leaf (its id above all) are read from the
+    directory that was classified.  The project's own entries (``core.reserved``)
+    are not scanned.
+    """
     name, root = tree.name, tree.path
     try:
         st = os.stat(root)
@@ -69,74 +83,156 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
         fstype = mount.fstype if mount else "unknown"
         return TreeScan(name, root, TreeStatus.NOT_BTRFS,
                         f"is on a {fstype} filesystem, not btrfs")
+    root_subvol = _fs_path(mount, real)
+    reserved = reserved_paths(root_subvol, snapshot_dirs)
     mountpoints = frozenset(m.mountpoint for m in mounts)
     entries: list[Entry] = []
-    stack: list[tuple[str, tuple[str, ...]]] = [(real, ())]
-    while stack:
-        directory, prefix = stack.pop()
+    try:
+        root_fd = os.open(real, _DIR_FLAGS)
+    except OSError as exc:
+        return TreeScan(name, root, TreeStatus.UNREADABLE, f"cannot be read: {exc.strerror}")
+    # Depth-first, one open directory per level: (fd, its path, its components).
+    stack: list[tuple[int, str, tuple[str, ...], list[str]]] = []
+    try:
         try:
-            with os.scandir(directory) as listing:
-                children = list(listing)
-        except FileNotFoundError:
-            continue  # removed during the scan
+            listing = sorted(os.listdir(root_fd))
         except OSError as exc:
-            if not prefix:
-                return TreeScan(name, root, TreeStatus.UNREADABLE,
-                                f"cannot be read: {exc.strerror}")
-            _mark_unreadable(entries, prefix, exc)
-            continue
-        for child in children:
-            entry = _scan_child(child, (*prefix, child.name), mount, mountpoints, full)
+            return TreeScan(name, root, TreeStatus.UNREADABLE, f"cannot be read: {exc.strerror}")
+        stack.append((root_fd, real, (), listing))
+        root_fd = -1
+        while stack:
+            fd, directory, prefix, names = stack[-1]
+            if not names:
+                os.close(fd)
+                stack.pop()
+                continue
+            child = names.pop()
+            path = (*prefix, child)
+            if is_reserved(path, reserved):
+                continue
+            child_path = directory.rstrip("/") + "/" + child
+            entry, child_fd = _scan_child(fd, child, child_path, path, root_subvol, mountpoints,
+                                          full)
             if entry is None:
                 continue
             entries.append(entry)
-            if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
-                stack.append((child.path, entry.path))
+            if child_fd is None:
+                continue
+            try:
+                child_names = sorted(os.listdir(child_fd))
+            except OSError as exc:
+                os.close(child_fd)
+                entries[-1] = Entry(path, EntryKind.UNREADABLE, entry.uid, entry.gid, entry.mode,
+                                    error=exc.strerror or str(exc))
+                continue
+            stack.append((child_fd, child_path, path, child_names))
+    finally:
+        if root_fd >= 0:
+            os.close(root_fd)
+        for fd, *_ in stack:
+            os.close(fd)
+    destination_real, destination_error = resolve_destination(tree.destination)
     return TreeScan(
         name=name,
         root=root,
         device=mount.source,
-        root_subvol_path=_fs_path(mount, real),
+        root_subvol_path=root_subvol,
         uid=st.st_uid,
         gid=st.st_gid,
         mode=stat.S_IMODE(st.st_mode),
         entries=tuple(entries),
+        real_root=real if real != root else None,
+        fs_mountpoint=mount.mountpoint,
+        destination_real=destination_real if destination_real != tree.destination else None,
+        destination_error=destination_error,
     )
 
 
-def _mark_unreadable(entries: list[Entry], path: tuple[str, ...], exc: OSError) -> None:
-    for i, entry in enumerate(entries):
-        if entry.path == path:
-            entries[i] = Entry(path, EntryKind.UNREADABLE, entry.uid, entry.gid, entry.mode,
-                               error=exc.strerror or str(exc))
-            return
+def resolve_destination(destination: str, limit: int = 40) -> tuple[str, str | None]:
+    """``destination`` with symlinks resolved, as systemd-fstab-generator resolves a
+    mount point, and why it must not be used (or None).
+
+    Only symlinks that root alone controls are followed: a symlink owned by root in
+    a directory only root can write.  Anything else (a user's symlink in their home)
+    could point the mounts anywhere, so it is reported instead and the tree refused.
+    Missing components end the walk: what does not exist yet is created by systemd.
+    """
+    resolved = "/"
+    pending = [p for p in destination.split("/") if p]
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in (".", ".."):
+            resolved = resolved if part == "." else (resolved.rsplit("/", 1)[0] or "/")
+            continue
+        candidate = resolved.rstrip("/") + "/" + part
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return os.path.normpath("/".join([candidate, *pending])), None
+        if not stat.S_ISLNK(st.st_mode):
+            resolved = candidate
+            continue
+        hops += 1
+        try:
+            parent = os.stat(resolved)
+            target = os.readlink(candidate)
+        except OSError as exc:
+            return destination, f"{candidate}: cannot be resolved: {exc.strerror}"
+        if st.st_uid != 0 or parent.st_uid != 0 or parent.st_mode & 0o022 or hops > limit:
+            return destination, (f"{candidate} is a symlink (to {target}) that uid {st.st_uid} "
+                                 "or a non-root user can change")
+        if target.startswith("/"):
+            resolved = "/"
+        pending = [p for p in target.split("/") if p] + pending
+    return resolved, None
 
 
-def _scan_child(child: os.DirEntry[str], path: tuple[str, ...], mount: MountEntry,
-                mountpoints: frozenset[str], full: bool) -> Entry | None:
-    at = child.name.startswith("@")
+def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...],
+                root_subvol: str, mountpoints: frozenset[str],
+                full: bool) -> tuple[Entry | None, int | None]:
+    """The entry for ``name`` in the directory ``parent_fd``, and an open fd of it when
+    it is structure to walk (the caller closes it).  ``root_subvol`` is the tree root's
+    path from the filesystem's top level, to which the components are appended."""
+    at = name.startswith("@")
     try:
-        if child.is_symlink():
-            return Entry(path, EntryKind.SYMLINK, target=os.readlink(child.path))
-        if not child.is_dir(follow_symlinks=False):
-            if not at:
-                return None
-            st = child.stat(follow_symlinks=False)
-            return Entry(path, EntryKind.OTHER, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
-        st = child.stat(follow_symlinks=False)
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
         owner = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
-        if child.path in mountpoints:
-            return Entry(path, EntryKind.MOUNTPOINT, *owner)
-        if st.st_ino == btrfs.SUBVOLUME_INODE:
-            facts = btrfs.subvolume_facts(child.path, _fs_path(mount, child.path), full=full)
-            return Entry(path, EntryKind.SUBVOLUME, *owner, subvolume=Subvolume(**facts))
-        return Entry(path, EntryKind.DIRECTORY, *owner)
+        if stat.S_ISLNK(st.st_mode):
+            return Entry(path, EntryKind.SYMLINK, target=os.readlink(name, dir_fd=parent_fd)), None
+        if not stat.S_ISDIR(st.st_mode):
+            return (Entry(path, EntryKind.OTHER, *owner) if at else None), None
+        if child_path in mountpoints:
+            return Entry(path, EntryKind.MOUNTPOINT, *owner), None
+        fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except FileNotFoundError:
-        return None  # removed during the scan
+        return None, None  # removed during the scan
+    except OSError as exc:  # ELOOP: a symlink swapped in since the stat
+        return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+            os.close(fd)
+            return Entry(path, EntryKind.UNREADABLE, error="changed during the scan"), None
+        if st.st_ino == btrfs.SUBVOLUME_INODE:
+            fallback = root_subvol.rstrip("/") + "/" + "/".join(path)
+            if full:
+                facts = btrfs.subvolume_facts(child_path, fallback, full=True, fd=fd)
+            else:
+                facts = btrfs.boot_facts(fd, fallback)
+            entry = Entry(path, EntryKind.SUBVOLUME, *owner, subvolume=Subvolume(**facts))
+        else:
+            entry = Entry(path, EntryKind.DIRECTORY, *owner)
     except OSError as exc:
-        return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc))
+        os.close(fd)
+        return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
     except Exception as exc:  # btrfsutil errors and the like: never stop the scan
-        return Entry(path, EntryKind.UNREADABLE, error=str(exc))
+        os.close(fd)
+        return Entry(path, EntryKind.UNREADABLE, error=str(exc)), None
+    if entry.is_at_name:
+        os.close(fd)  # a leaf or '@' entry: never descended into
+        return entry, None
+    return entry, fd
 
 
 def scan(config: Config, *, full: bool = True,
@@ -144,10 +240,11 @@ def scan(config: Config, *, full: bool = True,
          fstab: frozenset[str] | None = None) -> Snapshot:
     """Scan every configured tree."""
     mounts = read_mounts() if mounts is None else mounts
+    dirs = snapshot_dirs(config)
     trees = []
     for tree in config.trees:
         try:
-            result = scan_tree(tree, mounts, full=full)
+            result = scan_tree(tree, mounts, full=full, snapshot_dirs=dirs)
         except Exception as exc:  # a bug in one tree must not cost the others
             result = TreeScan(tree.name, tree.path, TreeStatus.UNREADABLE, str(exc))
         if full and tree.device is not None:

@@ -222,13 +222,17 @@ def test_clash(lab: Lab) -> None:
 
 
 def test_hidden_by_other_tree(lab: Lab) -> None:
-    """LT041: tree u mounting inside t's leaf triggers; side by side it does not."""
+    """LT041: tree u mounting inside t's leaf triggers; side by side it does not.
+    (A destination inside t's leaf mount is refused as LT044 instead.)"""
     dest = lab.tmp / "dest"
-    subvol(lab.tree("t", str(dest)) / "@www")
-    subvol(lab.tree("u", str(dest / "www" / "static")) / "@img")
+    subvol(lab.tree("t", str(dest / "srv")) / "@www")
+    (lab.tree("u", str(dest)) / "srv" / "www").mkdir(parents=True)
+    subvol(lab.trees["u"][0] / "srv" / "www" / "@img")
     assert "LT041" in lab.check()
-    lab.trees["u"] = (lab.trees["u"][0], str(dest / "static"), BACKUP)
+    os.rename(lab.trees["u"][0] / "srv" / "www", lab.trees["u"][0] / "srv" / "static")
     assert "LT041" not in lab.check()
+    lab.trees["u"] = (lab.trees["u"][0], str(dest / "srv" / "www" / "static"), BACKUP)
+    assert "LT044" in lab.check()
 
 
 def test_fstab_mount_point(lab: Lab) -> None:

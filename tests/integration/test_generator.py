@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import btrfsutil
 import pytest
 from layout_trees.shell.loopdev import LoopBtrfs
 
@@ -204,11 +205,15 @@ def test_generator_prototype_readme_example(loop_btrfs: LoopBtrfs, tmp_path: Pat
     assert ws["What"] == ["/dev/mapper/Mimir"]
     assert ws["Where"] == ["/home/roosemberth/ws"]
     assert ws["Type"] == ["btrfs"]
-    assert ws["Options"] == ["subvol=/subvolumes/per-user/@roosemberth/@ws,user_subvol_rm_allowed"]
+    ws_id = btrfsutil.subvolume_id(str(tree / "@ws"))
+    assert ws["Options"] == [
+        f"subvol=/subvolumes/per-user/@roosemberth/@ws,subvolid={ws_id},user_subvol_rm_allowed"]
     vms = unit_values((out / "home-roosemberth-ws-5\\x2dVMs.mount").read_text(encoding="utf-8"))
     assert vms["Where"] == ["/home/roosemberth/ws/5-VMs"]
+    vms_id = btrfsutil.subvolume_id(str(tree / "ws" / "@5-VMs"))
     assert vms["Options"] == [
-        "subvol=/subvolumes/per-user/@roosemberth/ws/@5-VMs,user_subvol_rm_allowed"]
+        f"subvol=/subvolumes/per-user/@roosemberth/ws/@5-VMs,subvolid={vms_id},"
+        "user_subvol_rm_allowed"]
     assert sorted(p.name for p in out.glob("*.mount")) == [
         "home-roosemberth-ws-5\\x2dVMs.mount", "home-roosemberth-ws.mount"]
 

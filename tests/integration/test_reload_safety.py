@@ -61,7 +61,7 @@ def test_foreign_mount_on_a_stale_leaf_is_left_alone(lab: Lab) -> None:
 def test_symlink_at_a_mount_point_is_refused(lab: Lab, tmp_path: Path) -> None:
     """A symlink on the way to a new leaf's mount point is never followed: nothing is mounted
     outside the destination, the leaf is reported as skipped, later reloads agree, and
-    'layout check' says so (LT043)."""
+    'layout check' says so (LT047)."""
     outside = tmp_path / "outside"
     (outside / "ws").mkdir(parents=True)
     (lab.tree / "alice").mkdir()
@@ -75,7 +75,7 @@ def test_symlink_at_a_mount_point_is_refused(lab: Lab, tmp_path: Path) -> None:
                    for line in lines), lines
     assert (lab.dest / "alice").is_symlink()
     checked = lab.layout("check")
-    assert checked.returncode == 1 and "LT043" in checked.stdout, checked
+    assert checked.returncode == 1 and "LT047" in checked.stdout, checked
 
 
 def test_renamed_and_deleted_leaves_do_not_stay_mounted(lab: Lab) -> None:

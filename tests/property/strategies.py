@@ -13,6 +13,7 @@ points that ``/etc/fstab`` already owns.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -76,9 +77,10 @@ def any_names() -> st.SearchStrategy[str]:
 
 @st.composite
 def unsafe_config_names(draw: st.DrawFn) -> str:
-    """An unsafe name that a configuration may still hold (no control character)."""
+    """An unsafe name that a configuration may still hold: a comma (control characters,
+    surrounding blanks, a final backslash and invalid UTF-8 are configuration errors)."""
     base = draw(safe_names(max_size=4))
-    return base + draw(st.sampled_from([",", ",ro", " ", "\\", "\udcff"]))
+    return base + draw(st.sampled_from([",", ",ro", ",x"]))
 
 
 def absolute_paths(names: st.SearchStrategy[str] | None = None,
@@ -104,12 +106,18 @@ def _entry(path: tuple[str, ...], kind: EntryKind, subvol_root: str, uid: int, g
     target = None
     error = None
     if kind is EntryKind.SUBVOLUME:
-        sub = Subvolume(path=subvol_root.rstrip("/") + "/" + "/".join(path), read_only=read_only)
+        sub_path = subvol_root.rstrip("/") + "/" + "/".join(path)
+        sub = Subvolume(path=sub_path, read_only=read_only, id=_subvol_id(sub_path))
     elif kind is EntryKind.SYMLINK:
         target = "../elsewhere/@other"
     elif kind is EntryKind.UNREADABLE:
         error = "Permission denied"
     return Entry(path, kind, uid, gid, mode, subvolume=sub, target=target, error=error)
+
+
+def _subvol_id(path: str) -> int:
+    """A stable subvolume id for a path (ids start at 256 on a real filesystem)."""
+    return 256 + zlib.crc32(path.encode("utf-8", "surrogateescape")) % 100000
 
 
 def _one_in(n: int) -> st.SearchStrategy[bool]:
@@ -198,6 +206,12 @@ _UNIT_NAMES = st.sampled_from(["network-online.target", "lt-test-c.service",
                                "lt-test-a.service", "lt-test-b.target"])
 _TARGETS = st.sampled_from(["multi-user.target", "lt-test-b.target", "graphical.target"])
 _OPT_PATHS = st.sampled_from(["/srv/lt-a", "/dev/vdc", "/var/lib/lt", "/dev/mapper/x-y"])
+# Unit names systemd must mangle: specifiers, blanks, globs, bytes beyond ASCII, '/',
+# a backslash, a leading '.', no suffix (systemd-fstab-generator writes them \xNN-escaped).
+_SPECIAL_UNIT_NAMES = st.tuples(
+    st.text(st.sampled_from("ab%é*? \\/.:-_@[]~"), min_size=1, max_size=6),
+    st.sampled_from(["", ".service", ".target", ".mount", ".frob"]),
+).map(lambda t: ("x" + t[0]).rstrip(" \\") + t[1])
 
 
 def mount_options(hostile: bool = False,
@@ -207,7 +221,7 @@ def mount_options(hostile: bool = False,
     ``verifiable=True`` leaves out what systemd-analyze rightly complains about
     whoever writes it: requiring a unit that does not exist, ordering a device.
     """
-    anything = st.one_of(_UNIT_NAMES, _OPT_PATHS)
+    anything = st.one_of(_UNIT_NAMES, _OPT_PATHS, _SPECIAL_UNIT_NAMES)
     required = st.just("lt-test-a.service") if verifiable else anything
     before = st.sampled_from(["lt-test-b.target", "/srv/lt-a"]) if verifiable else anything
     after = st.sampled_from(["lt-test-c.service", "/dev/vdc"]) if verifiable else anything
@@ -294,6 +308,7 @@ def worlds(draw: st.DrawFn, hostile: bool = False,
             error=None if status is TreeStatus.OK else "it went wrong",
             device=scan_device, root_subvol_path=root_subvol,
             uid=draw(owners), gid=draw(owners), mode=draw(modes), entries=entries,
+            fs_mountpoint=top if status is TreeStatus.OK else None,
         ))
     if hostile and draw(_BOOL):
         scans.append(TreeScan(name="unconfigured", root="/mnt/top/unconfigured"))
@@ -319,6 +334,7 @@ def permuted(draw: st.DrawFn, world: World) -> World:
             name=scan.name, root=scan.root, status=scan.status, error=scan.error,
             device=scan.device, fs_uuid=scan.fs_uuid, root_subvol_path=scan.root_subvol_path,
             uid=scan.uid, gid=scan.gid, mode=scan.mode, entries=entries,
+            fs_mountpoint=scan.fs_mountpoint,
         ))
     return World(
         Config(tuple(trees), world.config.format, world.config.source),

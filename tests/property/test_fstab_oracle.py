@@ -57,7 +57,10 @@ def fstab_for(world: World, plan: Plan) -> str:
         tree = world.config.tree(mount.tree)
         assert tree is not None
         options = [o for o in tree.options if o not in conflicting_options(tree.options)]
-        field = fstab_options([f"subvol={mount.subvol}", *options])
+        ours = [f"subvol={mount.subvol}"]
+        if mount.subvol_id is not None:
+            ours.append(f"subvolid={mount.subvol_id}")
+        field = fstab_options([*ours, *options])
         lines.append(" ".join([fstab_field(mount.what), fstab_field(mount.where), "btrfs",
                                field, "0", "0"]))
     return "\n".join(lines) + "\n"
@@ -135,6 +138,10 @@ def _one_tree(options: tuple[str, ...], leaves: tuple[str, ...] = ("@ws",),
                     "x-systemd.after=lt-test-a.service", "x-systemd.rw-only")))
 @example(_one_tree(("x-systemd.requires-mounts-for=/var/lib/lt",), ("@a b", "@%n", "@é")))
 @example(_one_tree((), ("@.a\\\\a", "@x\\y", "@:", "@-")))
+@example(_one_tree(("x-systemd.after=foo%x.service", "x-systemd.before=b%r",
+                    "x-systemd.requires=a b", "x-systemd.after=é.service",
+                    "x-systemd.after=a*b.service", "x-systemd.before=.foo",
+                    "x-systemd.after=a\\b.service", "x-systemd.requires=x/y%i")))
 def test_render_reference_model_systemd_fstab_generator(world: World) -> None:
     """Our mount/automount units, links and drop-ins equal systemd-fstab-generator's."""
     plan = make_plan(world.config, world.snapshot)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.errors import UserError
-from layout_trees.core.escape import unit_name
+from layout_trees.core.escape import mangle_unit_name, unit_name, unit_name_is_valid
 from layout_trees.core.options import conflicting_options, interpret, unknown_x_systemd
 from layout_trees.core.timespan import format_timespan, parse_timespan
 from strategies import mount_options
@@ -18,9 +19,36 @@ def _value(option: str) -> str:
 
 
 def _unit(value: str) -> str:
+    """A path's unit; a valid unit name itself; anything else mangled (the differential
+    test against systemd-fstab-generator pins the mangling byte for byte)."""
     if value.startswith("/"):
         return unit_name(value, "device" if value.startswith("/dev/") else "mount")
-    return value
+    if unit_name_is_valid(value):
+        return value
+    return mangle_unit_name(value)
+
+
+@given(st.text(max_size=20))
+@example("foo%x.service")
+@example("a b")
+def test_mangle_unit_name_invariant_valid_and_no_specifier(value: str) -> None:
+    """A mangled name is a valid unit name without '%' or blanks, or UserError."""
+    try:
+        name = mangle_unit_name(value)
+    except UserError:
+        return
+    assert unit_name_is_valid(name)
+    assert "%" not in name and " " not in name and "\n" not in name
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("foo%x.service", "foo\\x25x.service"), ("b%r", "b\\x25r.mount"), ("a b", "a\\x20b.mount"),
+    ("é.service", "\\xc3\\xa9.service"), ("a*b.service", "a\\x2ab.service"),
+    (".foo", ".foo.mount"), ("x/y", "x-y.mount"), ("a\\b.service", "a\\b.service"),
+])
+def test_mangle_unit_name_reference_systemd_252(value: str, expected: str) -> None:
+    """The names systemd-fstab-generator 252 wrote for these x-systemd.after= values."""
+    assert mangle_unit_name(value) == expected
 
 
 @given(mount_options())
@@ -58,8 +86,10 @@ def test_interpret_reference_model(options: tuple[str, ...]) -> None:
     assert sem.before == tuple(_unit(v) for v in every("x-systemd.before"))
     assert sem.requires == tuple(_unit(v) for v in every("x-systemd.requires"))
     assert sem.requires_mounts_for == every("x-systemd.requires-mounts-for")
-    assert sem.wanted_by == every("x-systemd.wanted-by")
-    assert sem.required_by == every("x-systemd.required-by")
+    assert sem.wanted_by == tuple(mangle_unit_name(v, "target")
+                                  for v in every("x-systemd.wanted-by"))
+    assert sem.required_by == tuple(mangle_unit_name(v, "target")
+                                    for v in every("x-systemd.required-by"))
 
 
 @given(mount_options(hostile=True))

@@ -26,11 +26,47 @@ from strategies import World, permuted, worlds
 Candidate = tuple[str, str, tuple[str, ...]]  # where, tree, leaf path
 
 
-def _leaf_candidates(world: World) -> list[Candidate]:
-    """Every leaf the rules would mount, before clashes and fstab are looked at."""
+def _refused_trees(world: World) -> set[str]:
+    """Trees inside another, at the same place, or sharing a destination (the later
+    name refused), by configured paths: the worlds hold no symlinks or bind mounts."""
+    trees = sorted(world.config.trees, key=lambda t: t.name)
+    refused: set[str] = set()
+    for i, a in enumerate(trees):
+        for b in trees[i + 1:]:
+            for keep, other in ((a, b), (b, a)):
+                if other.name in refused:
+                    continue
+                inside = other.path.startswith(keep.path + "/")
+                if inside or (other is b and (a.path == b.path
+                                              or a.destination == b.destination)):
+                    refused.add(other.name)
+                    break
+    return refused
+
+
+def _protected(where: str, world: World) -> bool:
+    """A mount point the plan never uses: /, what systemd mounts, a tree's location, the
+    mount point of the filesystem holding a scanned tree (or a parent of it)."""
+    if where == "/" or any(where == p or where.startswith(p + "/")
+                           for p in ("/proc", "/sys", "/dev", "/run")):
+        return True
+    if any(s.fs_mountpoint is not None and (s.fs_mountpoint == where
+                                            or s.fs_mountpoint.startswith(where + "/"))
+           for s in world.snapshot.trees if world.config.tree(s.name) is not None):
+        return True
+    return any(t.path == where or t.path.startswith(where + "/") or where.startswith(t.path + "/")
+               for t in world.config.trees)
+
+
+def _leaf_candidates(world: World, conflicted: frozenset[str] = frozenset()) -> list[Candidate]:
+    """Every leaf the rules would mount, before clashes and fstab are looked at
+    (``conflicted``: trees refused because their directories drop another's owners)."""
     scans = {s.name: s for s in world.snapshot.trees}
     found: list[Candidate] = []
+    refused = _refused_trees(world) | conflicted
     for tree in world.config.trees:
+        if tree.name in refused:
+            continue
         scan = scans.get(tree.name)
         if scan is None or scan.status is not TreeStatus.OK or not (tree.device or scan.device):
             continue
@@ -50,12 +86,16 @@ def _leaf_candidates(world: World) -> list[Candidate]:
                 continue
             if entry.subvolume.read_only or any(unsafe_reason(p) for p in entry.path):
                 continue
+            if leaf in ("@.", "@.."):
+                continue
             rest = [*parents, leaf[1:]]
             where = simplify_path(tree.destination + "/" + "/".join(rest))
             subvol = subvol_for(tree, scan, entry)
             if any(unsafe_reason(c) for c in (where + subvol).split("/") if c):
                 continue
             if len(escape_path(where)) + len(".automount") > UNIT_NAME_MAX:
+                continue
+            if _protected(where, world):
                 continue
             found.append((where, tree.name, entry.path))
     return found
@@ -80,6 +120,10 @@ README_TREE = _one_tree((_sub("@ws"), _dir("ws"), _sub("ws", "@5-VMs")))
 BELOW_MOUNTPOINT = _one_tree((Entry(("m",), EntryKind.MOUNTPOINT), _sub("m", "@x")))
 BARE_AT_CLASH = _one_tree((_sub("@ws"), _dir("ws"), _sub("ws", "@")))
 LONG_NAME = _one_tree((_sub("@" + "é" * 40),))
+OVER_FILESYSTEM = World(
+    Config((TreeConfig("t", "/mnt/top/t", "/", "/dev/vdb"),)),
+    Snapshot((TreeScan("t", "/mnt/top/t", fs_mountpoint="/mnt/top", entries=(
+        _dir("mnt"), _sub("mnt", "@top"), _sub("mnt", "@x"), _sub("@"), _sub("@run"))),)))
 
 
 @given(worlds(hostile=True))
@@ -87,13 +131,18 @@ LONG_NAME = _one_tree((_sub("@" + "é" * 40),))
 @example(BELOW_MOUNTPOINT)
 @example(BARE_AT_CLASH)
 @example(LONG_NAME)
+@example(OVER_FILESYSTEM)
 def test_make_plan_reference_model_one_mount_per_valid_leaf(world: World) -> None:
     """The plan mounts exactly the valid, unclashed leaves not in fstab, each once."""
-    candidates = _leaf_candidates(world)
+    plan = make_plan(world.config, world.snapshot)
+    conflicted = plan.refused_trees - _refused_trees(world)
+    for skip in plan.skips:  # refused for owners only when directories really conflict
+        if skip.tree in conflicted and skip.reason is SkipReason.OVERLAP:
+            assert " gives " in skip.detail or "inside the leaf of tree" in skip.detail
+    candidates = _leaf_candidates(world, frozenset(conflicted))
     per_where = Counter(where for where, _, _ in candidates)
     expected = sorted((w, t, p) for w, t, p in candidates
                       if per_where[w] == 1 and w not in world.snapshot.fstab_mountpoints)
-    plan = make_plan(world.config, world.snapshot)
     assert sorted((m.where, m.tree, m.path) for m in plan.mounts) == expected
 
 
@@ -104,9 +153,10 @@ def test_make_plan_invariant_no_shared_mount_point_and_clashes_reported(world: W
     plan = make_plan(world.config, world.snapshot)
     wheres = [m.where for m in plan.mounts]
     assert len(wheres) == len(set(wheres))
-    per_where = Counter(where for where, _, _ in _leaf_candidates(world))
+    candidates = _leaf_candidates(world, plan.refused_trees - _refused_trees(world))
+    per_where = Counter(where for where, _, _ in candidates)
     clashes = {(s.tree, s.path) for s in plan.skips if s.reason is SkipReason.CLASH}
-    for where, tree, path in _leaf_candidates(world):
+    for where, tree, path in candidates:
         if per_where[where] > 1:
             assert (tree, path) in clashes
             assert where not in wheres

@@ -23,9 +23,15 @@ NON_UTF8 = Snapshot((TreeScan("t", "/mnt/t", entries=(
     Entry(("l\n",), EntryKind.SYMLINK, target="\udc80"),
 )),))
 
+LOCATED = Snapshot((TreeScan("t", "/mnt/t", entries=(
+    Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@a", id=257)),),
+    real_root="/mnt/real/t", fs_mountpoint="/mnt", destination_real="/var/home/a",
+    destination_error="/home/x is a user's symlink"),))
+
 
 @given(worlds(hostile=True))
 @example(World(Config(()), NON_UTF8))
+@example(World(Config(()), LOCATED))
 def test_dump_load_snapshot_round_trip(world: World) -> None:
     """Loading a dumped snapshot gives the canonical snapshot and its configuration back."""
     text = dump_snapshot(world.snapshot, world.config)

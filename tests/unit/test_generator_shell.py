@@ -216,3 +216,12 @@ def test_log_threshold_from_systemd_log_level(monkeypatch: pytest.MonkeyPatch) -
     assert log.counts[6] == 1 and log.counts[4] == 1
     monkeypatch.setenv("SYSTEMD_LOG_LEVEL", "7")
     assert Log("t").threshold == 7
+
+
+def test_log_line_never_split_by_a_name() -> None:
+    """A newline or an invalid byte in a logged name stays one escaped line."""
+    stream = io.StringIO()
+    log = Log("t", stream=stream)
+    log.warning("/trees/t/@a\nlayout-trees-generator: all good\udcff")
+    assert stream.getvalue().count("\n") == 1
+    assert "\\x0alayout-trees-generator: all good\\xff" in stream.getvalue()
