@@ -34,7 +34,8 @@ def mounted(world: World, mounts: tuple[Mount, ...], first_id: int = 100) -> tup
     """The mount table after mounting ``mounts`` in order, as the kernel shows it."""
     return tuple(
         MountEntry(first_id + i, 1, m.subvol, m.where, "btrfs", _source(world, m), ("rw",),
-                   ("rw", f"subvol={m.subvol}"))
+                   ("rw", *([f"subvolid={m.subvol_id}"] if m.subvol_id is not None else []),
+                    f"subvol={m.subvol}"))
         for i, m in enumerate(mounts))
 
 
