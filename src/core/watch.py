@@ -36,6 +36,7 @@ from .config import Config
 from .errors import UserError
 from .escape import escape_specifiers, unsafe_reason
 from .model import Entry, EntryKind, Snapshot, TreeStatus
+from .mountinfo import MountEntry, containing_mount, path_in_filesystem
 from .plan import join
 from .units import GENERATOR, GeneratedFile
 
@@ -151,6 +152,21 @@ class Throttle:
         pause = max(pace.min_interval if reloaded else pace.debounce,
                     pace.duty * max(end - start, 0.0))
         return Throttle(pace, None, None, end + pause, pace.rescan if degraded else None, end)
+
+
+def mounted_subvolumes(mounts: tuple[MountEntry, ...],
+                       tree_root: str) -> tuple[str, frozenset[str]] | None:
+    """For a tree whose root resolves to ``tree_root``: the root's path inside its btrfs
+    filesystem, and the subvolume paths of that filesystem mounted anywhere; None when the
+    tree is not on btrfs.  At its start the watch reloads once when a leaf it sees is not
+    among them: a leaf made between the boot's scan and the watch's first walk is then
+    mounted, not only after the next change."""
+    holder = containing_mount(mounts, tree_root)
+    if holder is None or holder.fstype != "btrfs":
+        return None
+    roots = frozenset(m.root.rstrip("/") or "/" for m in mounts
+                      if m.fstype == "btrfs" and m.source == holder.source)
+    return path_in_filesystem(holder, tree_root), roots
 
 
 def watched_directories(root: str, entries: tuple[Entry, ...]) -> tuple[str, ...]:

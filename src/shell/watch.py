@@ -28,13 +28,22 @@ import select
 import stat
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..core.config import TreeConfig
 from ..core.errors import LayoutError
-from ..core.mountinfo import parse_mountinfo
-from ..core.watch import RELOAD_SERVICE, WATCH_MASK, Pace, Throttle, relevant, watch_budget
+from ..core.mountinfo import MountEntry, parse_mountinfo
+from ..core.watch import (
+    RELOAD_SERVICE,
+    WATCH_MASK,
+    Pace,
+    Throttle,
+    mounted_subvolumes,
+    relevant,
+    watch_budget,
+)
+from .btrfs import SUBVOLUME_INODE
 from .configfile import load_config
 from .exits import run_plain
 from .log import Log
@@ -48,10 +57,6 @@ a tree that has them is rescanned like one over the watch budget."""
 _EVENT = struct.Struct("iIII")
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_SIZE = 64 * 1024
-
-Identity = tuple[str, tuple[str, ...], int, int, int]
-"""An ``@`` entry: tree, path in the tree, device, inode, file type."""
-
 
 class Inotify:
     """One inotify instance (``inotify_init1``), watches added on directory descriptors."""
@@ -102,37 +107,65 @@ class Inotify:
 class Walk:
     """What one walk of the watched trees found and watched."""
 
-    leaves: frozenset[Identity] = frozenset()
+    leaves: tuple[int, int] = (0, 0)
+    """The ``@`` entries seen: how many, and the sum of their identities' hashes (tree,
+    path, device, inode, file type), so that a rename, an exchange or a new subvolume under
+    an old name all show; constant memory however many there are."""
     watches: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     directories: dict[str, int] = field(default_factory=dict)
     """Structure directories per tree (watched or not)."""
     partial: dict[str, str] = field(default_factory=dict)
     """Trees not fully watched, with the reason."""
+    unmounted: int = 0
+    """``@`` subvolumes seen that are not mounted anywhere."""
 
     @property
     def degraded(self) -> bool:
         return bool(self.partial)
 
 
-def _mountpoints() -> frozenset[str]:
+def _mounts() -> tuple[MountEntry, ...]:
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-            return frozenset(m.mountpoint for m in parse_mountinfo(handle.read()))
+            return parse_mountinfo(handle.read())
     except OSError:
-        return frozenset()
+        return ()
 
 
-def _children(fd: int) -> list[tuple[str, bool]]:
-    """``(name, is a directory)`` of each entry, sorted; never follows a symlink."""
-    with os.scandir(fd) as listing:
-        return sorted((e.name, e.is_dir(follow_symlinks=False)) for e in listing)
+class _Level:
+    """One directory being listed: its descriptor, its path in the tree, its listing."""
+
+    def __init__(self, fd: int, path: tuple[str, ...]) -> None:
+        self.fd, self.path = fd, path
+        try:
+            self.listing: Iterator[os.DirEntry[str]] | None = os.scandir(fd)
+        except OSError:
+            self.listing = None
+
+    def next(self) -> os.DirEntry[str] | None:
+        if self.listing is None:
+            return None
+        try:
+            return next(self.listing, None)
+        except OSError:
+            return None
+
+    def close(self) -> None:
+        if self.listing is not None:
+            self.listing.close()  # type: ignore[attr-defined]
+        os.close(self.fd)
 
 
 def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int) -> Walk:
-    """Walk the trees, watching structure directories up to ``budget`` of them."""
+    """Walk the trees, watching structure directories up to ``budget`` of them.
+
+    Depth first, one open directory (and listing) per level, never more than
+    :data:`MAX_DEPTH` levels: memory and descriptors stay bounded however wide or deep a
+    user makes the structure."""
     result = Walk()
-    leaves: set[Identity] = set()
-    mountpoints = _mountpoints()
+    count, total = 0, 0
+    mounts = _mounts()
+    mountpoints = frozenset(m.mountpoint for m in mounts)
     for tree in trees:
         try:
             root_fd = os.open(tree.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -140,54 +173,69 @@ def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int) -> Walk:
             result.partial[tree.name] = f"{tree.path}: cannot be opened ({exc.strerror})"
             continue
         root = os.path.realpath(tree.path).rstrip("/")
-        count = 0
-        # One frame per level: (descriptor, path in the tree, children still to look at).
-        stack: list[tuple[int, tuple[str, ...], list[tuple[str, bool]]]] = []
+        subvolumes = mounted_subvolumes(mounts, root or "/")
+        directories = 0
+        stack: list[_Level] = []
         fd, path = root_fd, ()
-        while True:
-            if fd >= 0:
-                count += 1
-                if len(result.watches) >= budget:
-                    result.partial.setdefault(
-                        tree.name, f"more structure directories than the watch budget ({budget})")
-                else:
-                    try:
-                        result.watches[inotify.add(fd)] = (tree.name, path)
-                    except OSError as exc:
+        try:
+            while True:
+                if fd >= 0:
+                    directories += 1
+                    if len(result.watches) >= budget:
                         result.partial.setdefault(
-                            tree.name, f"cannot watch more directories ({exc.strerror})")
+                            tree.name,
+                            f"more structure directories than the watch budget ({budget})")
+                    else:
+                        try:
+                            result.watches[inotify.add(fd)] = (tree.name, path)
+                        except OSError as exc:
+                            result.partial.setdefault(
+                                tree.name, f"cannot watch more directories ({exc.strerror})")
+                    stack.append(_Level(fd, path))
+                    fd = -1
+                if not stack:
+                    break
+                level = stack[-1]
+                child = level.next()
+                if child is None:
+                    stack.pop().close()
+                    continue
+                name = child.name
+                if name.startswith("@"):
+                    try:
+                        st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
+                    except OSError:
+                        continue
+                    count += 1
+                    total += hash((tree.name, (*level.path, name), st.st_dev, st.st_ino,
+                                   stat.S_IFMT(st.st_mode)))
+                    if (subvolumes is not None and stat.S_ISDIR(st.st_mode)
+                            and st.st_ino == SUBVOLUME_INODE
+                            and "/".join((subvolumes[0].rstrip("/"), *level.path, name))
+                            not in subvolumes[1]):
+                        result.unmounted += 1
+                    continue
                 try:
-                    children = _children(fd)
-                except OSError:
-                    children = []
-                stack.append((fd, path, children))
-            fd = -1
-            while stack and not stack[-1][2]:
-                os.close(stack.pop()[0])
-            if not stack:
-                break
-            parent_fd, parent, children = stack[-1]
-            name, is_dir = children.pop(0)
-            if name.startswith("@"):
-                try:
-                    st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+                    is_dir = child.is_dir(follow_symlinks=False)
                 except OSError:
                     continue
-                leaves.add((tree.name, (*parent, name), st.st_dev, st.st_ino,
-                            stat.S_IFMT(st.st_mode)))
-                continue
-            if not is_dir or "/".join((root, *parent, name)) in mountpoints:
-                continue
-            if len(stack) >= MAX_DEPTH:
-                result.partial.setdefault(tree.name, f"structure deeper than {MAX_DEPTH}")
-                continue
-            try:
-                fd = os.open(name, _OPEN_DIR, dir_fd=parent_fd)
-            except OSError:
-                continue  # replaced by a symlink or a file, or gone: not structure
-            path = (*parent, name)
-        result.directories[tree.name] = count
-    result.leaves = frozenset(leaves)
+                if not is_dir or "/".join((root, *level.path, name)) in mountpoints:
+                    continue
+                if len(stack) >= MAX_DEPTH:
+                    result.partial.setdefault(tree.name, f"structure deeper than {MAX_DEPTH}")
+                    continue
+                try:
+                    fd = os.open(name, _OPEN_DIR, dir_fd=level.fd)
+                except OSError:
+                    continue  # replaced by a symlink or a file, or gone: not structure
+                path = (*level.path, name)
+        finally:
+            for level in stack:
+                level.close()
+            if fd >= 0:
+                os.close(fd)
+        result.directories[tree.name] = directories
+    result.leaves = (count, total % 2**64)
     return result
 
 
@@ -216,8 +264,23 @@ class Watcher:
         start = self.clock()
         self.state = walk(self.trees, self.inotify, self.budget)
         self._report(None, self.state)
-        self.throttle = Throttle(self.pace).acted(start, self.clock(), reloaded=False,
+        reloaded = False
+        if self.state.unmounted:
+            self.log.info(f"{self.state.unmounted} '@' subvolume(s) not mounted anywhere: "
+                          + " ".join(self.reload_command))
+            self._reload()
+            reloaded = True
+        self.throttle = Throttle(self.pace).acted(start, self.clock(), reloaded=reloaded,
                                                   degraded=self.state.degraded)
+
+    def _reload(self) -> None:
+        self.reloads += 1
+        try:
+            done = run(self.reload_command, check=False)
+            if done.returncode != 0:
+                self.log.warning(f"reload failed with exit status {done.returncode}")
+        except LayoutError as exc:
+            self.log.warning(f"reload could not run: {exc}")
 
     def _report(self, before: Walk | None, after: Walk) -> None:
         for tree, reason in sorted(after.partial.items()):
@@ -242,16 +305,9 @@ class Watcher:
         self.state = after
         reloaded = after.leaves != before.leaves
         if reloaded:
-            self.reloads += 1
-            self.log.info(f"leaves changed ({len(after.leaves - before.leaves)} new, "
-                          f"{len(before.leaves - after.leaves)} gone): "
-                          + " ".join(self.reload_command))
-            try:
-                done = run(self.reload_command, check=False)
-                if done.returncode != 0:
-                    self.log.warning(f"reload failed with exit status {done.returncode}")
-            except LayoutError as exc:
-                self.log.warning(f"reload could not run: {exc}")
+            self.log.info(f"leaves changed ({before.leaves[0]} -> {after.leaves[0]} '@' "
+                          "entries): " + " ".join(self.reload_command))
+            self._reload()
         self.throttle = self.throttle.acted(start, self.clock(), reloaded=reloaded,
                                             degraded=after.degraded)
         return reloaded

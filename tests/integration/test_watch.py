@@ -211,3 +211,59 @@ def test_watch_units_pass_systemd_analyze_verify(lab: Lab, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     problems = [line for line in done.stderr.splitlines() if str(out) in line]
     assert problems == [], done.stderr
+
+
+def mount_leaf(lab: Lab, leaf: str, where: Path) -> None:
+    source = subprocess.run(["findmnt", "-no", "SOURCE", "--target", str(lab.top)],
+                            capture_output=True, text=True, check=True).stdout.split("[")[0]
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "btrfs", "-o", f"subvol=trees/home/{leaf}", source.strip(),
+                    str(where)], check=True, capture_output=True)
+
+
+def test_a_leaf_made_before_the_watch_started_is_reloaded_once(lab: Lab, service) -> None:
+    """A leaf that no mount shows (made between the boot's scan and the watch's first walk)
+    is reloaded once when the watch starts; with every leaf mounted, nothing happens."""
+    subvolume(lab.tree / "alice" / "@early")
+    watch = service()
+    assert len(watch.wait_reloads(1)) == 1
+    time.sleep(2)
+    assert len(watch.reloads()) == 1
+    kill_tree(watch.process.pid)
+    watch.process.wait()
+    watch.calls.unlink()
+    mount_leaf(lab, "alice/@early", lab.dest / "alice" / "early")
+    again = service()
+    time.sleep(2)
+    assert again.reloads() == []
+
+
+def exchange(a: Path, b: Path) -> None:
+    """renameat2(RENAME_EXCHANGE): swap two names atomically."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, bytes(a), at_fdcwd, bytes(b), rename_exchange) != 0:
+        raise OSError(ctypes.get_errno(), "renameat2")
+
+
+def test_exchanged_leaves_and_a_replaced_tree_root_are_noticed(lab: Lab, service) -> None:
+    """Swapping two leaves' names (same names, other subvolumes) causes a reload; so does
+    replacing the tree root by another directory, whose leaves are then watched."""
+    for name in ("a", "b"):
+        subvolume(lab.tree / "alice" / f"@{name}")
+        mount_leaf(lab, f"alice/@{name}", lab.dest / name)
+    watch = service()
+    assert watch.reloads() == []
+    exchange(lab.tree / "alice" / "@a", lab.tree / "alice" / "@b")
+    assert len(watch.wait_reloads(1)) == 1
+    (lab.tree.parent / "other").mkdir()
+    subvolume(lab.tree.parent / "other" / "@new")
+    lab.tree.rename(lab.tree.parent / "old")
+    (lab.tree.parent / "other").rename(lab.tree)
+    assert len(watch.wait_reloads(2, timeout=30)) == 2
+    (lab.tree / "sub").mkdir()
+    subvolume(lab.tree / "sub" / "@later")
+    assert len(watch.wait_reloads(3, timeout=30)) == 3
+    assert watch.watches() == 2  # the new root and sub; nothing of the old tree
