@@ -223,9 +223,11 @@ def _service(description: str, exec_start: tuple[str, ...], service: tuple[str, 
 
 def watch_service(exec_start: tuple[str, ...]) -> str:
     """The long-running watch; restarted if it fails (no start limit: a watch that gave up
-    until the next boot is what this replaces)."""
+    until the next boot is what this replaces), but not for a bad configuration (exit 2),
+    which a restart cannot fix."""
     return _service("Watch layout trees for leaves added or removed", exec_start,
-                    ("Type=exec", "Restart=on-failure", "RestartSec=10s", "Nice=10",
+                    ("Type=exec", "Restart=on-failure", "RestartSec=10s",
+                     "RestartPreventExitStatus=2", "NoNewPrivileges=yes", "Nice=10",
                      "IOSchedulingClass=idle"))
 
 

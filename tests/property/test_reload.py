@@ -1,4 +1,4 @@
-"""Properties of ``diff_mounts`` (what ``layout reload`` changes); the watch: test_watch.py."""
+"""Properties of ``diff_mounts`` (what ``layout reload`` changes)."""
 
 from __future__ import annotations
 
