@@ -16,3 +16,15 @@ def test_watch_service_imports_no_cli_stack() -> None:
     loaded = set(json.loads(done.stdout))
     assert "layout_trees.shell.watch" in loaded
     assert not {"typer", "rich", "click", "yaml", "layout_trees.shell.cli"} & loaded
+
+
+def test_watch_service_bad_configuration_is_one_line_exit_2(tmp_path) -> None:
+    """A missing or broken configuration ends the service with one line and exit status 2
+    (which the unit does not restart on), never a traceback."""
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[tree.a\npath = 1\n")
+    for config in (tmp_path / "missing.toml", broken):
+        done = subprocess.run([sys.executable, "-m", "layout_trees.shell.watch", "--config",
+                               str(config)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
