@@ -34,7 +34,7 @@ from .escape import needs_escaping, unit_name
 from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
 from .plan import Mount, Plan, SkipReason, join, make_plan, mount_components
-from .watch import MAX_WATCHES, structure_directories
+from .watch import MAX_DEPTH, MAX_WATCHES, structure_directories, too_deep
 
 
 class Severity(Enum):
@@ -462,14 +462,19 @@ def _parent_findings(tree: TreeConfig, scan: TreeScan, snapshot: Snapshot) -> li
 def _watch_findings(config: Config, snapshot: Snapshot) -> list[Finding]:
     """LT070: more structure directories in the watched trees than the watch follows."""
     counts: dict[str, int] = {}
+    out: list[Finding] = []
     for tree in config.trees:
         scan = snapshot.tree(tree.name)
         if tree.watch and scan is not None and scan.status is TreeStatus.OK:
             counts[tree.name] = structure_directories(scan.entries)
+            if too_deep(scan.entries):
+                out.append(Finding(
+                    "LT070", f"{show(tree.path)}: structure directories more than {MAX_DEPTH} "
+                    "levels deep, which the watch does not follow; leaves that come and go there "
+                    "may be noticed only at the next periodic rescan", tree.name, tree.path))
     total = sum(counts.values())
     if total <= MAX_WATCHES:
-        return []
-    out: list[Finding] = []
+        return out
     for name, count in sorted(counts.items()):
         watched = config.tree(name)
         assert watched is not None

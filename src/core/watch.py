@@ -50,6 +50,9 @@ MAX_WATCHES = 8192
 """Directories watched at most, all watched trees together (``--max-watches``)."""
 WATCH_SHARE = 4
 """Never more than 1/WATCH_SHARE of root's ``fs.inotify.max_user_watches``."""
+MAX_DEPTH = 200
+"""Structure directories deeper than this are not watched (the walk holds one open
+directory per level); a tree that has them is rescanned like one over the budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,13 @@ def watched_directories(root: str, entries: tuple[Entry, ...]) -> tuple[str, ...
             continue
         dirs.add(join(root, path))
     return tuple(sorted(dirs))
+
+
+def too_deep(entries: tuple[Entry, ...]) -> bool:
+    """Whether a tree has structure directories deeper than the watch goes."""
+    return any(len(e.path) >= MAX_DEPTH for e in entries
+               if e.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME)
+               and not any(p.startswith("@") for p in e.path))
 
 
 def structure_directories(entries: tuple[Entry, ...]) -> int:

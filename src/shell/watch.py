@@ -35,6 +35,7 @@ from ..core.config import TreeConfig
 from ..core.errors import LayoutError
 from ..core.mountinfo import MountEntry, parse_mountinfo
 from ..core.watch import (
+    MAX_DEPTH,
     RELOAD_SERVICE,
     WATCH_MASK,
     Pace,
@@ -51,9 +52,6 @@ from .run import run
 
 NAME = "layout-trees-watch"
 DEFAULT_RELOAD = ("systemctl", "start", RELOAD_SERVICE)
-MAX_DEPTH = 200
-"""Structure directories deeper than this are not watched (one open descriptor per level);
-a tree that has them is rescanned like one over the watch budget."""
 _EVENT = struct.Struct("iIII")
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_SIZE = 64 * 1024

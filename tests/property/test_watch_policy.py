@@ -229,3 +229,18 @@ def test_services_run_this_package_with_the_config(name) -> None:
             in reload)
     assert "StartLimitIntervalSec=0" in watch and "Restart=on-failure" in watch
     assert watch_unit_name(name) == WATCH_SERVICE
+
+
+@pytest.mark.parametrize(("depth", "watch", "reported"),
+                         [(199, True, False), (200, True, True), (200, False, False)])
+def test_check_reports_structure_deeper_than_the_watch_goes(depth, watch, reported) -> None:
+    """Example: a watched tree whose structure goes deeper than the watch follows is reported
+    (LT070); one level less, or an unwatched tree, is not."""
+    from layout_trees.core.check import check
+    from layout_trees.core.model import Entry
+
+    chain = tuple(Entry(("d",) * n, EntryKind.DIRECTORY) for n in range(1, depth + 1))
+    config = Config((TreeConfig("t", "/trees/t", "/srv/t", watch=watch),))
+    snapshot = Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb", entries=chain),))
+    rules = {f.rule for f in check(config, snapshot).active}
+    assert ("LT070" in rules) == reported
