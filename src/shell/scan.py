@@ -113,7 +113,7 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
         mode=stat.S_IMODE(st.st_mode),
         entries=tuple(entries),
         acl=read_acl(real) if full else (),
-        ancestors=ancestors(root) if full else (),
+        ancestors=ancestors(root, mountpoints) if full else (),
     )
 
 
@@ -221,17 +221,19 @@ def read_acl(path: str) -> tuple[AclEntry, ...]:
     return parse_posix_acl(data, path)
 
 
-def ancestors(root: str) -> tuple[Ancestor, ...]:
+def ancestors(root: str, mountpoints: frozenset[str] = frozenset()) -> tuple[Ancestor, ...]:
     """The directories above ``root``, as configured and as its symlinks resolve, from ``/``
-    down (each ``lstat``-ed: a symlink among them is left out, its directory is not)."""
+    down, each ``lstat``-ed (a symlink among them is left out, its directory is not).  A
+    directory whose next component on the way is a mount point is left out too: a mount
+    point cannot be renamed or replaced while mounted."""
     paths: set[str] = set()
     for full in (os.path.abspath(root), os.path.realpath(root)):
-        parent = os.path.dirname(full)
-        while True:
-            paths.add(parent)
-            if parent == "/":
-                break
-            parent = os.path.dirname(parent)
+        child = full
+        while child != "/":
+            parent = os.path.dirname(child)
+            if child not in mountpoints:
+                paths.add(parent)
+            child = parent
     found: list[Ancestor] = []
     for path in sorted(paths):
         try:

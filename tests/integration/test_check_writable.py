@@ -161,3 +161,19 @@ def test_group_members_come_from_the_group_and_passwd_files(lab: Lab, tmp_path: 
     assert sorted(reported) == [str(lab.tree / "bobs"), str(lab.tree / "staff")], reported
     assert "group 2000 (uids 1000)" in reported[str(lab.tree / "staff")]
     assert "group 1001 (uids 1001)" in reported[str(lab.tree / "bobs")]
+
+
+def test_a_parent_above_a_mount_point_is_not_reported(lab: Lab, tmp_path: Path) -> None:
+    """A user who can write the directory holding a mount point on the way to the tree cannot
+    rename the mount point (the kernel says busy), so that directory is not reported; the
+    same directory without the mount point is."""
+    trees = lab.tree.parent
+    subprocess.run(["setfacl", "-m", "u:1000:rwx", str(lab.top)], check=True)
+    assert str(lab.top) in findings(lab, tmp_path, "LT051")
+    subprocess.run(["mount", "--bind", str(trees), str(trees)], check=True)
+    try:
+        assert str(lab.top) not in findings(lab, tmp_path, "LT051")
+        assert not as_user(1000, f"mv {trees} {lab.top}/elsewhere")
+    finally:
+        subprocess.run(["umount", str(trees)], check=True)
+    assert as_user(1000, f"mv {trees} {lab.top}/elsewhere && mv {lab.top}/elsewhere {trees}")
