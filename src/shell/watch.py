@@ -52,6 +52,8 @@ from .run import run
 
 NAME = "layout-trees-watch"
 DEFAULT_RELOAD = ("systemctl", "start", RELOAD_SERVICE)
+RELOAD_TIMEOUT = 900.0
+"""A reload that takes longer is left to itself (its job goes on) and the watch goes on."""
 _EVENT = struct.Struct("iIII")
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_SIZE = 64 * 1024
@@ -274,7 +276,7 @@ class Watcher:
     def _reload(self) -> None:
         self.reloads += 1
         try:
-            done = run(self.reload_command, check=False)
+            done = run(self.reload_command, check=False, timeout=RELOAD_TIMEOUT)
             if done.returncode != 0:
                 self.log.warning(f"reload failed with exit status {done.returncode}")
         except LayoutError as exc:
