@@ -4,7 +4,8 @@ Theory of operation.  One service, ``layout-trees-watch.service``, watches
 every tree with ``watch = true`` through **one** inotify instance
 (``python3 -m layout_trees.shell.watch``).  It watches the tree root and
 every structure directory (never a leaf, never through a symlink, never
-across a mount point), at most :data:`MAX_WATCHES` of them and never more
+across a mount point, never the project's own entries such as the backup
+snapshot directory), at most :data:`MAX_WATCHES` of them and never more
 than a :data:`WATCH_SHARE` of root's inotify watch limit.  Only the
 creation, deletion or renaming of an ``@`` entry or of a directory marks the
 trees as changed (:func:`relevant`); writing files does nothing.
@@ -38,6 +39,7 @@ from .escape import escape_specifiers, unsafe_reason
 from .model import Entry, EntryKind, Snapshot, TreeStatus
 from .mountinfo import MountEntry, containing_mount, path_in_filesystem
 from .plan import join
+from .reserved import DEFAULT_SNAPSHOT_DIR
 from .units import GENERATOR, GeneratedFile
 
 WATCH_SERVICE = "layout-trees-watch.service"
@@ -155,6 +157,13 @@ class Throttle:
         pause = max(pace.min_interval if reloaded else pace.debounce,
                     pace.duty * max(end - start, 0.0))
         return Throttle(pace, None, None, end + pause, pace.rescan if degraded else None, end)
+
+
+def reserved_snapshot_dirs(config: Config) -> frozenset[str]:
+    """The snapshot directories of every configured policy and the default one: the walk
+    leaves them (and ``.layout-trees*`` entries) out, see :mod:`layout_trees.core.reserved`."""
+    return frozenset({DEFAULT_SNAPSHOT_DIR} | {
+        t.backup.snapshot_dir for t in config.trees if t.backup is not None})
 
 
 def mounted_subvolumes(mounts: tuple[MountEntry, ...],

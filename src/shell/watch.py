@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from ..core.config import TreeConfig
 from ..core.errors import LayoutError
 from ..core.mountinfo import MountEntry, parse_mountinfo
+from ..core.reserved import is_reserved, reserved_paths
 from ..core.watch import (
     MAX_DEPTH,
     RELOAD_SERVICE,
@@ -42,6 +43,7 @@ from ..core.watch import (
     Throttle,
     mounted_subvolumes,
     relevant,
+    reserved_snapshot_dirs,
     watch_budget,
 )
 from .btrfs import SUBVOLUME_INODE
@@ -156,7 +158,8 @@ class _Level:
         os.close(self.fd)
 
 
-def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int) -> Walk:
+def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int,
+         snapshot_dirs: frozenset[str] = frozenset()) -> Walk:
     """Walk the trees, watching structure directories up to ``budget`` of them.
 
     Depth first, one open directory (and listing) per level, never more than
@@ -174,6 +177,7 @@ def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int) -> Walk:
             continue
         root = os.path.realpath(tree.path).rstrip("/")
         subvolumes = mounted_subvolumes(mounts, root or "/")
+        reserved = reserved_paths(subvolumes[0] if subvolumes else None, snapshot_dirs)
         directories = 0
         stack: list[_Level] = []
         fd, path = root_fd, ()
@@ -201,6 +205,8 @@ def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int) -> Walk:
                     stack.pop().close()
                     continue
                 name = child.name
+                if is_reserved((*level.path, name), reserved):
+                    continue  # the project's own (backup snapshots, work in progress)
                 if name.startswith("@"):
                     try:
                         st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
@@ -256,13 +262,14 @@ class Watcher:
     budget: int
     log: Log
     pace: Pace = field(default_factory=Pace)
+    snapshot_dirs: frozenset[str] = frozenset()
     clock: Callable[[], float] = time.monotonic
     inotify: Inotify = field(default_factory=Inotify)
     reloads: int = 0
 
     def __post_init__(self) -> None:
         start = self.clock()
-        self.state = walk(self.trees, self.inotify, self.budget)
+        self.state = walk(self.trees, self.inotify, self.budget, self.snapshot_dirs)
         self._report(None, self.state)
         reloaded = False
         if self.state.unmounted:
@@ -298,7 +305,7 @@ class Watcher:
         """Walk again; reload when the ``@`` entries changed.  Returns whether it reloaded."""
         start = self.clock()
         before = self.state
-        after = walk(self.trees, self.inotify, self.budget)
+        after = walk(self.trees, self.inotify, self.budget, self.snapshot_dirs)
         for wd in set(before.watches) - set(after.watches):
             self.inotify.remove(wd)
         self._report(before, after)
@@ -345,7 +352,8 @@ def serve(config_path: str | None, reload_command: Sequence[str], *,
         return 0
     budget = watch_budget(_read_max_user_watches(), max_watches)
     try:
-        Watcher(trees, tuple(reload_command), budget, log, pace).serve()
+        Watcher(trees, tuple(reload_command), budget, log, pace,
+                reserved_snapshot_dirs(parsed.config)).serve()
     except OSError as exc:
         if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
             log.error(f"cannot watch: {exc}")

@@ -267,3 +267,23 @@ def test_exchanged_leaves_and_a_replaced_tree_root_are_noticed(lab: Lab, service
     subvolume(lab.tree / "sub" / "@later")
     assert len(watch.wait_reloads(3, timeout=30)) == 3
     assert watch.watches() == 2  # the new root and sub; nothing of the old tree
+
+
+def test_backup_snapshots_and_work_names_are_not_watched(lab: Lab, service) -> None:
+    """A tree at the filesystem's top level: the backup snapshot directory and the project's
+    '.layout-trees*' work names are neither walked nor watched, and what changes inside them
+    causes no reload."""
+    lab.config.write_text(f'[tree.top]\npath = "{lab.top}"\ndestination = "{lab.dest}"\n'
+                          "watch = true\n")
+    (lab.top / ".snapshots" / "s1").mkdir(parents=True)
+    (lab.top / "alice" / ".layout-trees-persist" / "d").mkdir(parents=True)
+    watch = service()
+    dirs = len([p for p in lab.top.rglob("*") if p.is_dir() and not p.is_symlink()
+                and ".snapshots" not in p.parts
+                and not any(x.startswith(".layout-trees") for x in p.parts)]) + 1
+    assert watch.watches() == dirs
+    subvolume(lab.top / ".snapshots" / "s1" / "@snap")
+    (lab.top / ".snapshots" / "s2").mkdir()
+    subvolume(lab.top / "alice" / ".layout-trees-persist" / "d" / "@work")
+    time.sleep(3)
+    assert watch.reloads() == []
