@@ -34,7 +34,7 @@ from .escape import needs_escaping, unit_name
 from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
 from .plan import Mount, Plan, SkipReason, join, make_plan, mount_components
-from .watch import MAX_DEPTH, MAX_WATCHES, structure_directories, too_deep
+from .watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
 
 
 class Severity(Enum):
@@ -473,7 +473,8 @@ def _watch_findings(config: Config, snapshot: Snapshot) -> list[Finding]:
                     "levels deep, which the watch does not follow; leaves that come and go there "
                     "may be noticed only at the next periodic rescan", tree.name, tree.path))
     total = sum(counts.values())
-    if total <= MAX_WATCHES:
+    budget = watch_budget(snapshot.max_user_watches)
+    if total <= budget:
         return out
     for name, count in sorted(counts.items()):
         watched = config.tree(name)
@@ -481,7 +482,7 @@ def _watch_findings(config: Config, snapshot: Snapshot) -> list[Finding]:
         out.append(Finding(
             "LT070",
             f"{show(watched.path)}: {count} structure directories ({total} in all watched trees, "
-            f"more than the {MAX_WATCHES} the watch follows); leaves that come and go there "
+            f"more than the {budget} the watch follows here); leaves that come and go there "
             "may be noticed only at the next periodic rescan", name, watched.path))
     return out
 

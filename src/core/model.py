@@ -296,6 +296,9 @@ class Snapshot:
     """``(gid, member uids)`` of the groups in ``/etc/group`` that own or are named on
     directories of the trees (members listed there, and users whose primary group it is).
     A gid not recorded has unknown members."""
+    max_user_watches: int | None = None
+    """``fs.inotify.max_user_watches`` of the scanned machine (what the watch may use
+    depends on it); None when not known."""
 
     def __post_init__(self) -> None:
         if self.version != SNAPSHOT_VERSION:
@@ -320,6 +323,10 @@ class Snapshot:
                 raise SnapshotError(f"snapshot: group members {group!r} need a gid and uids")
         if len({gid for gid, _ in self.group_members}) != len(self.group_members):
             raise SnapshotError("snapshot: a group's members are listed twice")
+        if self.max_user_watches is not None and (
+                not isinstance(self.max_user_watches, int)
+                or isinstance(self.max_user_watches, bool) or self.max_user_watches < 0):
+            raise SnapshotError("snapshot: max_user_watches must be a non-negative integer")
 
     def canonical(self) -> Snapshot:
         """The same snapshot in canonical order (trees by name, entries by path)."""
@@ -329,6 +336,7 @@ class Snapshot:
             version=self.version,
             user_homes=self.user_homes,
             group_members=self.group_members,
+            max_user_watches=self.max_user_watches,
         )
 
     def tree(self, name: str) -> TreeScan | None:

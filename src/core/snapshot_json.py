@@ -109,6 +109,8 @@ def snapshot_to_data(snapshot: Snapshot, config: Config | None = None) -> dict[s
     }
     if canonical.user_homes:
         data["user_homes"] = [[uid, home] for uid, home in sorted(canonical.user_homes)]
+    if canonical.max_user_watches is not None:
+        data["max_user_watches"] = canonical.max_user_watches
     if canonical.group_members:
         data["group_members"] = [[gid, sorted(members)]
                                  for gid, members in sorted(canonical.group_members)]
@@ -278,8 +280,10 @@ def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
             raise SnapshotError("snapshot: fstab_mountpoints must be strings")
         homes = _user_homes(_get(data, "user_homes", list, "snapshot", []))
         groups = _group_members(_get(data, "group_members", list, "snapshot", []))
+        watches = _get(data, "max_user_watches", (int, type(None)), "snapshot", None)
         snapshot = Snapshot(trees=trees, fstab_mountpoints=frozenset(mountpoints),
-                            user_homes=homes, group_members=groups)
+                            user_homes=homes, group_members=groups,
+                            max_user_watches=watches)
     except SnapshotError:
         raise
     except LayoutError as exc:

@@ -173,6 +173,7 @@ def scan(config: Config, *, full: bool = True,
         fstab_mountpoints=read_fstab_mountpoints() if fstab is None else fstab,
         user_homes=user_homes(trees) if full else frozenset(),
         group_members=read_group_members(trees) if full else frozenset(),
+        max_user_watches=read_max_user_watches() if full else None,
     )
 
 
@@ -269,3 +270,12 @@ def read_group_members(trees: list[TreeScan], group_file: str = "/etc/group",
              if e.tag is AclTag.GROUP and e.id is not None}
     return group_members(parse_group(_read_text(group_file)),
                          parse_passwd(_read_text(passwd_file)), frozenset(gids))
+
+
+def read_max_user_watches() -> int | None:
+    """``fs.inotify.max_user_watches`` (what the watch may use depends on it)."""
+    try:
+        with open("/proc/sys/fs/inotify/max_user_watches", encoding="ascii") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None

@@ -51,6 +51,7 @@ from .configfile import load_config
 from .exits import run_plain
 from .log import Log
 from .run import run
+from .scan import read_max_user_watches
 
 NAME = "layout-trees-watch"
 DEFAULT_RELOAD = ("systemctl", "start", RELOAD_SERVICE)
@@ -245,14 +246,6 @@ def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int,
     return result
 
 
-def _read_max_user_watches() -> int | None:
-    try:
-        with open("/proc/sys/fs/inotify/max_user_watches", encoding="ascii") as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 @dataclass
 class Watcher:
     """The service's state: the inotify instance, the last walk, when to act next."""
@@ -350,7 +343,7 @@ def serve(config_path: str | None, reload_command: Sequence[str], *,
     if not trees:
         log.info("no tree has watch = true; nothing to watch")
         return 0
-    budget = watch_budget(_read_max_user_watches(), max_watches)
+    budget = watch_budget(read_max_user_watches(), max_watches)
     try:
         Watcher(trees, tuple(reload_command), budget, log, pace,
                 reserved_snapshot_dirs(parsed.config)).serve()

@@ -141,13 +141,16 @@ def test_garbage_acl_text_is_refused_cleanly(text) -> None:
 
 
 @given(acls(), acls(), st.integers(0, 0o7777),
-       st.frozensets(st.tuples(ids, st.frozensets(ids)), max_size=3))
-def test_snapshot_json_keeps_acls_ancestors_and_groups(root_acl, parent_acl, mode, groups) -> None:
-    """Round trip: ACLs, ancestors and group members survive 'layout snapshot' JSON."""
+       st.frozensets(st.tuples(ids, st.frozensets(ids)), max_size=3),
+       st.one_of(st.none(), st.integers(0, 2**31)))
+def test_snapshot_json_keeps_acls_ancestors_and_groups(root_acl, parent_acl, mode, groups,
+                                                       watches) -> None:
+    """Round trip: ACLs, ancestors, group members and the watch limit survive 'layout
+    snapshot' JSON."""
     groups = frozenset({g: m for g, m in groups}.items())
     scan = TreeScan("t", "/trees/t", device="/dev/vdb", root_subvol_path="/t", acl=root_acl,
                     ancestors=(Ancestor("/"), Ancestor("/trees", 0, 0, mode, parent_acl)))
-    snapshot = Snapshot((scan,), group_members=groups)
+    snapshot = Snapshot((scan,), group_members=groups, max_user_watches=watches)
     again, _ = load_snapshot(dump_snapshot(snapshot))
     assert again == snapshot.canonical()
 

@@ -244,3 +244,19 @@ def test_check_reports_structure_deeper_than_the_watch_goes(depth, watch, report
     snapshot = Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb", entries=chain),))
     rules = {f.rule for f in check(config, snapshot).active}
     assert ("LT070" in rules) == reported
+
+
+@pytest.mark.parametrize(("dirs", "limit", "reported"),
+                         [(2047, 8192, False), (2048, 8192, True), (2048, None, False),
+                          (8192, None, True)])
+def test_check_uses_the_scanned_machines_watch_limit(dirs, limit, reported) -> None:
+    """Example: LT070 counts against the budget the watch would have on the scanned machine
+    (a quarter of its max_user_watches, at most 8192), with the tree root counted."""
+    from layout_trees.core.check import check
+    from layout_trees.core.model import Entry
+
+    entries = tuple(Entry((f"d{i}",), EntryKind.DIRECTORY) for i in range(dirs))
+    config = Config((TreeConfig("t", "/trees/t", "/srv/t", watch=True),))
+    snapshot = Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb", entries=entries),),
+                        max_user_watches=limit)
+    assert ("LT070" in {f.rule for f in check(config, snapshot).active}) == reported
