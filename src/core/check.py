@@ -28,9 +28,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from enum import Enum
 
+from .access import Writer, replacers, writers
 from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import needs_escaping, unit_name
-from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
+from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
 from .persist import crossed_at, mount_destination
 from .plan import (
@@ -42,6 +43,7 @@ from .plan import (
     mount_components,
     without_reserved,
 )
+from .watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
 
 
 class Severity(Enum):
@@ -136,12 +138,21 @@ RULES: tuple[Rule, ...] = (
          "systemd refuses such a mount"),
     Rule("LT050", "user-writable-structure", _E,
          "a non-root user can create leaves that mount outside their home",
-         "make the structure directories root's (chown root: DIR; chmod go-w DIR)"),
+         "make the structure directories root's (chown root: DIR; chmod go-w DIR; "
+         "setfacl -b DIR)"),
+    Rule("LT051", "user-writable-tree-parent", _E,
+         "a non-root user can replace the tree directory (they can write a directory above it)",
+         "make every directory above the tree root's and not writable by others "
+         "(chown root: DIR; chmod go-w DIR; setfacl -b DIR), or set the sticky bit"),
     Rule("LT060", "no-backup-policy", _W, "a leaf is not covered by any backup policy",
          "add a [tree.NAME.backup] table, or mark the leaf: "
          "setfattr -n user.layout-trees.backup -v skip LEAF"),
     Rule("LT061", "backup-skipped", _I, "a leaf is explicitly excluded from backups",
          "nothing to fix if intended (user.layout-trees.backup=skip)"),
+    Rule("LT070", "watch-too-large", _W,
+         "watched trees have more structure directories than the watch follows",
+         "the watch rescans periodically instead of reacting at once; set watch = false "
+         "and run 'layout reload' yourself, or raise the service's --max-watches"),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
@@ -411,46 +422,96 @@ def _hidden_findings(plan: Plan, config: Config) -> list[Finding]:
 # --- security --------------------------------------------------------------------------
 
 
-def _writers(uid: int, gid: int, mode: int) -> list[tuple[str, int | None]]:
-    """Who other than root can create entries in a directory: ``(label, uid)``."""
-    found: list[tuple[str, int | None]] = []
-    if uid != 0:
-        found.append((f"uid {uid}", uid))  # an owner can always chmod u+w
-    if mode & 0o020 and gid != 0:
-        found.append((f"group {gid}", None))
-    if mode & 0o002:
-        found.append(("every user", None))
-    return found
-
-
 def _inside(path: str, home: str) -> bool:
     return home != "/" and (path == home or path.startswith(home + "/"))
 
 
+def _exempt(writer: Writer, where: str, snapshot: Snapshot) -> str | None:
+    """The writer's home (shown) when every user it stands for has ``where`` in their
+    home directory; None when it must be reported."""
+    if not writer.uids:
+        return None
+    homes = [snapshot.home_of(u) for u in sorted(writer.uids)]
+    if all(h is not None and _inside(where, h) for h in homes):
+        return ", ".join(h for h in homes if h)
+    return None
+
+
 def _security_findings(tree: TreeConfig, scan: TreeScan, snapshot: Snapshot) -> list[Finding]:
-    dirs: list[tuple[tuple[str, ...], int, int, int]] = [((), scan.uid, scan.gid, scan.mode)]
+    dirs: list[tuple[tuple[str, ...], int, int, int, tuple[AclEntry, ...]]] = [
+        ((), scan.uid, scan.gid, scan.mode, scan.acl)]
     for entry in sorted(scan.entries, key=lambda e: e.path):
         if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not any(
                 p.startswith("@") for p in entry.path):
-            dirs.append((entry.path, entry.uid, entry.gid, entry.mode))
+            dirs.append((entry.path, entry.uid, entry.gid, entry.mode, entry.acl))
     flagged: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     out: list[Finding] = []
-    for path, uid, gid, mode in dirs:
+    for path, uid, gid, mode, acl in dirs:
         where = join(tree.destination, path)
-        for label, writer_uid in _writers(uid, gid, mode):
-            if any(path[: len(p)] == p for p in flagged[label]):
+        for writer in writers(uid, gid, mode, acl, snapshot):
+            if any(path[: len(p)] == p for p in flagged[writer.key]):
                 continue  # an ancestor already reported for the same writer
-            home = snapshot.home_of(writer_uid) if writer_uid is not None else None
-            if home is not None and _inside(where, home):
+            if _exempt(writer, where, snapshot) is not None:
                 continue
-            flagged[label].append(path)
+            flagged[writer.key].append(path)
+            only = sorted(writer.uids or ())
+            home = snapshot.home_of(only[0]) if len(only) == 1 else None
             whose = f" (home {show(home)})" if home else ""
+            via = " through an ACL" if writer.how == "ACL" else ""
             fs_path = _entry_path(tree, path)
             out.append(Finding(
                 "LT050",
-                f"{show(fs_path)}: writable by {label}{whose}, who could create leaves that "
-                f"mount at {show(where)} and below at the next boot",
+                f"{show(fs_path)}: writable by {writer.label}{whose}{via}, who could create "
+                f"leaves that mount at {show(where)} and below at the next boot",
                 tree.name, fs_path))
+    return out
+
+
+def _parent_findings(tree: TreeConfig, scan: TreeScan, snapshot: Snapshot) -> list[Finding]:
+    """LT051: a directory above the tree root that a user can write lets them rename the
+    tree away and put a directory of their own in its place."""
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for parent in sorted(scan.ancestors, key=lambda a: a.path):
+        for writer in replacers(parent.uid, parent.gid, parent.mode, parent.acl, snapshot):
+            if writer.key in seen or _exempt(writer, tree.destination, snapshot) is not None:
+                continue
+            seen.add(writer.key)
+            via = " through an ACL" if writer.how == "ACL" else ""
+            out.append(Finding(
+                "LT051",
+                f"{show(parent.path)}: writable by {writer.label}{via}, who could replace tree "
+                f"{show(tree.name)!r} ({show(tree.path)}) with a directory of their own and have "
+                f"its leaves mounted at {show(tree.destination)} and below",
+                tree.name, parent.path))
+    return out
+
+
+def _watch_findings(config: Config, snapshot: Snapshot) -> list[Finding]:
+    """LT070: more structure directories in the watched trees than the watch follows."""
+    counts: dict[str, int] = {}
+    out: list[Finding] = []
+    for tree in config.trees:
+        scan = snapshot.tree(tree.name)
+        if tree.watch and scan is not None and scan.status is TreeStatus.OK:
+            counts[tree.name] = structure_directories(scan.entries)
+            if too_deep(scan.entries):
+                out.append(Finding(
+                    "LT070", f"{show(tree.path)}: structure directories more than {MAX_DEPTH} "
+                    "levels deep, which the watch does not follow; leaves that come and go there "
+                    "may be noticed only at the next periodic rescan", tree.name, tree.path))
+    total = sum(counts.values())
+    budget = watch_budget(snapshot.max_user_watches)
+    if total <= budget:
+        return out
+    for name, count in sorted(counts.items()):
+        watched = config.tree(name)
+        assert watched is not None
+        out.append(Finding(
+            "LT070",
+            f"{show(watched.path)}: {count} structure directories ({total} in all watched trees, "
+            f"more than the {budget} the watch follows here); leaves that come and go there "
+            "may be noticed only at the next periodic rescan", name, watched.path))
     return out
 
 
@@ -501,6 +562,7 @@ def check(config: Config, snapshot: Snapshot,
                          r.tree, r.configured) for r in plan.resolved]
     findings += _name_findings(plan, config) + _hidden_findings(plan, config)
     findings += _crossing_findings(plan, snapshot)
+    findings += _watch_findings(config, snapshot)
     scans = {t.name: t for t in snapshot.trees}
     for tree in config.trees:
         findings += _option_findings(tree)
@@ -513,6 +575,7 @@ def check(config: Config, snapshot: Snapshot,
             continue
         findings += _structure_findings(tree, scan)
         findings += _security_findings(tree, scan, snapshot)
+        findings += _parent_findings(tree, scan, snapshot)
         findings += _backup_findings(tree, scan, plan.mounts_of(tree.name))
     return Report(_silence(config, findings), config.source)
 

@@ -70,6 +70,87 @@ def _check_absolute(path: str, where: str) -> None:
         raise SnapshotError(f"{where}: {path!r} is not an absolute path")
 
 
+class AclTag(Enum):
+    """The kind of a POSIX ACL entry (acl(5))."""
+
+    USER_OBJ = "user_obj"
+    USER = "user"
+    GROUP_OBJ = "group_obj"
+    GROUP = "group"
+    MASK = "mask"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class AclEntry:
+    """One entry of a directory's access ACL (``system.posix_acl_access``)."""
+
+    tag: AclTag
+    perms: int
+    """``rwx`` as bits 4, 2, 1."""
+    id: int | None = None
+    """The uid of a USER entry, the gid of a GROUP entry; None for the others."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tag, AclTag):
+            raise SnapshotError(f"ACL entry: tag {self.tag!r} is not an AclTag")
+        if not isinstance(self.perms, int) or isinstance(self.perms, bool) \
+                or not 0 <= self.perms <= 7:
+            raise SnapshotError(f"ACL entry: permissions {self.perms!r} are not 0-7")
+        named = self.tag in (AclTag.USER, AclTag.GROUP)
+        if named != (self.id is not None) or (named and (
+                not isinstance(self.id, int) or isinstance(self.id, bool)
+                or not 0 <= self.id < 2**32)):
+            raise SnapshotError(f"ACL entry: {self.tag.value} entries "
+                                + ("need a uid or gid" if named else "have no id"))
+
+    @property
+    def text(self) -> str:
+        """``user:1000:rwx``-style text (``getfacl`` without names)."""
+        tag = {AclTag.USER_OBJ: "user", AclTag.GROUP_OBJ: "group"}.get(self.tag, self.tag.value)
+        perms = "".join(c if self.perms & b else "-" for c, b in (("r", 4), ("w", 2), ("x", 1)))
+        return f"{tag}:{'' if self.id is None else self.id}:{perms}"
+
+
+def acl_from_text(text: str, where: str) -> AclEntry:
+    """The inverse of :attr:`AclEntry.text`; raises :class:`SnapshotError` naming ``where``."""
+    parts = text.split(":") if isinstance(text, str) else []
+    if len(parts) != 3 or len(parts[2]) != 3 or any(
+            c not in (f, "-") for c, f in zip(parts[2], "rwx", strict=True)):
+        raise SnapshotError(f"{where}: ACL entry {text!r} is not like 'user:1000:rwx'")
+    kind, ident, perms = parts
+    bits = sum(b for c, b in zip(perms, (4, 2, 1), strict=True) if c != "-")
+    tags = {("user", False): AclTag.USER_OBJ, ("user", True): AclTag.USER,
+            ("group", False): AclTag.GROUP_OBJ, ("group", True): AclTag.GROUP,
+            ("mask", False): AclTag.MASK, ("other", False): AclTag.OTHER}
+    tag = tags.get((kind, ident != ""))
+    if tag is None or (ident and not ident.isdigit()) or (ident and not ident.isascii()):
+        raise SnapshotError(f"{where}: ACL entry {text!r} is not like 'user:1000:rwx'")
+    return AclEntry(tag, bits, int(ident) if ident else None)
+
+
+def _check_acl(acl: tuple[AclEntry, ...], where: str) -> None:
+    if not isinstance(acl, tuple) or not all(isinstance(e, AclEntry) for e in acl):
+        raise SnapshotError(f"{where}: acl must be a tuple of ACL entries")
+
+
+@dataclass(frozen=True, slots=True)
+class Ancestor:
+    """A directory above a tree root: whoever can write it can replace the tree."""
+
+    path: str
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o755
+    """Permission bits, sticky bit included."""
+    acl: tuple[AclEntry, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_absolute(self.path, "ancestor")
+        check_owner(self.uid, self.gid, self.mode, self.path)
+        _check_acl(self.acl, self.path)
+
+
 @dataclass(frozen=True, slots=True)
 class Subvolume:
     """Btrfs facts about a subvolume entry."""
@@ -114,6 +195,8 @@ class Entry:
     """Symlink target."""
     error: str | None = None
     """Why an unreadable entry could not be read."""
+    acl: tuple[AclEntry, ...] = ()
+    """The access ACL of a structure directory, read by a full scan; () when it has none."""
 
     def __post_init__(self) -> None:
         where = "/".join(self.path) or "<tree root>"
@@ -128,6 +211,7 @@ class Entry:
         if self.kind is EntryKind.SYMLINK and self.target is None:
             raise SnapshotError(f"{where}: a symlink entry needs its target")
         check_owner(self.uid, self.gid, self.mode, where)
+        _check_acl(self.acl, where)
 
     @property
     def name(self) -> str:
@@ -175,6 +259,11 @@ class TreeScan:
     """Why the destination cannot be used: it crosses a symlink that someone other
     than root can change (the scan resolves only root's symlinks)."""
 
+    acl: tuple[AclEntry, ...] = ()
+    """The tree root's access ACL (full scans)."""
+    ancestors: tuple[Ancestor, ...] = ()
+    """The directories above the tree root, from ``/`` down (full scans)."""
+
     def __post_init__(self) -> None:
         _check_absolute(self.root, f"tree {self.name!r}")
         for key in ("real_root", "fs_mountpoint", "destination_real"):
@@ -185,6 +274,10 @@ class TreeScan:
                     raise SnapshotError(f"tree {self.name!r}: {key} {value!r} contains '..'")
         if self.device is not None:
             check_unit_value(self.device, f"tree {self.name!r}: device", SnapshotError)
+        _check_acl(self.acl, f"tree {self.name!r}")
+        if not isinstance(self.ancestors, tuple) or not all(
+                isinstance(a, Ancestor) for a in self.ancestors):
+            raise SnapshotError(f"tree {self.name!r}: ancestors must be a tuple of Ancestor")
         if not isinstance(self.status, TreeStatus):
             raise SnapshotError(f"tree {self.name!r}: status {self.status!r} is not a TreeStatus")
         if self.status is not TreeStatus.OK and self.entries:
@@ -215,6 +308,8 @@ class TreeScan:
             fs_mountpoint=self.fs_mountpoint,
             destination_real=self.destination_real,
             destination_error=self.destination_error,
+            acl=self.acl,
+            ancestors=tuple(sorted(self.ancestors, key=lambda a: a.path)),
         )
 
 
@@ -232,6 +327,13 @@ class Snapshot:
     """Paths below a destination, on the way to a leaf's mount point, that are symlinks
     or not directories (``lstat`` by the live commands and ``check``; not in snapshot
     files)."""
+    group_members: frozenset[tuple[int, frozenset[int]]] = field(default_factory=frozenset)
+    """``(gid, member uids)`` of the groups in ``/etc/group`` that own or are named on
+    directories of the trees (members listed there, and users whose primary group it is).
+    A gid not recorded has unknown members."""
+    max_user_watches: int | None = None
+    """``fs.inotify.max_user_watches`` of the scanned machine (what the watch may use
+    depends on it); None when not known."""
 
     def __post_init__(self) -> None:
         for path in self.crossings:
@@ -249,6 +351,19 @@ class Snapshot:
             if not isinstance(uid, int) or isinstance(uid, bool) or uid < 0:
                 raise SnapshotError(f"snapshot: user home {pair!r} needs a non-negative uid")
             _check_absolute(home, f"snapshot: home of uid {uid}")
+        for group in self.group_members:
+            gid, members = group if isinstance(group, tuple) and len(group) == 2 else (None, None)
+            if (not isinstance(gid, int) or isinstance(gid, bool) or gid < 0
+                    or not isinstance(members, frozenset)
+                    or not all(isinstance(u, int) and not isinstance(u, bool) and u >= 0
+                               for u in members)):
+                raise SnapshotError(f"snapshot: group members {group!r} need a gid and uids")
+        if len({gid for gid, _ in self.group_members}) != len(self.group_members):
+            raise SnapshotError("snapshot: a group's members are listed twice")
+        if self.max_user_watches is not None and (
+                not isinstance(self.max_user_watches, int)
+                or isinstance(self.max_user_watches, bool) or self.max_user_watches < 0):
+            raise SnapshotError("snapshot: max_user_watches must be a non-negative integer")
 
     def canonical(self) -> Snapshot:
         """The same snapshot in canonical order (trees by name, entries by path)."""
@@ -258,12 +373,21 @@ class Snapshot:
             version=self.version,
             user_homes=self.user_homes,
             crossings=self.crossings,
+            group_members=self.group_members,
+            max_user_watches=self.max_user_watches,
         )
 
     def tree(self, name: str) -> TreeScan | None:
         for tree in self.trees:
             if tree.name == name:
                 return tree
+        return None
+
+    def members_of(self, gid: int) -> frozenset[int] | None:
+        """The uids in group ``gid`` as recorded, or None when unknown."""
+        for known, members in self.group_members:
+            if known == gid:
+                return members
         return None
 
     def home_of(self, uid: int) -> str | None:

@@ -24,7 +24,18 @@ from .config import (
     parse_toml_document,
 )
 from .errors import LayoutError, SnapshotError
-from .model import SNAPSHOT_VERSION, Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+from .model import (
+    SNAPSHOT_VERSION,
+    AclEntry,
+    Ancestor,
+    Entry,
+    EntryKind,
+    Snapshot,
+    Subvolume,
+    TreeScan,
+    TreeStatus,
+    acl_from_text,
+)
 
 FORMAT = "layout-trees-snapshot"
 
@@ -54,6 +65,16 @@ def _entry_data(entry: Entry) -> dict[str, Any]:
         data["target"] = entry.target
     if entry.error is not None:
         data["error"] = entry.error
+    if entry.acl:
+        data["acl"] = [e.text for e in entry.acl]
+    return data
+
+
+def _ancestor_data(ancestor: Ancestor) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": ancestor.path, "uid": ancestor.uid, "gid": ancestor.gid,
+                            "mode": f"{ancestor.mode:04o}"}
+    if ancestor.acl:
+        data["acl"] = [e.text for e in ancestor.acl]
     return data
 
 
@@ -72,6 +93,10 @@ def _tree_data(tree: TreeScan) -> dict[str, Any]:
         value = getattr(tree, key)
         if value is not None:
             data[key] = value
+    if tree.acl:
+        data["acl"] = [e.text for e in tree.acl]
+    if tree.ancestors:
+        data["ancestors"] = [_ancestor_data(a) for a in tree.ancestors]
     return data
 
 
@@ -85,6 +110,11 @@ def snapshot_to_data(snapshot: Snapshot, config: Config | None = None) -> dict[s
     }
     if canonical.user_homes:
         data["user_homes"] = [[uid, home] for uid, home in sorted(canonical.user_homes)]
+    if canonical.max_user_watches is not None:
+        data["max_user_watches"] = canonical.max_user_watches
+    if canonical.group_members:
+        data["group_members"] = [[gid, sorted(members)]
+                                 for gid, members in sorted(canonical.group_members)]
     if config is not None:
         data["config"] = config_to_data(config)
         if config.source is not None:
@@ -124,6 +154,30 @@ def _user_homes(value: list[Any]) -> frozenset[tuple[int, str]]:
             raise SnapshotError("snapshot: user_homes items must be [uid, home] pairs")
         homes.add((item[0], item[1]))
     return frozenset(homes)
+
+
+def _acl(data: dict[str, Any], where: str) -> tuple[AclEntry, ...]:
+    texts = _str_list(_get(data, "acl", list, where, []), where, "acl")
+    return tuple(acl_from_text(text, where) for text in texts)
+
+
+def _ancestor_from(data: Any, where: str) -> Ancestor:
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{where}: an ancestor must be an object")
+    return Ancestor(path=_get(data, "path", str, where), uid=_get(data, "uid", int, where, 0),
+                    gid=_get(data, "gid", int, where, 0),
+                    mode=_mode(data.get("mode", "0755"), where), acl=_acl(data, where))
+
+
+def _group_members(value: list[Any]) -> frozenset[tuple[int, frozenset[int]]]:
+    groups: set[tuple[int, frozenset[int]]] = set()
+    for item in value:
+        if (not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], int)
+                or isinstance(item[0], bool) or not isinstance(item[1], list)
+                or not all(isinstance(u, int) and not isinstance(u, bool) for u in item[1])):
+            raise SnapshotError("snapshot: group_members items must be [gid, [uid, ...]] pairs")
+        groups.add((item[0], frozenset(item[1])))
+    return frozenset(groups)
 
 
 def _mode(value: Any, where: str) -> int:
@@ -178,6 +232,7 @@ def _entry_from(data: Any, where: str) -> Entry:
         subvolume=None if sub is None else _subvolume_from(sub, where),
         target=_get(data, "target", (str, type(None)), where, None),
         error=_get(data, "error", (str, type(None)), where, None),
+        acl=_acl(data, where),
     )
 
 
@@ -204,6 +259,9 @@ def _tree_from(data: Any, index: int) -> TreeScan:
         fs_mountpoint=_get(data, "fs_mountpoint", opt_str, where, None),
         destination_real=_get(data, "destination_real", opt_str, where, None),
         destination_error=_get(data, "destination_error", opt_str, where, None),
+        acl=_acl(data, where),
+        ancestors=tuple(_ancestor_from(a, f"{where}.ancestors[{i}]")
+                        for i, a in enumerate(_get(data, "ancestors", list, where, []))),
     )
 
 
@@ -226,8 +284,11 @@ def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
         if not all(isinstance(m, str) for m in mountpoints):
             raise SnapshotError("snapshot: fstab_mountpoints must be strings")
         homes = _user_homes(_get(data, "user_homes", list, "snapshot", []))
+        groups = _group_members(_get(data, "group_members", list, "snapshot", []))
+        watches = _get(data, "max_user_watches", (int, type(None)), "snapshot", None)
         snapshot = Snapshot(trees=trees, fstab_mountpoints=frozenset(mountpoints),
-                            user_homes=homes)
+                            user_homes=homes, group_members=groups,
+                            max_user_watches=watches)
     except SnapshotError:
         raise
     except LayoutError as exc:

@@ -1,57 +1,184 @@
-"""Units that watch layout trees and run ``layout reload`` when leaves come and go.
+"""What ``watch = true`` costs, and the units that run the watch.
 
-For every tree with ``watch = true`` that could be scanned, the generator
-adds ``layout-trees-watch-NAME.path``: one ``PathChanged=`` per directory of
-the tree's structure (the tree root and every directory that is not a leaf),
-so creating, deleting or renaming an ``@`` entry anywhere in the structure
-triggers it.  Leaves themselves are not watched: what happens inside a
-leaf's data is none of our business.  A new structure directory is watched
-from the next reload on, which that directory's own creation triggers.
+Theory of operation.  One service, ``layout-trees-watch.service``, watches
+every tree with ``watch = true`` through **one** inotify instance
+(``python3 -m layout_trees.shell.watch``).  It watches the tree root and
+every structure directory (never a leaf, never through a symlink, never
+across a mount point, never the project's own entries such as the backup
+snapshot directory), at most :data:`MAX_WATCHES` of them and never more
+than a :data:`WATCH_SHARE` of root's inotify watch limit.  Only the
+creation, deletion or renaming of an ``@`` entry or of a directory marks the
+trees as changed (:func:`relevant`); writing files does nothing.
 
-All path units trigger one ``layout-trees-reload.service``.  Bursts are
-absorbed twice: the service sleeps a moment before reloading (a ``mkdir -p
-a/b && btrfs subvolume create a/b/@c`` lands in one reload), and while it
-runs further events are folded into it by systemd.  The path units' trigger
-limit is generous, as hitting it stops the watch until the next boot, and the
-service has no start limit for the same reason.
+A change does not reload at once.  :class:`Throttle` decides when to act
+(its :class:`Pace`): a quiet second after the last change, but no later than
+``max_delay`` after the first one, and never sooner than ``min_interval``
+(or ``duty`` times as long as the last action took) after the previous
+action ended.  Acting means walking the watched trees again (adding watches
+for new directories, dropping those of vanished ones) and, only when the set
+of ``@`` entries differs from the one the last reload saw, starting
+``layout-trees-reload.service``.  A tree with more structure directories than
+the watch budget is watched in part and rescanned every ``rescan`` seconds
+instead, which the service logs and ``layout check`` reports (LT070).
+
+So what a user who owns a structure directory can make the watch cost is
+bounded whatever they do: one inotify instance, at most the watch budget,
+at most one reload per ``min_interval`` and a bounded share of time.
 
 As everywhere in the core, nothing is written here: the generator writes the
-returned :class:`GeneratedFile` values.
+returned :class:`GeneratedFile` values, and the shell feeds the clock in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .config import Config
-from .escape import UNIT_NAME_MAX, escape_specifiers, unsafe_reason
+from .errors import UserError
+from .escape import escape_specifiers, unsafe_reason
 from .model import Entry, EntryKind, Snapshot, TreeStatus
+from .mountinfo import MountEntry, containing_mount, path_in_filesystem
 from .plan import join
+from .reserved import DEFAULT_SNAPSHOT_DIR
 from .units import GENERATOR, GeneratedFile
 
+WATCH_SERVICE = "layout-trees-watch.service"
 RELOAD_SERVICE = "layout-trees-reload.service"
 RELOAD_MODULE = "layout_trees.shell.reload"
-DEBOUNCE_SECONDS = 1
-TRIGGER_LIMIT_INTERVAL = "10s"
-TRIGGER_LIMIT_BURST = 50
+WATCH_MODULE = "layout_trees.shell.watch"
+WANTED_BY = "multi-user.target"
+
+MAX_WATCHES = 8192
+"""Directories watched at most, all watched trees together (``--max-watches``)."""
+WATCH_SHARE = 4
+"""Never more than 1/WATCH_SHARE of root's ``fs.inotify.max_user_watches``."""
+MAX_DEPTH = 200
+"""Structure directories deeper than this are not watched (the walk holds one open
+directory per level); a tree that has them is rescanned like one over the budget."""
 
 
-_UNIT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast the watch may act (seconds); the defaults are the service's."""
+
+    debounce: float = 1.0
+    """Quiet time after the last change before acting (``mkdir -p a/b; btrfs subvolume
+    create a/b/@c`` is one change)."""
+    max_delay: float = 5.0
+    """Act at most this long after the first change, even while changes go on."""
+    min_interval: float = 10.0
+    """Pause between the end of a reload and the start of the next action."""
+    duty: float = 4.0
+    """The pause after an action is at least ``duty`` times as long as the action took."""
+    rescan: float = 60.0
+    """Period of the rescans of trees that are not (fully) watched."""
+
+    def __post_init__(self) -> None:
+        for name in ("debounce", "max_delay", "min_interval", "duty", "rescan"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise UserError(f"watch: {name} must be a non-negative number of seconds")
 
 
-def watch_unit_name(tree: str) -> str:
-    """``layout-trees-watch-NAME.path``, NAME escaped like ``systemd-escape`` (never raises;
-    names of '.', '..' or non-UTF-8 bytes are escaped like any other)."""
-    raw = tree.encode("utf-8", errors="surrogateescape")
-    escaped = "".join(
-        "-" if b == 0x2F else chr(b) if b in _UNIT_CHARS and not (i == 0 and b == 0x2E)
-        else f"\\x{b:02x}" for i, b in enumerate(raw))
-    return f"layout-trees-watch-{escaped}.path"
+# inotify(7): the Linux ABI, numbers only.
+IN_MOVED_FROM = 0x00000040
+IN_MOVED_TO = 0x00000080
+IN_CREATE = 0x00000100
+IN_DELETE = 0x00000200
+IN_DELETE_SELF = 0x00000400
+IN_MOVE_SELF = 0x00000800
+IN_Q_OVERFLOW = 0x00004000
+IN_IGNORED = 0x00008000
+IN_ONLYDIR = 0x01000000
+IN_DONTFOLLOW = 0x02000000
+IN_ISDIR = 0x40000000
+ENTRY_EVENTS = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
+WATCH_MASK = ENTRY_EVENTS | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
+"""What every structure directory is watched for (plain file writes are not asked for)."""
 
 
-def exec_quote(arg: str) -> str:
-    """One argument of an ``ExecStart=`` command line, quoted for systemd."""
-    safe = arg and all(c.isalnum() or c in "/._-=:+," for c in arg)
-    text = arg if safe else '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return escape_specifiers(text).replace("$", "$$")
+def relevant(mask: int, name: str) -> bool:
+    """Whether an inotify event may change what is mounted: an ``@`` entry or a directory
+    created, deleted or renamed, a watched directory gone, or lost events."""
+    if mask & (IN_Q_OVERFLOW | IN_DELETE_SELF | IN_MOVE_SELF):
+        return True
+    if not mask & ENTRY_EVENTS:
+        return False
+    return name.startswith("@") or bool(mask & IN_ISDIR)
+
+
+def watch_budget(max_user_watches: int | None, configured: int | None = None) -> int:
+    """How many directories the watch may watch: the configured (or default) maximum, and
+    never more than a share of root's inotify watch limit (shared by all of root's
+    processes); at least 1, so that a tree root is always watched."""
+    budget = MAX_WATCHES if configured is None else configured
+    if max_user_watches is not None:
+        budget = min(budget, max_user_watches // WATCH_SHARE)
+    return max(budget, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """When the watch acts next, as a function of when things happened (seconds, any clock).
+
+    ``first``/``last``: the first and latest change not yet acted on; ``not_before``: the
+    end of the pause after the previous action; ``every``: the rescan period while some
+    tree is not fully watched (None when all are); ``last_end``: when the previous action
+    ended.
+    """
+
+    pace: Pace = Pace()
+    first: float | None = None
+    last: float | None = None
+    not_before: float = 0.0
+    every: float | None = None
+    last_end: float = 0.0
+
+    def changed(self, now: float) -> Throttle:
+        """A relevant change was seen at ``now``."""
+        return Throttle(self.pace, self.first if self.first is not None else now, now,
+                        self.not_before, self.every, self.last_end)
+
+    def due(self) -> float | None:
+        """When to act next (None: only after a change)."""
+        when: float | None = None
+        if self.first is not None and self.last is not None:
+            when = min(self.last + self.pace.debounce, self.first + self.pace.max_delay)
+        if self.every is not None:
+            periodic = self.last_end + self.every
+            when = periodic if when is None else min(when, periodic)
+        return None if when is None else max(when, self.not_before)
+
+    def acted(self, start: float, end: float, *, reloaded: bool, degraded: bool) -> Throttle:
+        """An action ran from ``start`` to ``end``: changes seen so far are handled (the
+        caller reads later ones after ``end``); ``degraded``: some watched tree is not fully
+        watched, so rescan every ``pace.rescan`` seconds."""
+        pace = self.pace
+        pause = max(pace.min_interval if reloaded else pace.debounce,
+                    pace.duty * max(end - start, 0.0))
+        return Throttle(pace, None, None, end + pause, pace.rescan if degraded else None, end)
+
+
+def reserved_snapshot_dirs(config: Config) -> frozenset[str]:
+    """The snapshot directories of every configured policy and the default one: the walk
+    leaves them (and ``.layout-trees*`` entries) out, see :mod:`layout_trees.core.reserved`."""
+    return frozenset({DEFAULT_SNAPSHOT_DIR} | {
+        t.backup.snapshot_dir for t in config.trees if t.backup is not None})
+
+
+def mounted_subvolumes(mounts: tuple[MountEntry, ...],
+                       tree_root: str) -> tuple[str, frozenset[str]] | None:
+    """For a tree whose root resolves to ``tree_root``: the root's path inside its btrfs
+    filesystem, and the subvolume paths of that filesystem mounted anywhere; None when the
+    tree is not on btrfs.  At its start the watch reloads once when a leaf it sees is not
+    among them: a leaf made between the boot's scan and the watch's first walk is then
+    mounted, not only after the next change."""
+    holder = containing_mount(mounts, tree_root)
+    if holder is None or holder.fstype != "btrfs":
+        return None
+    roots = frozenset(m.root.rstrip("/") or "/" for m in mounts
+                      if m.fstype == "btrfs" and m.source == holder.source)
+    return path_in_filesystem(holder, tree_root), roots
 
 
 def watched_directories(root: str, entries: tuple[Entry, ...]) -> tuple[str, ...]:
@@ -69,39 +196,63 @@ def watched_directories(root: str, entries: tuple[Entry, ...]) -> tuple[str, ...
     return tuple(sorted(dirs))
 
 
-def path_unit(tree: str, directories: tuple[str, ...]) -> str:
+def too_deep(entries: tuple[Entry, ...]) -> bool:
+    """Whether a tree has structure directories deeper than the watch goes."""
+    return any(len(e.path) >= MAX_DEPTH for e in entries
+               if e.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME)
+               and not any(p.startswith("@") for p in e.path))
+
+
+def structure_directories(entries: tuple[Entry, ...]) -> int:
+    """How many directories the watch would watch in a tree: its root and every
+    directory or plain subvolume not at or below an ``@`` entry."""
+    return 1 + sum(1 for e in entries
+                   if e.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME)
+                   and not any(p.startswith("@") for p in e.path))
+
+
+def watch_unit_name(tree: str) -> str:
+    """The unit that watches ``tree``: one service watches every watched tree."""
+    del tree
+    return WATCH_SERVICE
+
+
+def exec_quote(arg: str) -> str:
+    """One argument of an ``ExecStart=`` command line, quoted for systemd."""
+    safe = arg and all(c.isalnum() or c in "/._-=:+," for c in arg)
+    text = arg if safe else '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return escape_specifiers(text).replace("$", "$$")
+
+
+def _service(description: str, exec_start: tuple[str, ...], service: tuple[str, ...]) -> str:
     lines = [
         f"# Automatically generated by {GENERATOR}",
         "",
         "[Unit]",
-        f"Description=Watch layout tree {escape_specifiers(tree)} for leaves added or removed",
-        "",
-        "[Path]",
-    ]
-    lines += [f"PathChanged={escape_specifiers(d)}" for d in directories]
-    lines += [
-        f"Unit={RELOAD_SERVICE}",
-        f"TriggerLimitIntervalSec={TRIGGER_LIMIT_INTERVAL}",
-        f"TriggerLimitBurst={TRIGGER_LIMIT_BURST}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def reload_service(exec_start: tuple[str, ...]) -> str:
-    lines = [
-        f"# Automatically generated by {GENERATOR}",
-        "",
-        "[Unit]",
-        "Description=Mount and unmount layout tree leaves that appeared or disappeared",
+        f"Description={description}",
         "After=local-fs.target",
         "StartLimitIntervalSec=0",
         "",
         "[Service]",
-        "Type=oneshot",
-        f"ExecStartPre=sleep {DEBOUNCE_SECONDS}",
+        *service,
         "ExecStart=" + " ".join(exec_quote(a) for a in exec_start),
     ]
     return "\n".join(lines) + "\n"
+
+
+def watch_service(exec_start: tuple[str, ...]) -> str:
+    """The long-running watch; restarted if it fails (no start limit: a watch that gave up
+    until the next boot is what this replaces), but not for a bad configuration (exit 2),
+    which a restart cannot fix."""
+    return _service("Watch layout trees for leaves added or removed", exec_start,
+                    ("Type=exec", "Restart=on-failure", "RestartSec=10s",
+                     "RestartPreventExitStatus=2", "NoNewPrivileges=yes", "Nice=10",
+                     "IOSchedulingClass=idle"))
+
+
+def reload_service(exec_start: tuple[str, ...]) -> str:
+    return _service("Mount and unmount layout tree leaves that appeared or disappeared",
+                    exec_start, ("Type=oneshot",))
 
 
 def reload_command(python: str, config_source: str | None) -> tuple[str, ...]:
@@ -112,28 +263,38 @@ def reload_command(python: str, config_source: str | None) -> tuple[str, ...]:
     return argv
 
 
-def watch_files(config: Config, snapshot: Snapshot, python: str) -> tuple[GeneratedFile, ...]:
-    """The ``.path`` units for watched trees, their links, and the reload service.
+def watch_command(python: str, config_source: str | None) -> tuple[str, ...]:
+    """What the watch service runs: ``python -m layout_trees.shell.watch``."""
+    argv: tuple[str, ...] = (python, "-m", WATCH_MODULE)
+    if config_source:
+        argv += ("--config", config_source)
+    return argv
 
-    ``python`` is the interpreter the generator runs under; the service runs
-    ``python -m layout_trees.shell.reload`` with the same configuration file.
-    """
-    files: list[GeneratedFile] = []
-    for tree in sorted(config.trees, key=lambda t: t.name):
-        if not tree.watch:
-            continue
+
+def watched_trees(config: Config, snapshot: Snapshot) -> tuple[str, ...]:
+    """The names of the trees the watch follows: ``watch = true`` and scanned."""
+    names: list[str] = []
+    for tree in config.trees:
         scan = snapshot.tree(tree.name)
-        if scan is None or scan.status is not TreeStatus.OK:
+        if not tree.watch or scan is None or scan.status is not TreeStatus.OK:
             continue
         if any(unsafe_reason(p) is not None for p in tree.path.split("/") if p):
             continue
-        name = watch_unit_name(tree.name)
-        if len(name) > UNIT_NAME_MAX:
-            continue
-        dirs = watched_directories(tree.path, scan.entries)
-        files.append(GeneratedFile(name, path_unit(tree.name, dirs)))
-        files.append(GeneratedFile(f"paths.target.wants/{name}", link=f"../{name}"))
-    if files:
-        command = reload_command(python, config.source)
-        files.append(GeneratedFile(RELOAD_SERVICE, reload_service(command)))
-    return tuple(sorted(files, key=lambda f: f.path))
+        names.append(tree.name)
+    return tuple(sorted(names))
+
+
+def watch_files(config: Config, snapshot: Snapshot, python: str) -> tuple[GeneratedFile, ...]:
+    """The watch service (wanted by multi-user.target) and the reload service it starts,
+    when any tree is watched and scanned.
+
+    ``python`` is the interpreter the generator runs under; both services run it on
+    this package with the same configuration file.
+    """
+    if not watched_trees(config, snapshot):
+        return ()
+    return (
+        GeneratedFile(RELOAD_SERVICE, reload_service(reload_command(python, config.source))),
+        GeneratedFile(WATCH_SERVICE, watch_service(watch_command(python, config.source))),
+        GeneratedFile(f"{WANTED_BY}.wants/{WATCH_SERVICE}", link=f"../{WATCH_SERVICE}"),
+    )

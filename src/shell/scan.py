@@ -16,8 +16,19 @@ import os
 import pwd
 import stat
 
+from ..core.access import ACL_XATTR, group_members, parse_group, parse_passwd, parse_posix_acl
 from ..core.config import Config, TreeConfig
-from ..core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+from ..core.model import (
+    AclEntry,
+    AclTag,
+    Ancestor,
+    Entry,
+    EntryKind,
+    Snapshot,
+    Subvolume,
+    TreeScan,
+    TreeStatus,
+)
 from ..core.mountinfo import (
     MountEntry,
     containing_mount,
@@ -145,6 +156,8 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
         fs_mountpoint=mount.mountpoint,
         destination_real=destination_real if destination_real != tree.destination else None,
         destination_error=destination_error,
+        acl=read_acl(real) if full else (),
+        ancestors=ancestors(root, mountpoints) if full else (),
     )
 
 
@@ -220,9 +233,11 @@ def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...
                 facts = btrfs.subvolume_facts(child_path, fallback, full=True, fd=fd)
             else:
                 facts = btrfs.boot_facts(fd, fallback)
-            entry = Entry(path, EntryKind.SUBVOLUME, *owner, subvolume=Subvolume(**facts))
+            entry = Entry(path, EntryKind.SUBVOLUME, *owner, subvolume=Subvolume(**facts),
+                          acl=read_acl(fd, child_path) if full and not at else ())
         else:
-            entry = Entry(path, EntryKind.DIRECTORY, *owner)
+            entry = Entry(path, EntryKind.DIRECTORY, *owner,
+                          acl=read_acl(fd, child_path) if full and not at else ())
     except OSError as exc:
         os.close(fd)
         return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
@@ -254,6 +269,8 @@ def scan(config: Config, *, full: bool = True,
         trees=tuple(trees),
         fstab_mountpoints=read_fstab_mountpoints() if fstab is None else fstab,
         user_homes=user_homes(trees) if full else frozenset(),
+        group_members=read_group_members(trees) if full else frozenset(),
+        max_user_watches=read_max_user_watches() if full else None,
     )
 
 
@@ -272,9 +289,15 @@ def device_exists(device: str) -> bool | None:
     return os.path.exists(device)
 
 
-def user_homes(trees: list[TreeScan]) -> frozenset[tuple[int, str]]:
-    """Home directories of the non-root owners of tree directories (for ``layout check``)."""
+def user_homes(trees: list[TreeScan], group_file: str = "/etc/group",
+               passwd_file: str = "/etc/passwd") -> frozenset[tuple[int, str]]:
+    """Home directories of the non-root users who own tree directories, directories above
+    the trees, are named in their ACLs or are in their groups (for ``layout check``)."""
     uids = {t.uid for t in trees} | {e.uid for t in trees for e in t.entries}
+    uids |= {a.uid for t in trees for a in t.ancestors}
+    uids |= {e.id for acl in _acls(trees) for e in acl if e.tag is AclTag.USER and e.id is not None}
+    for _gid, members in read_group_members(trees, group_file, passwd_file):
+        uids |= members
     homes: set[tuple[int, str]] = set()
     for uid in sorted(uids - {0}):
         try:
@@ -284,3 +307,75 @@ def user_homes(trees: list[TreeScan]) -> frozenset[tuple[int, str]]:
         if home.startswith("/"):
             homes.add((uid, home))
     return frozenset(homes)
+
+
+def read_acl(path: str | int, name: str | None = None) -> tuple[AclEntry, ...]:
+    """The access ACL of ``path`` (an open fd, or a path never followed if a symlink); ()
+    when it has none or it cannot be read.  ``name`` names an fd in messages."""
+    try:
+        if isinstance(path, int):
+            data = os.getxattr(path, ACL_XATTR)
+        else:
+            data = os.getxattr(path, ACL_XATTR, follow_symlinks=False)
+    except OSError:
+        return ()
+    return parse_posix_acl(data, name or str(path))
+
+
+def ancestors(root: str, mountpoints: frozenset[str] = frozenset()) -> tuple[Ancestor, ...]:
+    """The directories above ``root``, as configured and as its symlinks resolve, from ``/``
+    down, each ``lstat``-ed (a symlink among them is left out, its directory is not).  A
+    directory whose next component on the way is a mount point is left out too: a mount
+    point cannot be renamed or replaced while mounted."""
+    paths: set[str] = set()
+    for full in (os.path.abspath(root), os.path.realpath(root)):
+        child = full
+        while child != "/":
+            parent = os.path.dirname(child)
+            if child not in mountpoints:
+                paths.add(parent)
+            child = parent
+    found: list[Ancestor] = []
+    for path in sorted(paths):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            found.append(Ancestor(path, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode),
+                                  read_acl(path)))
+    return tuple(found)
+
+
+def _acls(trees: list[TreeScan]) -> list[tuple[AclEntry, ...]]:
+    return ([t.acl for t in trees] + [e.acl for t in trees for e in t.entries]
+            + [a.acl for t in trees for a in t.ancestors])
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def read_group_members(trees: list[TreeScan], group_file: str = "/etc/group",
+                       passwd_file: str = "/etc/passwd") -> frozenset[tuple[int, frozenset[int]]]:
+    """Members of the groups that own, or are named in the ACLs of, the trees' directories
+    and the directories above them (from ``/etc/group`` and ``/etc/passwd``)."""
+    gids = {t.gid for t in trees} | {e.gid for t in trees for e in t.entries}
+    gids |= {a.gid for t in trees for a in t.ancestors}
+    gids |= {e.id for acl in _acls(trees) for e in acl
+             if e.tag is AclTag.GROUP and e.id is not None}
+    return group_members(parse_group(_read_text(group_file)),
+                         parse_passwd(_read_text(passwd_file)), frozenset(gids))
+
+
+def read_max_user_watches() -> int | None:
+    """``fs.inotify.max_user_watches`` (what the watch may use depends on it)."""
+    try:
+        with open("/proc/sys/fs/inotify/max_user_watches", encoding="ascii") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None

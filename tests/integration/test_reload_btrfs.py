@@ -2,25 +2,19 @@
 
 A new subvolume is mounted; a deleted one is unmounted; one that a process
 holds (its working directory is inside) stays mounted and is reported, and
-goes once the process is gone.  The generated watch units pass
-``systemd-analyze verify``.
+goes once the process is gone.  (The watch units: test_watch.py.)
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from layout_trees.core.config import Config, TreeConfig
-from layout_trees.core.watch import RELOAD_SERVICE, watch_files, watch_unit_name
 from layout_trees.shell import reload as reload_mod
-from layout_trees.shell.files import write_generated
-from layout_trees.shell.scan import scan
 from loopdev_fixtures import Lab, lab_on_loop, mount_at, mounts_below
 
 pytestmark = pytest.mark.integration
@@ -136,25 +130,3 @@ def test_dry_run_and_cli(lab: Lab) -> None:
     assert mounts_below(str(lab.dest)) == [str(lab.dest / "new")]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
-def test_watch_units_pass_systemd_analyze_verify(lab: Lab, tmp_path: Path) -> None:
-    """The path unit and the reload service generated for a watched tree load without a single
-    warning in systemd-analyze verify."""
-    (lab.tree / "alice" / "deep").mkdir(parents=True)
-    subvolume(lab.tree / "alice" / "@ws")
-    config = Config((TreeConfig("home", str(lab.tree), str(lab.dest), watch=True),),
-                    source=str(lab.config))
-    files = watch_files(config, scan(config), "/usr/bin/python3")
-    out = tmp_path / "units"
-    out.mkdir()
-    assert write_generated(str(out), files) == []
-    path_unit = (out / watch_unit_name("home")).read_text()
-    for d in (lab.tree, lab.tree / "alice", lab.tree / "alice" / "deep"):
-        assert f"PathChanged={d}\n" in path_unit
-    assert "@ws" not in path_unit
-    done = subprocess.run(["systemd-analyze", "verify", "--man=no",
-                           str(out / watch_unit_name("home")), str(out / RELOAD_SERVICE)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    problems = [line for line in done.stderr.splitlines() if str(out) in line]
-    assert problems == [], done.stderr

@@ -1,27 +1,17 @@
-"""Properties of ``diff_mounts`` (what ``layout reload`` changes) and of the watch units."""
+"""Properties of ``diff_mounts`` (what ``layout reload`` changes)."""
 
 from __future__ import annotations
 
-import shlex
-import shutil
-import subprocess
 from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from layout_trees.core.errors import LayoutError
-from layout_trees.core.model import EntryKind, Snapshot, TreeStatus
+from layout_trees.core.model import TreeStatus
 from layout_trees.core.mountinfo import MountEntry
 from layout_trees.core.plan import Mount, Plan, make_plan
 from layout_trees.core.reload import ChangeKind, ReloadPlan, diff_mounts, recognise
-from layout_trees.core.watch import (
-    RELOAD_SERVICE,
-    exec_quote,
-    watch_files,
-    watch_unit_name,
-    watched_directories,
-)
 from strategies import World, permuted, worlds
 
 
@@ -175,90 +165,6 @@ def test_deleted_subvolumes_still_mounted_are_unmounted(world) -> None:
     assert leaving == {m.where for m in planned}
 
 
-# --- watch units -----------------------------------------------------------
-
-
-def watched(world: World) -> World:
-    trees = tuple(replace(t, watch=True) for t in world.config.trees)
-    return World(replace(world.config, trees=trees), world.snapshot)
-
-
-@given(worlds(hostile=True), st.booleans())
-def test_watch_units_cover_watched_trees_only(world, watch) -> None:
-    """Invariant: one path unit and one paths.target link per watched, scanned tree; the
-    reload service exists iff any path unit does; everything points at that service."""
-    if watch:
-        world = watched(world)
-    files = watch_files(world.config, world.snapshot, "/usr/bin/python3")
-    names = {f.path for f in files}
-    expect = set()
-    for tree in world.config.trees:
-        scan = world.snapshot.tree(tree.name)
-        if tree.watch and scan is not None and scan.status is TreeStatus.OK:
-            name = watch_unit_name(tree.name)
-            expect |= {name, f"paths.target.wants/{name}"}
-    assert names - {RELOAD_SERVICE} <= expect
-    assert (RELOAD_SERVICE in names) == bool(names - {RELOAD_SERVICE})
-    for f in files:
-        if f.path.endswith(".path") and f.content:
-            assert f"Unit={RELOAD_SERVICE}" in f.content
-            assert "\n\n[Path]\n" in f.content
-
-
-@given(worlds(hostile=True))
-def test_watched_directories_are_the_structure(world) -> None:
-    """Reference model: the watched directories are the tree root and every directory or plain
-    subvolume not below an '@' entry; never a leaf."""
-    for scan in world.snapshot.trees:
-        dirs = watched_directories(scan.root, scan.entries)
-        assert scan.root in dirs
-        for entry in scan.entries:
-            full = scan.root.rstrip("/") + "/" + "/".join(entry.path)
-            if any(p.startswith("@") for p in entry.path):
-                assert full not in dirs
-            elif entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and full not in dirs:
-                # only names that cannot be written into a unit are left out
-                from layout_trees.core.escape import unsafe_reason
-
-                assert any(unsafe_reason(p) for p in entry.path)
-        assert list(dirs) == sorted(set(dirs))
-
-
-@given(st.data())
-def test_watch_files_do_not_depend_on_order(data) -> None:
-    """Metamorphic: permuting trees and entries gives byte-identical watch units."""
-    world = watched(data.draw(worlds(hostile=True)))
-    other = data.draw(permuted(world))
-    assert (watch_files(world.config, world.snapshot, "/usr/bin/python3")
-            == watch_files(other.config, other.snapshot, "/usr/bin/python3"))
-
-
-@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FF), min_size=1))
-def test_exec_quote_round_trips(arg) -> None:
-    """Round trip: an argument quoted for ExecStart= splits back to itself (specifiers and
-    variables unescaped as systemd does)."""
-    quoted = exec_quote(arg)
-    assert " " not in quoted or quoted.startswith('"')
-    unescaped = quoted.replace("%%", "%").replace("$$", "$")
-    assert shlex.split(unescaped) == [arg]
-
-
-def test_reload_service_runs_this_package_with_the_config() -> None:
-    """Example: the service runs the given Python on the reload module with --config."""
-    from layout_trees.core.config import Config, TreeConfig
-    from layout_trees.core.model import TreeScan
-
-    config = Config((TreeConfig("t", "/mnt/t", "/d", watch=True),), source="/etc/lt 1.toml")
-    snapshot = Snapshot((TreeScan("t", "/mnt/t", device="/dev/vdb", root_subvol_path="/t"),))
-    files = {f.path: f for f in watch_files(config, snapshot, "/usr/bin/python3")}
-    service = files[RELOAD_SERVICE].content or ""
-    assert ('ExecStart=/usr/bin/python3 -m layout_trees.shell.reload --config "/etc/lt 1.toml"'
-            in service)
-    assert "StartLimitIntervalSec=0" in service and "ExecStartPre=sleep 1" in service
-    path = files[watch_unit_name("t")].content or ""
-    assert "PathChanged=/mnt/t\n" in path
-
-
 @given(worlds(hostile=True), st.data())
 def test_describe_lists_every_change_and_note(world, data) -> None:
     """Invariant: the report has one line per change (naming its mount point) and per note."""
@@ -272,42 +178,6 @@ def test_describe_lists_every_change_and_note(world, data) -> None:
     assert len(lines) == len(diff.changes) + len(diff.notes)
     for line, change in zip(lines, diff.changes, strict=False):
         assert change.where in line
-
-
-@given(st.lists(st.text(min_size=1, max_size=8).filter(
-    lambda n: "/" not in n and all(ord(c) >= 0x20 for c in n)), min_size=2, max_size=5,
-    unique=True))
-def test_watch_unit_names_are_distinct(names) -> None:
-    """Invariant: different tree names give different path unit names (escaping is injective)."""
-    units = [watch_unit_name(n) for n in names]
-    assert len(set(units)) == len(units)
-    assert all(u.startswith("layout-trees-watch-") and u.endswith(".path") for u in units)
-
-
-TREE_NAMES = [".", "..", "my-tree", "a b", "ümlaut", ".hidden", "x" * 300, "%n", "back\\slash"]
-
-
-@pytest.mark.skipif(shutil.which("systemd-escape") is None, reason="needs systemd-escape")
-def test_watch_unit_names_match_systemd_escape() -> None:
-    """Reference model: the path unit name is systemd-escape's escaping of the tree name."""
-    names = [n for n in TREE_NAMES if len(n) < 100]
-    out = subprocess.run(["systemd-escape", "--", *names], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert [watch_unit_name(n) for n in names] == [f"layout-trees-watch-{e}.path" for e in out]
-
-
-@given(st.sampled_from(TREE_NAMES), st.booleans())
-def test_watch_files_never_raise_for_odd_tree_names(name, long_path) -> None:
-    """Invariant: odd tree names never break the generator's watch units; a name too long for
-    a unit is skipped, every other watched tree gets its path unit."""
-    from layout_trees.core.config import Config, TreeConfig
-    from layout_trees.core.model import TreeScan
-
-    path = "/mnt/" + ("p" * 200 if long_path else "t")
-    config = Config((TreeConfig(name, path, "/d", watch=True),))
-    snapshot = Snapshot((TreeScan(name, path, device="/dev/vdb", root_subvol_path="/t"),))
-    names = {f.path for f in watch_files(config, snapshot, "/usr/bin/python3")}
-    assert (watch_unit_name(name) in names) == (len(watch_unit_name(name)) <= 255)
 
 
 # --- mounts identified by what they show --------------------------------------------------

@@ -18,6 +18,9 @@ from layout_trees.core.config import (
     parse_toml_document,
 )
 from layout_trees.core.model import (
+    AclEntry,
+    AclTag,
+    Ancestor,
     Entry,
     EntryKind,
     Snapshot,
@@ -145,6 +148,25 @@ CASES: dict[str, tuple[tuple[Config, Snapshot, tuple[ConfigProblem, ...]],
     "LT061": ((cfg(tree()), snap(scan(sub("@a", backup="skip"))), ()),
               (cfg(tree()), snap(scan(sub("@a"))), ())),
 }
+
+
+def acl(mask: int, user: int = 1000) -> tuple[AclEntry, ...]:
+    return (AclEntry(AclTag.USER_OBJ, 7), AclEntry(AclTag.USER, 7, user),
+            AclEntry(AclTag.GROUP_OBJ, 5), AclEntry(AclTag.MASK, mask), AclEntry(AclTag.OTHER, 5))
+
+
+def dirs(count: int) -> tuple[Entry, ...]:
+    return tuple(d(f"d{i}") for i in range(count))
+
+
+CASES.update({
+    "LT051": ((cfg(tree()), snap(scan(sub("@a"), ancestors=(
+                   Ancestor("/"), Ancestor("/trees", mode=0o775, acl=acl(7))))), ()),
+              (cfg(tree()), snap(scan(sub("@a"), ancestors=(
+                   Ancestor("/"), Ancestor("/trees", mode=0o755, acl=acl(5))))), ())),
+    "LT070": ((cfg(tree(watch=True)), snap(scan(*dirs(8192))), ()),
+              (cfg(tree(watch=True)), snap(scan(*dirs(8191))), ())),
+})
 
 
 def test_every_rule_has_a_case() -> None:
