@@ -129,7 +129,7 @@ TREE_KEY_DOCS = {
     "ignore": ("TABLE or LIST", "{}", "Rules of layout check silenced for this tree: "
                "{ LT012 = \"reason\" } or [\"LT012\"]."),
     "watch": ("BOOLEAN", "false", "Mount and unmount leaves as they appear and disappear, "
-              "without a reboot (a .path unit and layout-trees-reload.service)."),
+              "without a reboot (layout-trees-watch.service and layout-trees-reload.service)."),
     "backup": ("TABLE", "none", "The tree's backup policy: the keys below."),
 }
 POLICY_KEY_DOCS = {
@@ -318,7 +318,7 @@ def page_generator(version: str) -> str:
             ("layout-trees-directories.service", "creates the directories between each "
                                                  "destination and its mount points with the "
                                                  "tree's owners and modes (systemd-tmpfiles)"),
-            ("layout-trees-watch-NAME.path, layout-trees-reload.service",
+            ("layout-trees-watch.service, layout-trees-reload.service",
              "for trees with watch = true"),
             ("layout-trees-backup-SCHEDULE.service, .timer", "for trees with a backup table; "
                                                               "they run layout backup run")):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -274,7 +275,8 @@ def test_rendered_config_drives_the_real_generator(tmp_path: Path, loop_btrfs: A
         unit = from_nix[name]
         assert f"What={loop_btrfs.device}\n" in unit
         assert f"Where={where}\n" in unit
-        assert f"Options=subvol=/trees/home/{leaf},compress=zstd\n" in unit
+        assert re.search(rf"^Options=subvol=/trees/home/{re.escape(leaf)},subvolid=[0-9]+,"
+                         r"compress=zstd$", unit, re.M), unit
     assert {"layout-trees-backup-daily.service", "layout-trees-backup-daily.timer",
             "layout-trees-reload.service"} <= set(from_nix)
-    assert any(name.endswith(".path") for name in from_nix)
+    assert "layout-trees-watch.service" in from_nix
