@@ -39,7 +39,6 @@ from .escape import escape_specifiers, unsafe_reason
 from .model import Entry, EntryKind, Snapshot, TreeStatus
 from .mountinfo import MountEntry, containing_mount, path_in_filesystem
 from .plan import join
-from .reserved import DEFAULT_SNAPSHOT_DIR
 from .units import GENERATOR, GeneratedFile
 
 WATCH_SERVICE = "layout-trees-watch.service"
@@ -157,13 +156,6 @@ class Throttle:
         pause = max(pace.min_interval if reloaded else pace.debounce,
                     pace.duty * max(end - start, 0.0))
         return Throttle(pace, None, None, end + pause, pace.rescan if degraded else None, end)
-
-
-def reserved_snapshot_dirs(config: Config) -> frozenset[str]:
-    """The snapshot directories of every configured policy and the default one: the walk
-    leaves them (and ``.layout-trees*`` entries) out, see :mod:`layout_trees.core.reserved`."""
-    return frozenset({DEFAULT_SNAPSHOT_DIR} | {
-        t.backup.snapshot_dir for t in config.trees if t.backup is not None})
 
 
 def mounted_subvolumes(mounts: tuple[MountEntry, ...],

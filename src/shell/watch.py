@@ -43,7 +43,7 @@ from ..core.watch import (
     Throttle,
     mounted_subvolumes,
     relevant,
-    reserved_snapshot_dirs,
+    snapshot_dirs,
     watch_budget,
 )
 from .btrfs import SUBVOLUME_INODE
@@ -346,7 +346,7 @@ def serve(config_path: str | None, reload_command: Sequence[str], *,
     budget = watch_budget(read_max_user_watches(), max_watches)
     try:
         Watcher(trees, tuple(reload_command), budget, log, pace,
-                reserved_snapshot_dirs(parsed.config)).serve()
+                snapshot_dirs(parsed.config)).serve()
     except OSError as exc:
         if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
             log.error(f"cannot watch: {exc}")
