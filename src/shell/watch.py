@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from ..core.config import TreeConfig
 from ..core.errors import LayoutError
 from ..core.mountinfo import MountEntry, parse_mountinfo
+from ..core.plan import snapshot_dirs
 from ..core.reserved import is_reserved, reserved_paths
 from ..core.watch import (
     MAX_DEPTH,
@@ -43,7 +44,6 @@ from ..core.watch import (
     Throttle,
     mounted_subvolumes,
     relevant,
-    snapshot_dirs,
     watch_budget,
 )
 from .btrfs import SUBVOLUME_INODE
