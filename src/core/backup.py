@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .check import show
 from .config import Config
 from .errors import UserError
 from .model import EntryKind, Snapshot, TreeStatus
@@ -193,6 +194,15 @@ def split_snapshot_name(name: str) -> tuple[str, tuple[str, ...]]:
     return decoded[0], tuple(decoded[1:])
 
 
+STAGING_PREFIX = ".layout-trees-"
+"""Names ``persist`` builds new leaves under: never a leaf, never backed up or counted."""
+
+
+def is_utf8(text: str) -> bool:
+    """Whether a name read with ``surrogateescape`` was valid UTF-8 on disk."""
+    return not any(0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
 def _coverage(policy: BackupPolicy | None, attr: str | None, subvol: str,
               name: str) -> tuple[Coverage, str]:
     override = parse_override(attr)
@@ -204,6 +214,11 @@ def _coverage(policy: BackupPolicy | None, attr: str | None, subvol: str,
             "fix it with 'layout backup include' or 'exclude'")
     if policy is None:
         return Coverage.NO_POLICY, "its tree has no [backup] policy"
+    bad_name = next((p for p in subvol.split("/") if not is_utf8(p)), None)
+    if bad_name is not None:
+        return Coverage.UNSUPPORTED_PATH, (
+            f"the name {show(bad_name)!r} in its path is not valid UTF-8, which btrbk and the "
+            "manifest cannot carry; rename it (only this leaf is left out)")
     bad = _BTRBK_UNSAFE.search(subvol)
     if bad or subvol != subvol.strip() or any(p != p.strip() for p in subvol.split("/")):
         what = repr(bad.group()) if bad else "whitespace at the start or end of a name"
@@ -230,6 +245,8 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
         for entry in sorted(scan.entries, key=lambda e: e.path):
             if any(p.startswith("@") for p in entry.path[:-1]):
                 continue
+            if any(p.startswith(STAGING_PREFIX) for p in entry.path):
+                continue  # a leaf being built by persist: neither a leaf nor structure yet
             if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
                 directories.append(Directory(entry.path, entry.uid, entry.gid, entry.mode,
                                              entry.kind is EntryKind.SUBVOLUME))
@@ -322,9 +339,13 @@ def manifest_to_data(manifest: Manifest) -> dict[str, Any]:
 
 
 def manifest_to_json(manifest: Manifest) -> str:
-    """Canonical JSON: keys sorted, trees by name, leaves by (tree, path)."""
-    return json.dumps(manifest_to_data(manifest), indent=2, sort_keys=True,
-                      ensure_ascii=False) + "\n"
+    """Canonical JSON: keys sorted, trees by name, leaves by (tree, path).
+
+    A name that is not UTF-8 (read with ``surrogateescape``) is written as JSON's own
+    ``\\udcXX`` escape, so the text is always UTF-8 and reads back to the same name.
+    """
+    text = json.dumps(manifest_to_data(manifest), indent=2, sort_keys=True, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
 
 
 def _get(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 
 from .backup import Coverage, Leaf, Manifest
 from .btrbk import BackupName, ListedSubvolume, backups_of, data_id, format_age
+from .check import show
 
 Listing = tuple[ListedSubvolume, ...] | str
 """What the shell saw in a directory: its subvolumes, or why it could not look."""
@@ -53,7 +54,10 @@ class Finding:
 
     @property
     def where(self) -> str:
-        return self.tree + (":" + "/".join(self.path) if self.path else "")
+        return show(self.tree + (":" + "/".join(self.path) if self.path else ""))
+
+
+ALL_TREES = "(all trees)"
 
 
 def _latest(listing: Listing, name: str,
@@ -94,10 +98,17 @@ def verify(manifest: Manifest, status: tuple[LeafStatus, ...], now: int,
     for tree in manifest.trees:
         if tree.error is not None:
             findings.append(Finding(tree.name, (), f"the tree could not be scanned: {tree.error}"))
+        elif tree.policy is None:
+            findings.append(Finding(tree.name, (), "the tree has no backup policy, so none of "
+                                    f"its {len(manifest.leaves_of(tree.name))} leaves is backed "
+                                    f"up; add a [tree.{tree.name}.backup] table"))
+    if not manifest.covered():
+        findings.append(Finding(ALL_TREES, (), "no leaf is covered by a backup policy: nothing "
+                                "is protected"))
     for row in status:
         leaf = row.leaf
-        if leaf.coverage is Coverage.EXCLUDED:
-            continue
+        if leaf.coverage in (Coverage.EXCLUDED, Coverage.NO_POLICY):
+            continue  # deliberate, or one finding for its whole tree above
         if leaf.coverage is not Coverage.COVERED:
             findings.append(Finding(leaf.tree, leaf.path, f"not backed up: {leaf.reason}"))
             continue
@@ -124,11 +135,22 @@ def _age(name: BackupName | None, now: int) -> str:
     return "never" if name is None else f"{format_age(now - name.time)} ago"
 
 
-def status_to_text(status: tuple[LeafStatus, ...], now: int) -> str:
+def status_to_text(status: tuple[LeafStatus, ...], now: int,
+                   manifest: Manifest | None = None) -> str:
+    """Per leaf, its snapshot and backups; first, every tree that is not protected at all."""
     lines: list[str] = []
+    for tree in manifest.trees if manifest is not None else ():
+        if tree.error is not None:
+            lines.append(f"tree {show(tree.name)}: NOT SCANNED ({tree.error}); its leaves are "
+                         "unknown")
+        elif tree.policy is None:
+            lines.append(f"tree {show(tree.name)}: no backup policy; none of its leaves is "
+                         "backed up")
+    if manifest is not None and not manifest.leaves:
+        lines.append("no leaves found in the configured trees")
     for row in status:
         leaf = row.leaf
-        lines.append(f"{leaf.tree}:{leaf.relpath}  ({leaf.coverage.value})")
+        lines.append(f"{show(leaf.tree)}:{show(leaf.relpath)}  ({leaf.coverage.value})")
         if leaf.coverage is not Coverage.COVERED:
             lines.append(f"  {leaf.reason}")
             continue
@@ -159,11 +181,14 @@ def plan_to_text(manifest: Manifest) -> str:
     """What is covered, by which policy, to which targets; what is not and why."""
     lines: list[str] = []
     for tree in manifest.trees:
-        head = f"tree {tree.name} ({tree.path})"
+        head = f"tree {show(tree.name)} ({show(tree.path)})"
         if tree.policy is None:
             lines.append(f"{head}: no backup policy")
         else:
             p = tree.policy
+            if p.schedule_problem is not None:
+                lines.append(f"  schedule {p.schedule!r} is not valid for systemd "
+                             f"({p.schedule_problem}): its timer is not installed")
             lines.append(f"{head}: {p.schedule}, snapshots in {p.snapshot_dir} "
                          f"(keep {p.snapshot_preserve}), to {', '.join(p.targets)} "
                          f"(keep {p.target_preserve})")
@@ -171,15 +196,38 @@ def plan_to_text(manifest: Manifest) -> str:
             lines.append(f"  not scanned: {tree.error}")
         for leaf in manifest.leaves_of(tree.name):
             mark = "+" if leaf.coverage is Coverage.COVERED else "-"
-            where = f" -> {leaf.mount_point}" if leaf.mount_point else ""
+            where = f" -> {show(leaf.mount_point)}" if leaf.mount_point else ""
             detail = "" if leaf.coverage is Coverage.COVERED else f"  [{leaf.coverage.value}: " \
                 f"{leaf.reason}]"
-            lines.append(f"  {mark} {leaf.relpath}{where}  as {leaf.snapshot_name}{detail}")
+            lines.append(f"  {mark} {show(leaf.relpath)}{where}  as {leaf.snapshot_name}{detail}")
             if leaf.nested and leaf.coverage is Coverage.COVERED:
                 lines.append(f"      not included: nested subvolume(s) {', '.join(leaf.nested)}")
     covered = len(manifest.covered())
     lines.append(f"{covered} of {len(manifest.leaves)} leaves covered")
+    if not covered:
+        lines.append("nothing is protected: no leaf is covered by a backup policy")
     return "\n".join(lines) + "\n"
+
+
+def fresh_per_target(status: tuple[LeafStatus, ...],
+                     trees: frozenset[str]) -> dict[str, tuple[int, int]]:
+    """Per target: how many covered leaves of ``trees`` it holds a backup of their latest
+    snapshot for, out of how many it should (each target counted on its own)."""
+    counts: dict[str, list[int]] = {}
+    for row in status:
+        if row.leaf.tree not in trees or row.leaf.policy is None:
+            continue
+        for state in row.targets:
+            count = counts.setdefault(state.target, [0, 0])
+            count[1] += 1
+            count[0] += is_fresh(row, state)
+    return {target: (done, total) for target, (done, total) in sorted(counts.items())}
+
+
+def is_fresh(row: LeafStatus, state: TargetState) -> bool:
+    """The target holds a complete backup of the leaf's latest snapshot."""
+    return (state.latest is not None and row.snapshot is not None
+            and state.latest.time >= row.snapshot.time)
 
 
 def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolume, ...],

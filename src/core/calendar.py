@@ -313,9 +313,7 @@ def _normalized_valid(chain: list[_Component] | None, low: int, high: int,
         if stop >= 0:
             if not low <= stop <= high or start + repeat > stop:
                 return False
-        elif end_of_month and start - repeat < low:
-            return False
-        elif not end_of_month and start + repeat > high:
+        elif start - repeat < low if end_of_month else start + repeat > high:
             return False
     return True
 

@@ -16,25 +16,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from layout_trees.core.calendar import calendar_error
+from layout_trees.shell.backup import zone_exists
 
 pytestmark = pytest.mark.integration
 
-_VERIFY_TZ_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/")
-
-
-def zoneinfo_has(name: str) -> bool:
-    """systemd's ``verify_timezone()``: syntax, then a TZif file in /usr/share/zoneinfo."""
-    if name == "UTC":
-        return True
-    if not name or name[0] == "/" or not set(name) <= _VERIFY_TZ_CHARS:
-        return False
-    if "//" in name or name.endswith("/"):
-        return False
-    try:
-        with open(os.path.join("/usr/share/zoneinfo", name), "rb") as handle:
-            return handle.read(4) == b"TZif"
-    except OSError:
-        return False
+zoneinfo_has = zone_exists  # the machine's zone database, as systemd asks it
 
 
 def systemd_accepts(expressions: list[str]) -> set[str]:
