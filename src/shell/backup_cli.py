@@ -47,6 +47,7 @@ from .backup import (
     top_levels,
 )
 from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS
+from .interrupt import interruptible
 
 backup_app = typer.Typer(help="Back up the leaves of the layout trees with btrbk.",
                          no_args_is_help=True)
@@ -89,6 +90,11 @@ def run_cmd(
     Exit 3 when a target, btrbk or a selected tree failed; exit 1 when, without a
     selection, a tree has no policy or no leaf is covered at all."""
     parsed = load_backup_config(str(config) if config else None)
+    with interruptible():
+        _run(parsed, tree, schedule)
+
+
+def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
     with run_locks():
         live = gather(parsed)
         names = select_trees(live, tree, schedule)
@@ -100,6 +106,9 @@ def run_cmd(
                        "are not backed up")
         if not names:
             typer.echo("nothing to back up: no selected tree has a backup policy")
+            if whole:
+                typer.echo("layout: error: no leaf is covered by a backup policy: nothing is "
+                           "protected", err=True)
             if whole or unscanned:
                 raise typer.Exit(EXIT_ENVIRONMENT if unscanned else EXIT_FINDINGS)
             return
