@@ -262,13 +262,21 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
 def backups_of(listing: tuple[ListedSubvolume, ...], name: str,
                *, received: bool = True) -> tuple[ListedSubvolume, ...]:
     """The complete backups (``received``) or read-only snapshots of ``name``, oldest first."""
-    found = []
+    return backup_index(listing, received=received).get(name, ())
+
+
+def backup_index(listing: tuple[ListedSubvolume, ...], *, received: bool = True
+                 ) -> dict[str, tuple[ListedSubvolume, ...]]:
+    """:func:`backups_of` for every snapshot name at once (one pass over a listing of tens of
+    thousands of backups, instead of one pass per leaf)."""
+    found: dict[str, list[tuple[tuple[int, int], str, ListedSubvolume]]] = {}
     for sub in listing:
         parsed = sub.parsed
         ok = sub.is_complete_backup if received else sub.read_only
-        if parsed is not None and parsed.snapshot_name == name and ok:
-            found.append((parsed.order, sub))
-    return tuple(sub for _, sub in sorted(found, key=lambda x: (x[0], x[1].name)))
+        if parsed is not None and ok:
+            found.setdefault(parsed.snapshot_name, []).append((parsed.order, sub.name, sub))
+    return {name: tuple(sub for _, _, sub in sorted(items, key=lambda x: (x[0], x[1])))
+            for name, items in found.items()}
 
 
 # ``btrfs receive --dump`` of ``btrfs send --no-data -p OLD NEW``: only these lines when NEW

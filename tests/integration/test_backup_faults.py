@@ -1,10 +1,12 @@
-"""Faults and the guarantee: a run killed mid-transfer, a full target, verify against a
-moving clock, and drop refusing until the latest state is on every target."""
+"""Faults and the guarantee: a run killed mid-transfer, a run stopped by each stop signal at
+several points, a full target, verify against a moving clock, and drop refusing until the
+latest state is on every target."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -144,3 +146,106 @@ def test_drop_only_when_the_latest_state_is_on_every_target(images, tmp_path: Pa
     assert "not backed up" in out
     layout("drop", "-c", str(config), str(tree / "@a"), env=env)
     assert not (tree / "@a").exists()
+
+
+# --- fault injection: every stop signal at several points of a run ------------------------
+
+_WRAPPER = """#!/bin/sh
+# pauses the real {tool} at one point when {control}/pause-{point} exists
+case " $* " in *" {word} "*)
+  if [ -e {control}/pause-{point} ]; then touch {control}/at-{point}; sleep 120; fi ;;
+esac
+exec {real} "$@"
+"""
+
+
+def _wrappers(tmp_path: Path) -> tuple[str, Path]:
+    """``btrbk`` and ``btrfs`` first in PATH that can pause before btrbk's run starts and
+    before a receive starts (after the source snapshot was taken)."""
+    import shutil
+
+    bindir, control = tmp_path / "wrap", tmp_path / "control"
+    bindir.mkdir()
+    control.mkdir()
+    for tool, word, point in (("btrbk", "run", "btrbk"), ("btrfs", "receive", "receive")):
+        real = shutil.which(tool)
+        assert real
+        (bindir / tool).write_text(_WRAPPER.format(tool=tool, word=word, point=point,
+                                                   control=control, real=real))
+        os.chmod(bindir / tool, 0o755)
+    return str(bindir), control
+
+
+def _survivors(marker: str) -> list[str]:
+    """Processes still running whose command line mentions ``marker``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and "pytest" not in cmdline:
+            found.append(f"{pid}: {cmdline}")
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                                    signal.SIGKILL], ids=lambda s: signal.Signals(s).name)
+def test_interrupted_run_loses_nothing_and_counts_nothing(images, tmp_path: Path,  # noqa: F811
+                                                          signum: int) -> None:
+    """A run stopped by the signal before btrbk starts, after the snapshot but before the
+    receive, and mid-transfer: the source is byte-identical, nothing partial is counted,
+    no helper survives, and the next run completes."""
+    tree, target, config, env = _setup(images, tmp_path, "700M", "700M")
+    _random_file(subvol(tree / "@big") / "data", 160)
+    (subvol(tree / "@small") / "f").write_text("small\n")
+    before = checksums(tree)
+    bindir, control = _wrappers(tmp_path)
+    env = base_env(tmp_path, bindir)
+    run_dir = env["LAYOUT_TREES_BACKUP_RUN_DIR"]
+
+    def reached(point: str) -> bool:
+        if point == "transfer":
+            return any(n.startswith("main.@big.") for n in os.listdir(target))
+        return (control / f"at-{point}").exists()
+
+    for point in ("btrbk", "receive", "transfer"):
+        for name in ("pause-btrbk", "pause-receive", "at-btrbk", "at-receive"):
+            (control / name).unlink(missing_ok=True)
+        if point != "transfer":
+            (control / f"pause-{point}").touch()
+        proc = subprocess.Popen([LAYOUT, "backup", "run", "-c", str(config)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.monotonic() + 120
+        try:
+            while not reached(point):
+                assert proc.poll() is None, f"the run ended before {point}"
+                assert time.monotonic() < deadline, point
+                time.sleep(0.005)
+        finally:
+            if signum == signal.SIGKILL:
+                kill_tree(proc.pid)  # a service manager kills the whole unit
+            else:
+                os.kill(proc.pid, signum)  # the command alone; it must stop its helpers
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0, point
+        if signum != signal.SIGKILL:
+            assert proc.returncode == 130 and "Traceback" not in err, (point, err)
+        time.sleep(0.2)
+        assert not _survivors(run_dir), (point, _survivors(run_dir))
+        assert checksums(tree) == before, point
+        red = layout("backup", "verify", "-c", str(config), env=env, check=1).stdout
+        assert "FAIL main:@big:" in red, (point, red)
+        if point == "receive":
+            snaps = os.listdir(Path(tree).parents[1] / ".snapshots")
+            assert any(n.startswith("main.@big.") for n in snaps), "the snapshot was taken"
+
+    for name in ("pause-btrbk", "pause-receive"):
+        (control / name).unlink(missing_ok=True)
+    layout("backup", "run", "-c", str(config), env=env)
+    layout("backup", "verify", "-c", str(config), "--max-age", "1h", env=env)
+    assert checksums(tree) == before
+    assert all(s.is_complete_backup for s in Target(str(target)).listing())
