@@ -165,12 +165,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         if not args.no_ssh:
             from test_backup_support import ssh_server
 
+            path = os.environ.get("PATH", "/usr/bin:/bin")
             with ssh_server(work / "ssh") as (port, bindir):
                 url = f"ssh://127.0.0.1:{port}{local}"
-                env_ssh = dict(env, PATH=f"{bindir}:{env.get('PATH', '/usr/bin:/bin')}")
+                env_ssh = dict(env, PATH=f"{bindir}:{path}")
                 os.environ["PATH"] = env_ssh["PATH"]  # drop's listing runs in this process
-                results["ssh"] = measure("ssh", config(work / "ssh.toml", tree, url), env_ssh,
-                                         url, snaps, args.runs)
+                try:
+                    results["ssh"] = measure("ssh", config(work / "ssh.toml", tree, url),
+                                             env_ssh, url, snaps, args.runs)
+                finally:
+                    os.environ["PATH"] = path
     finally:
         dst.close()
         src.close()

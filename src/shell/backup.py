@@ -86,10 +86,15 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
                 continue
             if mount.source not in made:
                 where = os.path.join(RUN_DIR, "top", escape_path(mount.source))
-                os.makedirs(where, exist_ok=True)
-                run(["mount", "-t", "btrfs", "-o", "subvolid=5", mount.source, where],
-                    hint="the filesystem's top level must be mountable to take snapshots")
+                # left by a run that was killed: the same top level, ours; use it, and
+                # unmount it at the end like a fresh one
+                leftover = any(m.mountpoint == where and m.source == mount.source
+                               and m.fstype == "btrfs" and m.root == "/" for m in mounts)
                 made[mount.source] = where
+                if not leftover:
+                    os.makedirs(where, exist_ok=True)
+                    run(["mount", "-t", "btrfs", "-o", "subvolid=5", mount.source, where],
+                        hint="the filesystem's top level must be mountable to take snapshots")
             result[key] = made[mount.source]
         yield result
     finally:
