@@ -21,6 +21,7 @@ from test_backup_support import (
     images,  # noqa: F401  (fixture)
     layout,
     subvol,
+    tree_below_subvolume_mount,
     write_config,
 )
 
@@ -260,36 +261,32 @@ def test_killed_run_leaves_no_mount_behind_the_next_run(images, tmp_path: Path) 
     """A tree mounted from a subvolume needs a private mount of the top level; a run killed
     while it exists leaves it, and the next run reuses and removes it (no stacked mounts)."""
     src, dst = images("src"), images("dst")
-    subvol(Path(src.mountpoint) / "data")
-    mnt = tmp_path / "data"
-    mnt.mkdir()
-    subprocess.run(["mount", "-o", "subvol=data", src.device, str(mnt)], check=True)
-    try:
-        tree = mnt / "trees" / "main"
-        (subvol(tree / "@a") / "f").write_text("a\n")
-        target = Path(dst.mountpoint) / "backups"
-        config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
-                              [str(target)])
-        bindir, control = _wrappers(tmp_path)
-        env = base_env(tmp_path, bindir)
-        run_dir = env["LAYOUT_TREES_BACKUP_RUN_DIR"]
-        (control / "pause-btrbk").touch()
-        proc = subprocess.Popen([LAYOUT, "backup", "run", "-c", str(config)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        deadline = time.monotonic() + 120
+    with tree_below_subvolume_mount(src, tmp_path / "data") as tree:
         try:
-            while not (control / "at-btrbk").exists():
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.01)
-        finally:
-            kill_tree(proc.pid)
-            proc.wait()
-        assert len(_mounts_below(run_dir)) == 1, "the killed run's private mount is left"
-        (control / "pause-btrbk").unlink()
-        layout("backup", "run", "-c", str(config), env=env)
-        assert _mounts_below(run_dir) == []
-        layout("backup", "verify", "-c", str(config), "--max-age", "1h", env=env)
-    finally:
-        for where in [*_mounts_below(str(tmp_path / "run")), str(mnt)]:
-            subprocess.run(["umount", where], check=False)
+            (subvol(tree / "@a") / "f").write_text("a\n")
+            target = Path(dst.mountpoint) / "backups"
+            config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
+                                  [str(target)])
+            bindir, control = _wrappers(tmp_path)
+            env = base_env(tmp_path, bindir)
+            run_dir = env["LAYOUT_TREES_BACKUP_RUN_DIR"]
+            (control / "pause-btrbk").touch()
+            proc = subprocess.Popen([LAYOUT, "backup", "run", "-c", str(config)], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+            deadline = time.monotonic() + 120
+            try:
+                while not (control / "at-btrbk").exists():
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.01)
+            finally:
+                kill_tree(proc.pid)
+                proc.wait()
+            assert len(_mounts_below(run_dir)) == 1, "the killed run's private mount is left"
+            (control / "pause-btrbk").unlink()
+            layout("backup", "run", "-c", str(config), env=env)
+            assert _mounts_below(run_dir) == []
+            layout("backup", "verify", "-c", str(config), "--max-age", "1h", env=env)
+        finally:  # a private mount left by a failure would keep the image busy
+            for where in _mounts_below(str(tmp_path / "run")):
+                subprocess.run(["umount", where], check=False)

@@ -84,6 +84,20 @@ def subvol(path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def tree_below_subvolume_mount(image: LoopBtrfs, where: Path) -> Iterator[Path]:
+    """A tree reached through a mount of the subvolume ``data`` (not the top level) at
+    ``where``, as on systems that mount subvolumes; yields the tree's path, unmounts."""
+    subvol(Path(str(image.mountpoint)) / "data")
+    (Path(str(image.mountpoint)) / "data" / "trees" / "main").mkdir(parents=True)
+    where.mkdir()
+    subprocess.run(["mount", "-o", "subvol=/data", str(image.device), str(where)], check=True)
+    try:
+        yield where / "trees" / "main"
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
 def write_config(path: Path, trees: dict[str, tuple[Path, str]], targets: list[str],
                  extra: str = "") -> Path:
     """A TOML configuration: tree name -> (tree path, destination), all with one policy."""
