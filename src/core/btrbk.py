@@ -25,6 +25,7 @@ receive that was interrupted leaves a writable subvolume without one.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ from .backup import Leaf, Manifest
 from .errors import EnvironmentProblem, UserError
 
 TIMESTAMP_FORMAT = "long-iso"
-_NAME_RE = re.compile(
-    r"^(?P<name>.+)\.(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})T(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})"
+_STAMP_RE = re.compile(
+    r"^(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})T(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})"
     r"(?P<tz>[+-]\d{4})?(?:_(?P<n>\d+))?$")
 
 
@@ -64,7 +65,15 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 
 def parse_backup_name(name: str) -> BackupName | None:
     """The snapshot name and time in a backup's name, or None when it is not one."""
-    match = _NAME_RE.match(name)
+    key = _name_key(name)
+    return None if key is None else BackupName(key[0], key[1], key[2])
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp_seconds(stamp: str) -> tuple[int, int] | None:
+    """(seconds since the epoch, serial) of a ``long-iso`` timestamp and its ``_N`` suffix;
+    cached, since thousands of backups share a few hundred timestamps."""
+    match = _STAMP_RE.match(stamp)
     if not match:
         return None
     y, mo, d = int(match["y"]), int(match["mo"]), int(match["d"])
@@ -76,7 +85,16 @@ def parse_backup_name(name: str) -> BackupName | None:
     if tz:
         offset = int(tz[1:3]) * 3600 + int(tz[3:5]) * 60
         seconds -= offset if tz[0] == "+" else -offset
-    return BackupName(match["name"], seconds, int(match["n"] or 0))
+    return seconds, int(match["n"] or 0)
+
+
+def _name_key(name: str) -> tuple[str, int, int] | None:
+    """(snapshot name, time, serial) of a backup's name, without building a BackupName."""
+    base, dot, stamp = name.rpartition(".")
+    if not dot or not base:
+        return None
+    parsed = _stamp_seconds(stamp)
+    return None if parsed is None else (base, parsed[0], parsed[1])
 
 
 def format_time(seconds: int) -> str:
@@ -186,6 +204,9 @@ class ListedSubvolume:
 
 
 LISTING_SEPARATOR = "--"
+ALL_READ_ONLY = "read-only-only"
+"""After the separator instead of the read-only list: the listing holds read-only
+subvolumes only (``btrfs subvolume list -r``)."""
 _ALL_RE = re.compile(r"^ID (\d+) gen (\d+) top level \d+ parent_uuid (\S+)\s+received_uuid (\S+)"
                      r"\s+uuid (\S+) path (.*)$")
 _RO_RE = re.compile(r"^ID (\d+) gen \d+ top level \d+ path (.*)$")
@@ -208,9 +229,10 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
     ``text`` is: ``FSROOT TARGET`` of the mount holding the directory (``findmnt -n -r -o
     FSROOT,TARGET -T DIR``), the directory's real path, the lines of ``btrfs subvolume list
     -o -R -u -q DIR`` (paths from the filesystem's top level), a ``--`` line, and the lines of
-    ``btrfs subvolume list -o -r DIR`` (the read-only ones).  One listing of the whole
-    filesystem instead of a ``btrfs subvolume show`` per entry: thousands of backups in a
-    fraction of a second.
+    ``btrfs subvolume list -o -r DIR`` (the read-only ones) or, when the first list was
+    already restricted to read-only subvolumes, the line ``read-only-only``.  One listing
+    of the whole filesystem instead of a ``btrfs subvolume show`` per entry: thousands of
+    backups in a fraction of a second.
     """
     lines = text.split("\n")
     if len(lines) < 3 or " " not in lines[0]:
@@ -230,10 +252,13 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
     entries: dict[str, tuple[str, ListedSubvolume]] = {}
     read_only: set[str] = set()
     in_ro = False
+    all_read_only = False
     for line in lines[2:]:
         if line == LISTING_SEPARATOR:
             in_ro = True
             continue
+        if in_ro and line == ALL_READ_ONLY:
+            all_read_only = True
         if in_ro:
             ro = _RO_RE.match(line)
             if ro:
@@ -253,7 +278,7 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
     if not in_ro:
         raise EnvironmentProblem("the listing of the directory is incomplete",
                                  "is btrfs-progs (>= 5.0) installed where it is?")
-    result = [sub if sid not in read_only else ListedSubvolume(
+    result = [sub if sid not in read_only and not all_read_only else ListedSubvolume(
         sub.name, sub.uuid, sub.received_uuid, sub.parent_uuid, True, sub.generation)
         for sid, (_, sub) in entries.items()]
     return tuple(sorted(result, key=lambda s: s.name))
@@ -269,13 +294,14 @@ def backup_index(listing: tuple[ListedSubvolume, ...], *, received: bool = True
                  ) -> dict[str, tuple[ListedSubvolume, ...]]:
     """:func:`backups_of` for every snapshot name at once (one pass over a listing of tens of
     thousands of backups, instead of one pass per leaf)."""
-    found: dict[str, list[tuple[tuple[int, int], str, ListedSubvolume]]] = {}
+    found: dict[str, list[tuple[int, int, str, ListedSubvolume]]] = {}
     for sub in listing:
-        parsed = sub.parsed
-        ok = sub.is_complete_backup if received else sub.read_only
-        if parsed is not None and ok:
-            found.setdefault(parsed.snapshot_name, []).append((parsed.order, sub.name, sub))
-    return {name: tuple(sub for _, _, sub in sorted(items, key=lambda x: (x[0], x[1])))
+        if not (sub.is_complete_backup if received else sub.read_only):
+            continue
+        key = _name_key(sub.name)
+        if key is not None:
+            found.setdefault(key[0], []).append((key[1], key[2], sub.name, sub))
+    return {name: tuple(item[3] for item in sorted(items, key=lambda x: x[:3]))
             for name, items in found.items()}
 
 

@@ -40,7 +40,7 @@ from ..core.escape import escape_path
 from ..core.model import Snapshot, TreeStatus
 from ..core.mountinfo import containing_mount
 from . import btrfs
-from .backup_target import Target
+from .backup_target import PendingListing, Target
 from .configfile import load_config
 from .files import write_atomic
 from .lock import exclusive
@@ -104,27 +104,40 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
                 os.rmdir(where)
 
 
-def list_dirs(urls: set[str] | list[str] | tuple[str, ...]) -> dict[str, Listing]:
-    """What each target (or local directory) holds; the error text when it cannot be read."""
+def start_listings(urls: set[str] | list[str] | tuple[str, ...], *, complete: bool = True
+                   ) -> dict[str, PendingListing]:
+    """Start listing every target (or local directory) at once, in the background;
+    ``complete``: the read-only subvolumes only, all that status, verify and drop count."""
+    return {url: Target(url).start_listing(complete=complete) for url in sorted(set(urls))}
+
+
+def finish_listings(pending: Mapping[str, PendingListing]) -> dict[str, Listing]:
+    """What each started listing found; the error text (one line) when it could not."""
     result: dict[str, Listing] = {}
-    for url in sorted(set(urls)):
+    for url, listing in pending.items():
         try:
-            result[url] = Target(url).listing()
+            result[url] = listing.result()
         except EnvironmentProblem as exc:
             result[url] = exc.message
     return result
 
 
+def list_dirs(urls: set[str] | list[str] | tuple[str, ...], *, complete: bool = True
+              ) -> dict[str, Listing]:
+    """What each target (or local directory) holds, all listed at the same time."""
+    return finish_listings(start_listings(urls, complete=complete))
+
+
 def snapshot_listings(live: Live, tops: Mapping[str, str]) -> dict[str, Listing]:
-    """Per tree, what its policy's snapshot directory holds."""
-    result: dict[str, Listing] = {}
-    for tree in live.manifest.trees:
-        if tree.policy is None or tree.name not in tops:
-            continue
-        directory = os.path.join(tops[tree.name], tree.policy.snapshot_dir)
-        listing = list_dirs([directory])[directory]
-        result[tree.name] = listing
-    return result
+    """Per tree, what its policy's snapshot directory holds (its read-only snapshots)."""
+    dirs = {tree.name: os.path.join(tops[tree.name], tree.policy.snapshot_dir)
+            for tree in live.manifest.trees if tree.policy is not None and tree.name in tops}
+    found = list_dirs(list(dirs.values()))
+    return {name: found[directory] for name, directory in dirs.items()}
+
+
+def configured_targets(config: Config) -> set[str]:
+    return {u for t in config.trees if t.backup is not None for u in t.backup.targets}
 
 
 def scanned_trees(live: Live, names: set[str] | None = None) -> dict[str, str]:

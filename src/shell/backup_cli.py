@@ -33,7 +33,9 @@ from ..core.errors import UserError
 from ..core.timespan import USEC_PER_SEC, parse_timespan
 from .backup import (
     changed_since,
+    configured_targets,
     find_leaf,
+    finish_listings,
     gather,
     is_tty,
     list_dirs,
@@ -44,6 +46,7 @@ from .backup import (
     select_trees,
     set_override,
     snapshot_listings,
+    start_listings,
     top_levels,
 )
 from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS
@@ -62,11 +65,19 @@ def _live(config: Path | None):  # type: ignore[no-untyped-def]
     return gather(load_backup_config(str(config) if config else None))
 
 
-def _observe(live, names=None):  # type: ignore[no-untyped-def]
-    targets = list_dirs(live.manifest.targets())
+def _observe(live, names=None, started=None):  # type: ignore[no-untyped-def]
+    """Status of every leaf; ``started``: target listings already running (started before
+    the scan, so that listing tens of thousands of backups overlaps with it)."""
+    pending = started if started is not None else start_listings(live.manifest.targets())
     with top_levels(scanned_trees(live, names)) as tops:
         snapshots = snapshot_listings(live, tops)
-    return backup_status(live.manifest, targets, snapshots)
+    return backup_status(live.manifest, finish_listings(pending), snapshots)
+
+
+def _live_and_listings(config: Path | None):  # type: ignore[no-untyped-def]
+    parsed = load_backup_config(str(config) if config else None)
+    started = start_listings(configured_targets(parsed))
+    return gather(parsed), started
 
 
 @backup_app.command("plan")
@@ -158,9 +169,9 @@ def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
 @backup_app.command("status")
 def status_cmd(config: ConfigOpt = None, as_json: JsonOpt = False, at: AtOpt = None) -> None:
     """Per leaf: the latest snapshot and the latest backup on each target, with ages."""
-    live = _live(config)
+    live, started = _live_and_listings(config)
     now = int(time.time()) if at is None else at
-    status = _observe(live)
+    status = _observe(live, started=started)
     if as_json:
         typer.echo(json.dumps(status_to_data(status, now), indent=2, sort_keys=True))
     else:
@@ -180,9 +191,9 @@ def verify_cmd(
     limit = parse_timespan(max_age)
     if limit < 0:
         raise UserError("--max-age must be finite", "e.g. --max-age 26h")
-    live = _live(config)
+    live, started = _live_and_listings(config)
     now = int(time.time()) if at is None else at
-    findings = verify(live.manifest, _observe(live), now, limit // USEC_PER_SEC)
+    findings = verify(live.manifest, _observe(live, started=started), now, limit // USEC_PER_SEC)
     if as_json:
         typer.echo(json.dumps([{"tree": f.tree, "path": list(f.path), "message": f.message}
                                for f in findings], indent=2))

@@ -17,13 +17,20 @@ the remote script.
 from __future__ import annotations
 
 import shlex
+import subprocess
+import tempfile
 from collections.abc import Sequence
 
 from ..core.backup import MANIFEST_FILE
-from ..core.btrbk import LISTING_SEPARATOR, ListedSubvolume, parse_subvolume_list
+from ..core.btrbk import (
+    ALL_READ_ONLY,
+    LISTING_SEPARATOR,
+    ListedSubvolume,
+    parse_subvolume_list,
+)
 from ..core.errors import EnvironmentProblem
 from ..core.policy import BackupTarget, parse_target
-from .run import error_detail, run
+from .run import error_detail, kill_group, run, spawn
 
 SSH_ERROR = 255
 """ssh's own exit status when it could not connect or authenticate."""
@@ -35,9 +42,11 @@ _LIST_SCRIPT = (
     f'[ "$t" = btrfs ] || {{ echo "not on a btrfs filesystem ($t)" >&2; exit {NOT_BTRFS}; }}\n'
     'findmnt -n -r -o FSROOT,TARGET -T "$d" || exit 3\n'
     'printf "%s\\n" "$d"\n'
-    'btrfs subvolume list -o -R -u -q "$d" || exit 3\n'
+    '[ "$2" = complete ] && ro=-r || ro=\n'
+    'btrfs subvolume list -o $ro -R -u -q "$d" || exit 3\n'
     f'echo {LISTING_SEPARATOR}\n'
-    'btrfs subvolume list -o -r "$d" || exit 3\n'
+    f'if [ -n "$ro" ]; then echo {ALL_READ_ONLY}; '
+    'else btrfs subvolume list -o -r "$d" || exit 3; fi\n'
 )
 _PROBE_SCRIPT = (
     'd=$1; while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done\n'
@@ -85,14 +94,17 @@ class Target:
             timeout: float | None = 600) -> bytes:
         """Run ``cmd`` there; a failure is one line: the target, ``what`` failed, and why."""
         result = run(self.argv(cmd), input=input, check=False, timeout=timeout)
-        if result.returncode == 0:
-            return result.stdout or b""
-        detail = error_detail(result.stderr) or f": exit status {result.returncode}"
-        if self.remote and result.returncode == SSH_ERROR:
-            raise EnvironmentProblem(f"{self.url}: cannot reach {self.host} over ssh{detail}",
-                                     "check the host, root's ssh key and known_hosts")
-        raise EnvironmentProblem(f"{self.url}: {what} failed{detail}",
-                                 f"is the backup target {self.url} reachable and writable?")
+        if result.returncode != 0:
+            raise self._failure(result.returncode, result.stderr, what)
+        return result.stdout or b""
+
+    def _failure(self, returncode: int, stderr: bytes | None, what: str) -> EnvironmentProblem:
+        detail = error_detail(stderr) or f": exit status {returncode}"
+        if self.remote and returncode == SSH_ERROR:
+            return EnvironmentProblem(f"{self.url}: cannot reach {self.host} over ssh{detail}",
+                                      "check the host, root's ssh key and known_hosts")
+        return EnvironmentProblem(f"{self.url}: {what} failed{detail}",
+                                  f"is the backup target {self.url} reachable and writable?")
 
     def ensure_dir(self) -> None:
         self.run(["mkdir", "-p", "--", self.path], what="creating the directory")
@@ -110,13 +122,16 @@ class Target:
             return f"cannot reach {self.host} over ssh: {detail}"
         return detail
 
-    def listing(self) -> tuple[ListedSubvolume, ...]:
-        """The subvolumes in the target directory, with UUIDs and read-only flags."""
-        out = self.run(["sh", "-c", _LIST_SCRIPT, "sh", self.path], what="listing the backups")
-        try:
-            return parse_subvolume_list(out.decode("utf-8", "surrogateescape"))
-        except EnvironmentProblem as exc:
-            raise EnvironmentProblem(f"{self.url}: {exc.message}", exc.hint) from None
+    def listing(self, *, complete: bool = False) -> tuple[ListedSubvolume, ...]:
+        """The subvolumes in the target directory, with UUIDs and read-only flags; only the
+        read-only ones with ``complete`` (all that status, verify and drop count: one
+        ``btrfs subvolume list`` instead of two)."""
+        return self.start_listing(complete=complete).result()
+
+    def start_listing(self, *, complete: bool = False) -> PendingListing:
+        """Start :meth:`listing` in the background (into a temporary file, so that it runs
+        to its end while the caller scans); :meth:`PendingListing.result` waits."""
+        return PendingListing(self, complete)
 
     def read_manifest(self) -> str:
         try:
@@ -138,3 +153,49 @@ class Target:
         if parent is not None:
             cmd += ["-p", self.join(parent)]
         return self.argv([*cmd, self.join(name)])
+
+
+class PendingListing:
+    """A listing running in the background (see :meth:`Target.start_listing`)."""
+
+    def __init__(self, target: Target, complete: bool) -> None:
+        self.target = target
+        # files, not pipes: the listing runs to its end while nobody reads it yet
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        cmd = target.argv(["sh", "-c", _LIST_SCRIPT, "sh", target.path,
+                           "complete" if complete else "all"])
+        try:
+            self._process: subprocess.Popen[bytes] | None = spawn(
+                cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
+        except FileNotFoundError:
+            self._process = None
+
+    def result(self, timeout: float = 600) -> tuple[ListedSubvolume, ...]:
+        process = self._process
+        try:
+            if process is None:
+                raise EnvironmentProblem(f"{self.target.url}: ssh: command not found",
+                                         "install openssh-client")
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(process)
+                raise EnvironmentProblem(f"{self.target.url}: listing the backups timed out "
+                                         f"after {timeout} s") from None
+            except BaseException:
+                kill_group(process)
+                raise
+            self._out.seek(0)
+            self._err.seek(0)
+            if process.returncode != 0:
+                raise self.target._failure(process.returncode, self._err.read(),
+                                           "listing the backups")
+            text = self._out.read().decode("utf-8", "surrogateescape")
+            try:
+                return parse_subvolume_list(text)
+            except EnvironmentProblem as exc:
+                raise EnvironmentProblem(f"{self.target.url}: {exc.message}", exc.hint) from None
+        finally:
+            self._out.close()
+            self._err.close()
