@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import resource
 import shutil
 import statistics
 import struct
@@ -94,12 +95,21 @@ def config(path: Path, tree: Path, target: str) -> Path:
     return path
 
 
+CPU: dict[str, float] = {}
+"""CPU seconds (user + system, the command and its helpers) of the last timed command: on a
+shared machine wall times vary with the load, CPU times much less."""
+
+
 def timed(args: list[str], env: dict[str, str], runs: int, ok: tuple[int, ...]) -> float:
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         result = subprocess.run([LAYOUT, *args], env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        CPU[args[1]] = statistics.median(cpu)
         if result.returncode not in ok:
             raise SystemExit(f"layout {' '.join(args)} exited {result.returncode}:\n"
                              f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
@@ -110,12 +120,17 @@ def drop_listing(url: str, snaps: str, runs: int) -> float:
     """The listing part of drop: what the target and the snapshot directory hold."""
     from layout_trees.shell.backup import list_dirs
 
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
+        before = [resource.getrusage(r) for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
         start = time.perf_counter()
         found = list_dirs([url, snaps])
         times.append(time.perf_counter() - start)
+        after = [resource.getrusage(r) for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu.append(sum(a.ru_utime - b.ru_utime + a.ru_stime - b.ru_stime
+                       for a, b in zip(after, before, strict=True)))
         assert not any(isinstance(v, str) for v in found.values()), found
+    CPU["drop listing"] = statistics.median(cpu)
     return statistics.median(times)
 
 
@@ -129,7 +144,7 @@ def measure(label: str, conf: Path, env: dict[str, str], url: str, snaps: str,
         "drop listing": drop_listing(url, snaps, runs),
     }
     for what, seconds in figures.items():
-        print(f"{label:6} {what:14} {seconds:7.2f} s", flush=True)
+        print(f"{label:6} {what:14} {seconds:7.2f} s  (CPU {CPU[what]:.2f} s)", flush=True)
     return figures
 
 
@@ -141,8 +156,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     parser.add_argument("--no-ssh", action="store_true")
+    parser.add_argument("--reuse", metavar="WORK",
+                        help="measure again on the images a --keep run left in WORK")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the images mounted (to profile); prints where")
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="layout-bench-", dir=args.dir))
+    if args.reuse:
+        args.keep = True
+    work = Path(args.reuse or tempfile.mkdtemp(prefix="layout-bench-", dir=args.dir))
     size = f"{max(512, args.leaves * (args.backups + args.snapshots) // 16)}M"
     src = LoopBtrfs(str(work / "src.img"), size, label="lt-bench-src",
                     mountpoint=str(work / "src"))
@@ -150,13 +171,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                     mountpoint=str(work / "dst"))
     results: dict[str, dict[str, float]] = {}
     try:
-        src.open()
-        dst.open()
-        start = time.perf_counter()
-        tree = build(str(src.mountpoint), str(dst.mountpoint), args.leaves, args.backups,
-                     args.snapshots)
-        print(f"{args.leaves} leaves x {args.backups} backups (+{args.snapshots} snapshots "
-              f"each) built in {time.perf_counter() - start:.0f} s", flush=True)
+        if args.reuse:
+            tree = work / "src" / "trees" / "main"
+        else:
+            src.open()
+            dst.open()
+            start = time.perf_counter()
+            tree = build(str(src.mountpoint), str(dst.mountpoint), args.leaves, args.backups,
+                         args.snapshots)
+            print(f"{args.leaves} leaves x {args.backups} backups (+{args.snapshots} "
+                  f"snapshots each) built in {time.perf_counter() - start:.0f} s", flush=True)
         env = dict(os.environ, LAYOUT_TREES_BACKUP_RUN_DIR=str(work / "run"))
         snaps = f"{src.mountpoint}/.snapshots"
         local = f"{dst.mountpoint}/backups"
@@ -166,6 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             from test_backup_support import ssh_server
 
             path = os.environ.get("PATH", "/usr/bin:/bin")
+            shutil.rmtree(work / "ssh", ignore_errors=True)
             with ssh_server(work / "ssh") as (port, bindir):
                 url = f"ssh://127.0.0.1:{port}{local}"
                 env_ssh = dict(env, PATH=f"{bindir}:{path}")
@@ -176,9 +201,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                 finally:
                     os.environ["PATH"] = path
     finally:
-        dst.close()
-        src.close()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {work} ({src.device} on {src.mountpoint}, {dst.device} on "
+                  f"{dst.mountpoint}); umount both, losetup -d, rm -r {work}")
+        else:
+            dst.close()
+            src.close()
+            shutil.rmtree(work, ignore_errors=True)
     return results
 
 

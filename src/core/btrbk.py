@@ -207,9 +207,6 @@ LISTING_SEPARATOR = "--"
 ALL_READ_ONLY = "read-only-only"
 """After the separator instead of the read-only list: the listing holds read-only
 subvolumes only (``btrfs subvolume list -r``)."""
-_ALL_RE = re.compile(r"^ID (\d+) gen (\d+) top level \d+ parent_uuid (\S+)\s+received_uuid (\S+)"
-                     r"\s+uuid (\S+) path (.*)$")
-_RO_RE = re.compile(r"^ID (\d+) gen \d+ top level \d+ path (.*)$")
 
 
 def _unescape_findmnt(text: str) -> str:
@@ -249,38 +246,34 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
         raise EnvironmentProblem(f"{real}: not below its mount point {mountpoint}")
     directory = (fsroot.rstrip("/") + below).strip("/")
     prefix = directory + "/" if directory else ""
-    entries: dict[str, tuple[str, ListedSubvolume]] = {}
+    raw: list[tuple[str, str, str, str, str, str]] = []
     read_only: set[str] = set()
-    in_ro = False
-    all_read_only = False
+    in_ro = all_read_only = False
+    cut = len(prefix)
     for line in lines[2:]:
         if line == LISTING_SEPARATOR:
             in_ro = True
-            continue
-        if in_ro and line == ALL_READ_ONLY:
-            all_read_only = True
-        if in_ro:
-            ro = _RO_RE.match(line)
-            if ro:
-                read_only.add(ro.group(1))
-            continue
-        match = _ALL_RE.match(line)
-        if not match or not match.group(6).startswith(prefix):
-            continue
-        name = match.group(6)[len(prefix):]
-        if not name or "/" in name:
-            continue
-        entries[match.group(1)] = (name, ListedSubvolume(
-            name=name, uuid=_uuid_field(match.group(5)),
-            received_uuid=_uuid_field(match.group(4)),
-            parent_uuid=_uuid_field(match.group(3)), read_only=False,
-            generation=int(match.group(2))))
+        elif in_ro:
+            if line == ALL_READ_ONLY:
+                all_read_only = True
+            elif line.startswith("ID "):
+                read_only.add(line.split(" ", 2)[1])
+        else:
+            # ID n gen n top level n parent_uuid U received_uuid U uuid U path PATH
+            fields = line.split(None, 14)
+            if len(fields) != 15 or fields[0] != "ID" or fields[13] != "path":
+                continue
+            path = fields[14]
+            if not path.startswith(prefix) or "/" in path[cut:] or len(path) == cut:
+                continue
+            raw.append((fields[1], path[cut:], fields[12], fields[10], fields[8], fields[3]))
     if not in_ro:
         raise EnvironmentProblem("the listing of the directory is incomplete",
                                  "is btrfs-progs (>= 5.0) installed where it is?")
-    result = [sub if sid not in read_only and not all_read_only else ListedSubvolume(
-        sub.name, sub.uuid, sub.received_uuid, sub.parent_uuid, True, sub.generation)
-        for sid, (_, sub) in entries.items()]
+    result = [ListedSubvolume(name, _uuid_field(uuid), _uuid_field(received),
+                              _uuid_field(parent), all_read_only or sid in read_only,
+                              int(gen) if gen.isdigit() else None)
+              for sid, name, uuid, received, parent, gen in raw]
     return tuple(sorted(result, key=lambda s: s.name))
 
 
