@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -107,7 +108,8 @@ def test_no_policy_and_nothing_covered_fail(images, tmp_path: Path) -> None:  # 
 
 def test_a_bad_target_does_not_hide_the_good_one(images, tmp_path: Path) -> None:  # noqa: F811
     """A target not on btrfs (and one read-only): check reports LT063 for each; run leaves
-    them out, the btrfs target receives everything, the summary counts per target."""
+    them out, the btrfs target receives everything, progress and the summary count per
+    target."""
     src, dst, ro = images("src"), images("dst"), images("ro")
     tree = Path(src.mountpoint) / "trees" / "t"
     (subvol(tree / "@a") / "f").write_text("a\n")
@@ -124,6 +126,9 @@ def test_a_bad_target_does_not_hide_the_good_one(images, tmp_path: Path) -> None
     assert check.count("LT063") == 2 and "not on a btrfs filesystem" in check
     assert "not writable" in check
     run = layout("backup", "run", "-c", str(config), env=env, check=3)
+    # progress for the journal although the output is not a terminal, then per target
+    assert "tree t: backing up 2 leaf/leaves (1 of 1 trees)" in run.stdout
+    assert re.search(r"^tree t: done in \d+ s$", run.stdout, re.M), run.stdout
     assert f"target {good}: 2 of 2 leaf/leaves backed up" in run.stdout
     assert f"target {plain}: 0 of 2 leaf/leaves backed up: not used:" in run.stdout
     assert f"target {readonly}: 0 of 2 leaf/leaves backed up: not used:" in run.stdout
