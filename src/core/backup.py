@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -277,12 +277,21 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
 def manifest_for_target(manifest: Manifest, target: str) -> Manifest:
     """The part of the manifest a target holds: the trees that send there, all their leaves.
 
-    Excluded leaves stay in, so a restore recreates them (empty, still excluded).
+    Excluded leaves stay in, so a restore recreates them (empty, still excluded).  Leaves
+    and directories whose names are not UTF-8 are left out: they are not backed up, and
+    the stored manifest stays plain UTF-8 for every reader (``plan`` and ``verify`` name
+    them from the full manifest).
     """
     names = {t.name for t in manifest.trees if t.policy is not None and target in t.policy.targets}
+
+    def clean(path: tuple[str, ...]) -> bool:
+        return all(is_utf8(part) for part in path)
+
     return Manifest(
-        tuple(t for t in manifest.trees if t.name in names),
-        tuple(leaf for leaf in manifest.leaves if leaf.tree in names),
+        tuple(replace(t, directories=tuple(d for d in t.directories if clean(d.path)))
+              for t in manifest.trees if t.name in names),
+        tuple(leaf for leaf in manifest.leaves
+              if leaf.tree in names and clean(leaf.path) and is_utf8(leaf.subvol)),
     )
 
 

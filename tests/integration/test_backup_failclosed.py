@@ -227,7 +227,8 @@ def test_staged_leaf_is_never_counted(images, tmp_path: Path) -> None:  # noqa: 
 
 def test_non_utf8_name_costs_only_that_name(images, tmp_path: Path) -> None:  # noqa: F811
     """A leaf and a directory whose names are not UTF-8: run backs up every other leaf and
-    writes the manifest; plan and verify name the bad ones (escaped) and why."""
+    writes a plain UTF-8 manifest without them; plan and verify name the bad ones (escaped)
+    and why."""
     src, dst = images("src"), images("dst")
     tree = Path(src.mountpoint) / "trees" / "t"
     (subvol(tree / "@good") / "f").write_text("good\n")
@@ -246,8 +247,11 @@ def test_non_utf8_name_costs_only_that_name(images, tmp_path: Path) -> None:  # 
     json.loads(layout("backup", "plan", "-c", str(config), "--json", env=env).stdout)
     run = layout("backup", "run", "-c", str(config), env=env)
     assert "ok     t:@good" in run.stdout
-    manifest = json.loads((target / "layout-trees-manifest.json").read_text(encoding="utf-8"))
-    assert len(manifest["leaves"]) == 3
+    stored = (target / "layout-trees-manifest.json").read_text(encoding="utf-8")
+    manifest = json.loads(stored)
+    assert [leaf["path"] for leaf in manifest["leaves"]] == [["@good"]]
+    assert "\\udc" not in stored and all("\xfe" not in d["path"][0]
+                                           for d in manifest["trees"][0]["directories"])
     red = layout("backup", "verify", "-c", str(config), env=env, check=1).stdout.splitlines()
     assert len(red) == 2 and all("not valid UTF-8" in line for line in red)
     assert any("@caf\\xff" in line for line in red) and any("dir\\xfe" in line for line in red)
