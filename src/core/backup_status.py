@@ -218,6 +218,29 @@ def plan_to_text(manifest: Manifest) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True, slots=True)
+class RunVerdict:
+    """What, besides btrbk and the targets, makes ``layout backup run`` fail."""
+
+    unscanned: tuple[tuple[str, str], ...]
+    """(tree, why) of the trees that could not be scanned: exit 3."""
+    unprotected: tuple[str, ...]
+    """Trees without a policy (only for a run of every tree): exit 1."""
+    nothing_covered: bool
+    """No leaf at all is covered (only for a run of every tree): exit 1."""
+
+
+def run_verdict(manifest: Manifest, names: frozenset[str], whole: bool) -> RunVerdict:
+    """The tree-level failures of a run of the trees ``names``; ``whole``: no ``--tree`` or
+    ``--schedule`` selection, so the guarantee as a whole is at stake."""
+    return RunVerdict(
+        tuple((t.name, t.error) for t in manifest.trees
+              if t.error is not None and (whole or t.name in names)),
+        tuple(t.name for t in manifest.trees if whole and t.policy is None and t.error is None),
+        whole and not manifest.covered(),
+    )
+
+
 def fresh_per_target(status: tuple[LeafStatus, ...],
                      trees: frozenset[str]) -> dict[str, tuple[int, int]]:
     """Per target: how many covered leaves of ``trees`` it holds a backup of their latest

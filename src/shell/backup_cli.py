@@ -23,6 +23,7 @@ from ..core.backup_status import (
     fresh_per_target,
     is_fresh,
     plan_to_text,
+    run_verdict,
     status_to_data,
     status_to_text,
     verify,
@@ -109,19 +110,17 @@ def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
     with run_locks():
         live = gather(parsed)
         names = select_trees(live, tree, schedule)
-        whole = not tree and schedule is None
-        unscanned = [t for t in live.manifest.trees if t.error is not None
-                     and (whole or t.name in names)]
-        for bad in unscanned:
-            typer.echo(f"{'FAILED':6} tree {bad.name}: not scanned ({bad.error}); its leaves "
+        verdict = run_verdict(live.manifest, frozenset(names), not tree and schedule is None)
+        for name, error in verdict.unscanned:
+            typer.echo(f"{'FAILED':6} tree {name}: not scanned ({error}); its leaves "
                        "are not backed up")
         if not names:
             typer.echo("nothing to back up: no selected tree has a backup policy")
-            if whole:
+            if verdict.nothing_covered:
                 typer.echo("layout: error: no leaf is covered by a backup policy: nothing is "
                            "protected", err=True)
-            if whole or unscanned:
-                raise typer.Exit(EXIT_ENVIRONMENT if unscanned else EXIT_FINDINGS)
+            if verdict.unscanned or verdict.nothing_covered:
+                raise typer.Exit(EXIT_ENVIRONMENT if verdict.unscanned else EXIT_FINDINGS)
             return
         result = run_backup(live, names, progress=is_tty(), say=typer.echo)
     now = int(time.time())
@@ -150,18 +149,17 @@ def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
     typer.echo(f"{done} leaf/leaves backed up to every target at {stamp} UTC, "
                f"{len(skipped)} not covered")
-    unprotected = [t.name for t in live.manifest.trees if t.policy is None and t.error is None]
-    if not result.ok or unscanned:
+    if not result.ok or verdict.unscanned:
         for error in result.errors:
             typer.echo(f"layout: error: {error}", err=True)
         if result.hint:
             typer.echo(f"layout: hint: {result.hint}", err=True)
         raise typer.Exit(EXIT_ENVIRONMENT)
-    if whole and (unprotected or not live.manifest.covered()):
-        for name in unprotected:
+    if verdict.unprotected or verdict.nothing_covered:
+        for name in verdict.unprotected:
             typer.echo(f"layout: error: tree {name}: no backup policy; none of its leaves is "
                        "backed up", err=True)
-        if not live.manifest.covered():
+        if verdict.nothing_covered:
             typer.echo("layout: error: no leaf is covered by a backup policy", err=True)
         raise typer.Exit(EXIT_FINDINGS)
 

@@ -287,3 +287,19 @@ def test_verify_names_nested_subvolumes_of_a_leaf() -> None:
     findings = verify(manifest, status, T0, 3600)
     assert [f.message.split(" are ")[0] for f in findings] == [
         "nested subvolume(s) inner, x/deeper"]
+
+
+def test_run_verdict_selected_trees_and_whole_runs() -> None:
+    """A run fails for an unscanned tree it was to back up; a run of every tree also fails
+    for a tree without policy and when nothing is covered; a selection ignores the rest."""
+    from layout_trees.core.backup_status import run_verdict
+
+    manifest = Manifest((Tree("bare", "/b", "/srv/b"),
+                         Tree("gone", "/g", "/srv/g", _policy(), error="missing"),
+                         Tree("main", "/m", "/srv/m", _policy())), (_leaf(),))
+    whole = run_verdict(manifest, frozenset({"gone", "main"}), True)
+    assert whole.unscanned == (("gone", "missing"),) and whole.unprotected == ("bare",)
+    assert not whole.nothing_covered
+    some = run_verdict(manifest, frozenset({"main"}), False)
+    assert some.unscanned == () and some.unprotected == () and not some.nothing_covered
+    assert run_verdict(Manifest(), frozenset(), True).nothing_covered
