@@ -195,9 +195,6 @@ def plan_to_text(manifest: Manifest) -> str:
             lines.append(f"{head}: no backup policy")
         else:
             p = tree.policy
-            if p.schedule_problem is not None:
-                lines.append(f"  schedule {p.schedule!r} is not valid for systemd "
-                             f"({p.schedule_problem}): its timer is not installed")
             lines.append(f"{head}: {p.schedule}, snapshots in {p.snapshot_dir} "
                          f"(keep {p.snapshot_preserve}), to {', '.join(p.targets)} "
                          f"(keep {p.target_preserve})")
