@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from .check import show
 from .config import Config
 from .errors import UserError
 from .model import EntryKind, Snapshot, TreeStatus
@@ -193,6 +194,15 @@ def split_snapshot_name(name: str) -> tuple[str, tuple[str, ...]]:
     return decoded[0], tuple(decoded[1:])
 
 
+STAGING_PREFIX = ".layout-trees-"
+"""Names ``persist`` builds new leaves under: never a leaf, never backed up or counted."""
+
+
+def is_utf8(text: str) -> bool:
+    """Whether a name read with ``surrogateescape`` was valid UTF-8 on disk."""
+    return not any(0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
 def _coverage(policy: BackupPolicy | None, attr: str | None, subvol: str,
               name: str) -> tuple[Coverage, str]:
     override = parse_override(attr)
@@ -204,6 +214,11 @@ def _coverage(policy: BackupPolicy | None, attr: str | None, subvol: str,
             "fix it with 'layout backup include' or 'exclude'")
     if policy is None:
         return Coverage.NO_POLICY, "its tree has no [backup] policy"
+    bad_name = next((p for p in subvol.split("/") if not is_utf8(p)), None)
+    if bad_name is not None:
+        return Coverage.UNSUPPORTED_PATH, (
+            f"the name {show(bad_name)!r} in its path is not valid UTF-8, which btrbk and the "
+            "manifest cannot carry; rename it (only this leaf is left out)")
     bad = _BTRBK_UNSAFE.search(subvol)
     if bad or subvol != subvol.strip() or any(p != p.strip() for p in subvol.split("/")):
         what = repr(bad.group()) if bad else "whitespace at the start or end of a name"
@@ -230,6 +245,8 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
         for entry in sorted(scan.entries, key=lambda e: e.path):
             if any(p.startswith("@") for p in entry.path[:-1]):
                 continue
+            if any(p.startswith(STAGING_PREFIX) for p in entry.path):
+                continue  # a leaf being built by persist: neither a leaf nor structure yet
             if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
                 directories.append(Directory(entry.path, entry.uid, entry.gid, entry.mode,
                                              entry.kind is EntryKind.SUBVOLUME))
@@ -260,12 +277,21 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
 def manifest_for_target(manifest: Manifest, target: str) -> Manifest:
     """The part of the manifest a target holds: the trees that send there, all their leaves.
 
-    Excluded leaves stay in, so a restore recreates them (empty, still excluded).
+    Excluded leaves stay in, so a restore recreates them (empty, still excluded).  Leaves
+    and directories whose names are not UTF-8 are left out: they are not backed up, and
+    the stored manifest stays plain UTF-8 for every reader (``plan`` and ``verify`` name
+    them from the full manifest).
     """
     names = {t.name for t in manifest.trees if t.policy is not None and target in t.policy.targets}
+
+    def clean(path: tuple[str, ...]) -> bool:
+        return all(is_utf8(part) for part in path)
+
     return Manifest(
-        tuple(t for t in manifest.trees if t.name in names),
-        tuple(leaf for leaf in manifest.leaves if leaf.tree in names),
+        tuple(replace(t, directories=tuple(d for d in t.directories if clean(d.path)))
+              for t in manifest.trees if t.name in names),
+        tuple(leaf for leaf in manifest.leaves
+              if leaf.tree in names and clean(leaf.path) and is_utf8(leaf.subvol)),
     )
 
 
@@ -322,9 +348,13 @@ def manifest_to_data(manifest: Manifest) -> dict[str, Any]:
 
 
 def manifest_to_json(manifest: Manifest) -> str:
-    """Canonical JSON: keys sorted, trees by name, leaves by (tree, path)."""
-    return json.dumps(manifest_to_data(manifest), indent=2, sort_keys=True,
-                      ensure_ascii=False) + "\n"
+    """Canonical JSON: keys sorted, trees by name, leaves by (tree, path).
+
+    A name that is not UTF-8 (read with ``surrogateescape``) is written as JSON's own
+    ``\\udcXX`` escape, so the text is always UTF-8 and reads back to the same name.
+    """
+    text = json.dumps(manifest_to_data(manifest), indent=2, sort_keys=True, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
 
 
 def _get(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backup import Coverage, Leaf, Manifest
-from .btrbk import BackupName, ListedSubvolume, backups_of, data_id, format_age
+from .btrbk import BackupName, ListedSubvolume, backup_index, backups_of, data_id, format_age
+from .check import show
 
 Listing = tuple[ListedSubvolume, ...] | str
 """What the shell saw in a directory: its subvolumes, or why it could not look."""
@@ -53,14 +54,23 @@ class Finding:
 
     @property
     def where(self) -> str:
-        return self.tree + (":" + "/".join(self.path) if self.path else "")
+        return show(self.tree + (":" + "/".join(self.path) if self.path else ""))
 
 
-def _latest(listing: Listing, name: str,
-            received: bool = True) -> tuple[BackupName | None, int, str | None]:
-    if isinstance(listing, str):
-        return None, 0, listing
-    found = backups_of(listing, name, received=received)
+ALL_TREES = "(all trees)"
+
+
+Index = dict[str, tuple[ListedSubvolume, ...]] | str
+
+
+def _index(listing: Listing, received: bool) -> Index:
+    return listing if isinstance(listing, str) else backup_index(listing, received=received)
+
+
+def _latest(index: Index, name: str) -> tuple[BackupName | None, int, str | None]:
+    if isinstance(index, str):
+        return None, 0, index
+    found = index.get(name, ())
     if not found:
         return None, 0, None
     return found[-1].parsed, len(found), None
@@ -71,16 +81,19 @@ def backup_status(manifest: Manifest, targets: Mapping[str, Listing],
     """Per leaf (by tree and path): its latest snapshot and latest backup per target.
 
     ``snapshots`` maps a tree name to the listing of its policy's snapshot directory.
+    Each listing is indexed once, so thousands of leaves against tens of thousands of
+    backups take a moment, not a quadratic while.
     """
+    target_index = {t: _index(listing, True) for t, listing in targets.items()}
+    snapshot_index = {t: _index(listing, False) for t, listing in snapshots.items()}
     rows = []
     for leaf in sorted(manifest.leaves, key=lambda x: x.key):
         snap = None
         states: list[TargetState] = []
         if leaf.policy is not None:
-            snap, _, _ = _latest(snapshots.get(leaf.tree, "not listed"), leaf.snapshot_name,
-                                 received=False)
+            snap, _, _ = _latest(snapshot_index.get(leaf.tree, "not listed"), leaf.snapshot_name)
             for target in leaf.policy.targets:
-                latest, count, error = _latest(targets.get(target, "not listed"),
+                latest, count, error = _latest(target_index.get(target, "not listed"),
                                                leaf.snapshot_name)
                 states.append(TargetState(target, latest, count, error))
         rows.append(LeafStatus(leaf, snap, tuple(states)))
@@ -94,10 +107,17 @@ def verify(manifest: Manifest, status: tuple[LeafStatus, ...], now: int,
     for tree in manifest.trees:
         if tree.error is not None:
             findings.append(Finding(tree.name, (), f"the tree could not be scanned: {tree.error}"))
+        elif tree.policy is None:
+            findings.append(Finding(tree.name, (), "the tree has no backup policy, so none of "
+                                    f"its {len(manifest.leaves_of(tree.name))} leaves is backed "
+                                    f"up; add a [tree.{tree.name}.backup] table"))
+    if not manifest.covered():
+        findings.append(Finding(ALL_TREES, (), "no leaf is covered by a backup policy: nothing "
+                                "is protected"))
     for row in status:
         leaf = row.leaf
-        if leaf.coverage is Coverage.EXCLUDED:
-            continue
+        if leaf.coverage in (Coverage.EXCLUDED, Coverage.NO_POLICY):
+            continue  # deliberate, or one finding for its whole tree above
         if leaf.coverage is not Coverage.COVERED:
             findings.append(Finding(leaf.tree, leaf.path, f"not backed up: {leaf.reason}"))
             continue
@@ -124,11 +144,22 @@ def _age(name: BackupName | None, now: int) -> str:
     return "never" if name is None else f"{format_age(now - name.time)} ago"
 
 
-def status_to_text(status: tuple[LeafStatus, ...], now: int) -> str:
+def status_to_text(status: tuple[LeafStatus, ...], now: int,
+                   manifest: Manifest | None = None) -> str:
+    """Per leaf, its snapshot and backups; first, every tree that is not protected at all."""
     lines: list[str] = []
+    for tree in manifest.trees if manifest is not None else ():
+        if tree.error is not None:
+            lines.append(f"tree {show(tree.name)}: NOT SCANNED ({tree.error}); its leaves are "
+                         "unknown")
+        elif tree.policy is None:
+            lines.append(f"tree {show(tree.name)}: no backup policy; none of its leaves is "
+                         "backed up")
+    if manifest is not None and not manifest.leaves:
+        lines.append("no leaves found in the configured trees")
     for row in status:
         leaf = row.leaf
-        lines.append(f"{leaf.tree}:{leaf.relpath}  ({leaf.coverage.value})")
+        lines.append(f"{show(leaf.tree)}:{show(leaf.relpath)}  ({leaf.coverage.value})")
         if leaf.coverage is not Coverage.COVERED:
             lines.append(f"  {leaf.reason}")
             continue
@@ -159,7 +190,7 @@ def plan_to_text(manifest: Manifest) -> str:
     """What is covered, by which policy, to which targets; what is not and why."""
     lines: list[str] = []
     for tree in manifest.trees:
-        head = f"tree {tree.name} ({tree.path})"
+        head = f"tree {show(tree.name)} ({show(tree.path)})"
         if tree.policy is None:
             lines.append(f"{head}: no backup policy")
         else:
@@ -171,15 +202,61 @@ def plan_to_text(manifest: Manifest) -> str:
             lines.append(f"  not scanned: {tree.error}")
         for leaf in manifest.leaves_of(tree.name):
             mark = "+" if leaf.coverage is Coverage.COVERED else "-"
-            where = f" -> {leaf.mount_point}" if leaf.mount_point else ""
+            where = f" -> {show(leaf.mount_point)}" if leaf.mount_point else ""
             detail = "" if leaf.coverage is Coverage.COVERED else f"  [{leaf.coverage.value}: " \
                 f"{leaf.reason}]"
-            lines.append(f"  {mark} {leaf.relpath}{where}  as {leaf.snapshot_name}{detail}")
+            lines.append(f"  {mark} {show(leaf.relpath)}{where}  as {leaf.snapshot_name}{detail}")
             if leaf.nested and leaf.coverage is Coverage.COVERED:
                 lines.append(f"      not included: nested subvolume(s) {', '.join(leaf.nested)}")
     covered = len(manifest.covered())
     lines.append(f"{covered} of {len(manifest.leaves)} leaves covered")
+    if not covered:
+        lines.append("nothing is protected: no leaf is covered by a backup policy")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class RunVerdict:
+    """What, besides btrbk and the targets, makes ``layout backup run`` fail."""
+
+    unscanned: tuple[tuple[str, str], ...]
+    """(tree, why) of the trees that could not be scanned: exit 3."""
+    unprotected: tuple[str, ...]
+    """Trees without a policy (only for a run of every tree): exit 1."""
+    nothing_covered: bool
+    """No leaf at all is covered (only for a run of every tree): exit 1."""
+
+
+def run_verdict(manifest: Manifest, names: frozenset[str], whole: bool) -> RunVerdict:
+    """The tree-level failures of a run of the trees ``names``; ``whole``: no ``--tree`` or
+    ``--schedule`` selection, so the guarantee as a whole is at stake."""
+    return RunVerdict(
+        tuple((t.name, t.error) for t in manifest.trees
+              if t.error is not None and (whole or t.name in names)),
+        tuple(t.name for t in manifest.trees if whole and t.policy is None and t.error is None),
+        whole and not manifest.covered(),
+    )
+
+
+def fresh_per_target(status: tuple[LeafStatus, ...],
+                     trees: frozenset[str]) -> dict[str, tuple[int, int]]:
+    """Per target: how many covered leaves of ``trees`` it holds a backup of their latest
+    snapshot for, out of how many it should (each target counted on its own)."""
+    counts: dict[str, list[int]] = {}
+    for row in status:
+        if row.leaf.tree not in trees or row.leaf.policy is None:
+            continue
+        for state in row.targets:
+            count = counts.setdefault(state.target, [0, 0])
+            count[1] += 1
+            count[0] += is_fresh(row, state)
+    return {target: (done, total) for target, (done, total) in sorted(counts.items())}
+
+
+def is_fresh(row: LeafStatus, state: TargetState) -> bool:
+    """The target holds a complete backup of the leaf's latest snapshot."""
+    return (state.latest is not None and row.snapshot is not None
+            and state.latest.time >= row.snapshot.time)
 
 
 def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolume, ...],

@@ -45,7 +45,18 @@ def unit_base(schedule: str) -> str:
 
 
 def schedules(config: Config) -> tuple[str, ...]:
-    return tuple(sorted({t.backup.schedule for t in config.trees if t.backup is not None}))
+    """The schedules that get a timer: those systemd accepts (see :func:`invalid_schedules`)."""
+    return tuple(sorted({t.backup.schedule for t in config.trees
+                         if t.backup is not None and t.backup.schedule_problem is None}))
+
+
+def invalid_schedules(config: Config) -> tuple[tuple[str, str, str], ...]:
+    """(tree, schedule, why) for every policy whose schedule systemd would refuse: its timer
+    is not written (systemd would refuse it and the backups would silently never run); the
+    generator logs each, ``check`` reports LT062 and the backup commands exit 2."""
+    return tuple(sorted((t.name, t.backup.schedule, problem) for t in config.trees
+                        if t.backup is not None
+                        and (problem := t.backup.schedule_problem) is not None))
 
 
 def backup_units(config: Config, command: str = "layout") -> tuple[GeneratedFile, ...]:

@@ -149,6 +149,13 @@ RULES: tuple[Rule, ...] = (
          "setfattr -n user.layout-trees.backup -v skip LEAF"),
     Rule("LT061", "backup-skipped", _I, "a leaf is explicitly excluded from backups",
          "nothing to fix if intended (user.layout-trees.backup=skip)"),
+    Rule("LT062", "bad-backup-schedule", _E,
+         "a backup schedule is not a calendar expression systemd accepts",
+         "fix 'schedule' (e.g. 'daily', 'Mon..Fri 02:30'); test it with "
+         "'systemd-analyze calendar EXPR'; until then no timer runs the backups"),
+    Rule("LT063", "backup-target-unusable", _E,
+         "a backup target cannot take backups (unreachable, not btrfs, not writable)",
+         "create the directory on a btrfs filesystem, mount it, or fix the ssh access"),
     Rule("LT070", "watch-too-large", _W,
          "watched trees have more structure directories than the watch follows",
          "the watch rescans periodically instead of reacting at once; set watch = false "
@@ -552,8 +559,12 @@ def _crossing_findings(plan: Plan, snapshot: Snapshot) -> list[Finding]:
 
 
 def check(config: Config, snapshot: Snapshot,
-          problems: tuple[ConfigProblem, ...] = ()) -> Report:
-    """Every finding for ``config`` (and its parser's ``problems``) over ``snapshot``."""
+          problems: tuple[ConfigProblem, ...] = (),
+          target_problems: tuple[tuple[str, str], ...] = ()) -> Report:
+    """Every finding for ``config`` (and its parser's ``problems``) over ``snapshot``.
+
+    ``target_problems`` are (backup target, why it cannot take backups), as the shell
+    found them (empty when targets were not probed, e.g. for a snapshot file)."""
     snapshot = without_reserved(config, snapshot)  # the project's own entries: no findings
     plan = make_plan(config, snapshot)
     findings = _config_findings(config, problems) + _skip_findings(config, plan)
@@ -577,7 +588,26 @@ def check(config: Config, snapshot: Snapshot,
         findings += _security_findings(tree, scan, snapshot)
         findings += _parent_findings(tree, scan, snapshot)
         findings += _backup_findings(tree, scan, plan.mounts_of(tree.name))
+    findings += _backup_policy_findings(config, dict(target_problems))
     return Report(_silence(config, findings), config.source)
+
+
+def _backup_policy_findings(config: Config, target_problems: dict[str, str]) -> list[Finding]:
+    out: list[Finding] = []
+    for tree in config.trees:
+        if tree.backup is None:
+            continue
+        problem = tree.backup.schedule_problem
+        if problem is not None:
+            out.append(Finding("LT062", f"{show(tree.path)}: backup schedule "
+                               f"{tree.backup.schedule!r} of tree {show(tree.name)!r} is not a "
+                               f"valid OnCalendar= expression ({problem})", tree.name, tree.path))
+        for target in tree.backup.targets:
+            if target in target_problems:
+                out.append(Finding("LT063", f"{target}: backup target of tree "
+                                   f"{show(tree.name)!r} cannot take backups: "
+                                   f"{target_problems[target]}", tree.name, target))
+    return out
 
 
 def _silence(config: Config, findings: list[Finding]) -> tuple[Finding, ...]:

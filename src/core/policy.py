@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .calendar import calendar_error
 from .errors import ConfigError
 
 # btrbk retention (btrbk.conf(5)): "no", "all", or "[<hourly>h] [<daily>d] [<weekly>w]
@@ -31,8 +32,9 @@ from .errors import ConfigError
 # number of latest snapshots first; the minimum is "all", "latest", "no" or "<n>[hdwmy]".
 _RETENTION_RE = re.compile(r"^(no|all|(\d+|\d+[hdwmy]|\*[hdwmy])(\s+(\d+|\*)[hdwmy])*)$")
 _PRESERVE_MIN_RE = re.compile(r"^(no|all|latest|\d+[hdwmy])$")
-# OnCalendar= is checked for its character set only; `systemd-analyze calendar` is the
-# oracle in the integration tests.  No quotes, no control characters, no specifiers.
+# OnCalendar= must first be safe in a unit file and on a command line (no quotes, no
+# control characters, no specifiers); whether systemd accepts it is
+# :func:`layout_trees.core.calendar.calendar_error` (see BackupPolicy.schedule_problem).
 _SCHEDULE_RE = re.compile(r"^[A-Za-z0-9 *:.,/~+_-]+$")
 BACKUP_ATTR_VALUES = ("skip",)
 
@@ -55,7 +57,6 @@ def parse_override(value: str | None) -> Override:
     if value.strip() == "skip":
         return Override.SKIP
     return Override.INVALID
-_SSH_RE = re.compile(r"^ssh://(?P<host>[A-Za-z0-9._\-\[\]:]+?)(:(?P<port>\d+))?(?P<path>/.*)$")
 
 POLICY_KEYS = (
     "targets",
@@ -81,6 +82,19 @@ class BackupPolicy:
     """"latest" makes btrbk send every run's snapshot (btrbk sends only what the retention
     keeps: with "no", only the first snapshot of a day is sent under a daily scheme)."""
     target_preserve: str = "20d 10w *m"
+
+    @property
+    def schedule_problem(self) -> str | None:
+        """Why systemd would refuse ``schedule`` as ``OnCalendar=`` (None: it accepts it).
+
+        Not a parse error of the policy: a bad schedule must not cost the tree its mounts
+        at boot; every backup command refuses it (exit 2), ``check`` reports it (LT062) and
+        the generator skips its timer with a log line."""
+        return calendar_error(self.schedule)
+
+    @property
+    def parsed_targets(self) -> tuple[BackupTarget, ...]:
+        return tuple(parse_target(t) for t in self.targets)
 
     def __post_init__(self) -> None:
         if not self.targets:
@@ -117,39 +131,92 @@ class BackupPolicy:
 
 
 _TARGET_CHARS_RE = re.compile(r"^[A-Za-z0-9_@+.\-/:\[\]]+$")
+# btrbk's URL rules (btrbk: ssh://host[:port]/path; a host is a DNS name, an IPv4 address
+# or an IPv6 address in brackets; a port is 1..65535).
+_SSH_URL_RE = re.compile(r"^ssh://(?P<host>\[[^]/]*\]|[^/:\[\]]+)(?::(?P<port>[0-9]+))?"
+                         r"(?P<path>/.*)$")
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$")
+_IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 
 
-def validate_target(target: str) -> None:
-    """A target is an absolute directory or ``ssh://host[:port]/path``, in btrbk's safe
-    character set (btrbk refuses anything else when ``safe_commands`` is on)."""
-    if not _TARGET_CHARS_RE.match(target):
+@dataclass(frozen=True, slots=True)
+class BackupTarget:
+    """A backup target, parsed once (as btrbk parses it) and used the same way everywhere:
+    the configuration, ``check``, btrbk's configuration and the project's own ssh calls."""
+
+    url: str
+    """As written in the policy (what btrbk is given)."""
+    path: str
+    """The directory on the target machine, without a trailing slash."""
+    host: str | None = None
+    """None for a local target; an IPv6 address without its brackets."""
+    port: int | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.host is not None
+
+    @property
+    def ssh_destination(self) -> str:
+        """``root@HOST`` as ``ssh`` takes it (an IPv6 address bare, as ssh wants it)."""
+        assert self.host is not None
+        return f"root@{self.host}"
+
+
+def parse_target(target: str) -> BackupTarget:
+    """Parse (and so validate) a target: an absolute directory or ``ssh://host[:port]/path``,
+    in btrbk's safe character set (btrbk refuses anything else when ``safe_commands`` is on).
+    """
+    if not isinstance(target, str) or not _TARGET_CHARS_RE.match(target):
         raise ConfigError(
             f"backup target {target!r} contains characters btrbk does not accept safely",
             "use letters, digits and _ @ + . - / in target paths",
         )
-    if ".." in target.split("/"):
-        raise ConfigError(f"backup target {target!r} contains '..'")
     if target.startswith("ssh://"):
-        if not _SSH_RE.match(target):
+        match = _SSH_URL_RE.match(target)
+        if not match:
             raise ConfigError(
                 f"backup target {target!r} is not a valid ssh:// URL",
-                "write ssh://host[:port]/absolute/path",
+                "write ssh://host[:port]/absolute/path (an IPv6 address in brackets)",
             )
-        return
-    if not target.startswith("/") or any(ord(c) < 0x20 for c in target):
+        host, port_text, path = match["host"], match["port"], match["path"]
+        if host.startswith("["):
+            host = host[1:-1]
+            if host.count(":") < 2 or not _IPV6_RE.match(host):
+                raise ConfigError(f"backup target {target!r}: {host!r} is not an IPv6 address",
+                                  "write ssh://[2001:db8::1]:22/path")
+        elif not _HOSTNAME_RE.match(host):
+            raise ConfigError(f"backup target {target!r}: {host!r} is not a host name",
+                              "a host name is letters, digits, '-' and '.', not starting "
+                              "with '-'")
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if not 1 <= port <= 65535 or port_text != str(port):
+                raise ConfigError(f"backup target {target!r}: port {port_text} is not 1..65535")
+        return BackupTarget(target, _target_path(target, path), host, port)
+    if not target.startswith("/"):
         raise ConfigError(
             f"backup target {target!r} is neither an absolute path nor ssh://",
             "write /path/to/dir or ssh://host[:port]/path",
         )
+    return BackupTarget(target, _target_path(target, target))
 
 
-def parse_ssh_target(target: str) -> tuple[str, int | None, str] | None:
-    """(host, port, path) of an ``ssh://`` target, or None for a local one."""
-    match = _SSH_RE.match(target)
-    if not match:
-        return None
-    port = match.group("port")
-    return match.group("host"), int(port) if port else None, match.group("path")
+def _target_path(target: str, path: str) -> str:
+    parts = path.split("/")
+    if ".." in parts or "." in parts:
+        raise ConfigError(f"backup target {target!r} contains '.' or '..'")
+    if ":" in path or "[" in path or "]" in path:
+        raise ConfigError(f"backup target {target!r}: ':', '[' and ']' are not allowed in the "
+                          "path")
+    return path.rstrip("/") or "/"
+
+
+def validate_target(target: str) -> None:
+    """Raise :class:`ConfigError` unless ``target`` parses (see :func:`parse_target`)."""
+    parse_target(target)
 
 
 def parse_policy(table: Mapping[str, Any], where: str) -> BackupPolicy:

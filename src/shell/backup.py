@@ -26,19 +26,22 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from ..core.backup import Manifest, make_manifest, manifest_for_target, manifest_to_json
 from ..core.backup_status import Listing
 from ..core.btrbk import dump_has_changes, render_btrbk_config
+from ..core.calendar import calendar_error
 from ..core.config import Config
-from ..core.errors import EnvironmentProblem, UserError
+from ..core.errors import ConfigError, EnvironmentProblem, UserError
 from ..core.escape import escape_path
 from ..core.model import Snapshot, TreeStatus
 from ..core.mountinfo import containing_mount
 from . import btrfs
-from .backup_target import Target
+from .backup_target import PendingListing, Target
+from .configfile import load_config
 from .files import write_atomic
 from .lock import exclusive
 from .run import run, run_pipeline
@@ -83,10 +86,15 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
                 continue
             if mount.source not in made:
                 where = os.path.join(RUN_DIR, "top", escape_path(mount.source))
-                os.makedirs(where, exist_ok=True)
-                run(["mount", "-t", "btrfs", "-o", "subvolid=5", mount.source, where],
-                    hint="the filesystem's top level must be mountable to take snapshots")
+                # left by a run that was killed: the same top level, ours; use it, and
+                # unmount it at the end like a fresh one
+                leftover = any(m.mountpoint == where and m.source == mount.source
+                               and m.fstype == "btrfs" and m.root == "/" for m in mounts)
                 made[mount.source] = where
+                if not leftover:
+                    os.makedirs(where, exist_ok=True)
+                    run(["mount", "-t", "btrfs", "-o", "subvolid=5", mount.source, where],
+                        hint="the filesystem's top level must be mountable to take snapshots")
             result[key] = made[mount.source]
         yield result
     finally:
@@ -96,27 +104,40 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
                 os.rmdir(where)
 
 
-def list_dirs(urls: set[str] | list[str] | tuple[str, ...]) -> dict[str, Listing]:
-    """What each target (or local directory) holds; the error text when it cannot be read."""
+def start_listings(urls: set[str] | list[str] | tuple[str, ...], *, complete: bool = True
+                   ) -> dict[str, PendingListing]:
+    """Start listing every target (or local directory) at once, in the background;
+    ``complete``: the read-only subvolumes only, all that status, verify and drop count."""
+    return {url: Target(url).start_listing(complete=complete) for url in sorted(set(urls))}
+
+
+def finish_listings(pending: Mapping[str, PendingListing]) -> dict[str, Listing]:
+    """What each started listing found; the error text (one line) when it could not."""
     result: dict[str, Listing] = {}
-    for url in sorted(set(urls)):
+    for url, listing in pending.items():
         try:
-            result[url] = Target(url).listing()
+            result[url] = listing.result()
         except EnvironmentProblem as exc:
             result[url] = exc.message
     return result
 
 
+def list_dirs(urls: set[str] | list[str] | tuple[str, ...], *, complete: bool = True
+              ) -> dict[str, Listing]:
+    """What each target (or local directory) holds, all listed at the same time."""
+    return finish_listings(start_listings(urls, complete=complete))
+
+
 def snapshot_listings(live: Live, tops: Mapping[str, str]) -> dict[str, Listing]:
-    """Per tree, what its policy's snapshot directory holds."""
-    result: dict[str, Listing] = {}
-    for tree in live.manifest.trees:
-        if tree.policy is None or tree.name not in tops:
-            continue
-        directory = os.path.join(tops[tree.name], tree.policy.snapshot_dir)
-        listing = list_dirs([directory])[directory]
-        result[tree.name] = listing
-    return result
+    """Per tree, what its policy's snapshot directory holds (its read-only snapshots)."""
+    dirs = {tree.name: os.path.join(tops[tree.name], tree.policy.snapshot_dir)
+            for tree in live.manifest.trees if tree.policy is not None and tree.name in tops}
+    found = list_dirs(list(dirs.values()))
+    return {name: found[directory] for name, directory in dirs.items()}
+
+
+def configured_targets(config: Config) -> set[str]:
+    return {u for t in config.trees if t.backup is not None for u in t.backup.targets}
 
 
 def scanned_trees(live: Live, names: set[str] | None = None) -> dict[str, str]:
@@ -159,59 +180,97 @@ class RunResult:
     ok: bool
     errors: list[str]
     hint: str | None = None
+    unusable: dict[str, str] = field(default_factory=dict)
+    """Targets found unusable before the run (and left out of it), with why."""
 
 
 @contextlib.contextmanager
-def _run_lock() -> Iterator[None]:
-    """One run at a time (two schedules may fire together): they share btrbk.conf."""
-    with exclusive(os.path.join(RUN_DIR, "run.lock")):
+def run_locks() -> Iterator[None]:
+    """One run at a time (two schedules may fire together: they share btrbk.conf), then
+    the trees lock, so that no leaf ``persist`` is building is ever snapshotted."""
+    os.makedirs(RUN_DIR, exist_ok=True)
+    with exclusive(os.path.join(RUN_DIR, "run.lock")), exclusive():
         yield
 
 
 _ENOSPC = re.compile(r"No space left on device|ENOSPC", re.I)
 
 
-def run_backup(live: Live, names: set[str], *, progress: bool = False) -> RunResult:
-    """Snapshot and send the covered leaves of the trees ``names`` with btrbk."""
+def probe_targets(urls: set[str] | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The targets that cannot take backups now (unreachable, not btrfs, not writable)."""
+    problems = {}
+    for url in sorted(set(urls)):
+        problem = Target(url).probe()
+        if problem is not None:
+            problems[url] = problem
+    return problems
+
+
+def run_backup(live: Live, names: set[str], *, progress: bool = False,
+               say: Callable[[str], None] = print) -> RunResult:
+    """Snapshot and send the covered leaves of the trees ``names`` with btrbk, one tree
+    after the other (a line per tree, for the journal); targets found unusable first are
+    left out and reported, so the others still get everything."""
     manifest = live.manifest
     leaves = [leaf for leaf in manifest.covered() if leaf.tree in names]
-    errors: list[str] = []
     if not leaves:
         return RunResult(True, [])
-    os.makedirs(RUN_DIR, exist_ok=True)
-    with _run_lock(), top_levels(scanned_trees(live, names)) as tops:
+    policies = [t.policy for t in manifest.trees if t.name in names and t.policy is not None]
+    urls = sorted({u for p in policies for u in p.targets})
+    unusable = probe_targets(urls)
+    for url, problem in unusable.items():
+        say(f"target {url}: not used in this run: {problem}")
+    errors: list[str] = []
+    hint = None
+    with top_levels(scanned_trees(live, names)) as tops:
         for leaf in leaves:
             assert leaf.policy is not None
             os.makedirs(os.path.join(tops[leaf.tree], leaf.policy.snapshot_dir), exist_ok=True)
-        targets = sorted({t for leaf in leaves if leaf.policy for t in leaf.policy.targets})
-        for url in targets:
+        for url in urls:
+            if url in unusable:
+                continue
             target = Target(url)
             try:
                 target.ensure_dir()
                 target.write_manifest(manifest_to_json(manifest_for_target(manifest, url)))
             except EnvironmentProblem as exc:
-                errors.append(f"{url}: {exc.message}")
-        config = render_btrbk_config(manifest, tops, os.path.join(RUN_DIR, "btrbk.lock"),
-                                     frozenset(names))
-        conf_path = os.path.join(RUN_DIR, "btrbk.conf")
-        write_atomic(conf_path, config, 0o600)
-        run(["btrbk", "-c", conf_path, "-q", "clean"], check=False,
-            hint="install btrbk (>= 0.32)")
-        cmd = ["btrbk", "-c", conf_path]
-        cmd += ["--progress"] if progress else ["-q"]
-        result = run([*cmd, "run"], check=False, capture=not progress,
-                     hint="install btrbk (>= 0.32)")
-    if result.returncode != 0:
-        stderr = (result.stderr or b"").decode("utf-8", "replace")
-        lines = [line.strip() for line in stderr.splitlines() if "ERROR" in line]
-        errors += lines or [f"{shlex.join(result.args)} failed with exit status "
-                            f"{result.returncode}"]
-        hint = None
-        if _ENOSPC.search(stderr):
-            hint = ("a backup target is full: nothing on the source was touched; free space "
-                    "on the target or keep fewer backups (target_preserve), then run again")
-        return RunResult(False, errors, hint)
-    return RunResult(not errors, errors)
+                unusable[url] = exc.message
+                say(f"target {url}: not used in this run: {exc.message}")
+        trees = sorted({leaf.tree for leaf in leaves})
+        for number, tree in enumerate(trees, 1):
+            count = sum(1 for leaf in leaves if leaf.tree == tree)
+            say(f"tree {tree}: backing up {count} leaf/leaves ({number} of {len(trees)} trees)")
+            started = time.monotonic()
+            failed, tree_hint = _run_btrbk(manifest, tops, tree, frozenset(unusable), progress)
+            errors += failed
+            hint = hint or tree_hint
+            took = time.monotonic() - started
+            say(f"tree {tree}: {'FAILED' if failed else 'done'} in {took:.0f} s")
+    errors += [f"{url}: {problem}" for url, problem in unusable.items()]
+    return RunResult(not errors, errors, hint, unusable)
+
+
+def _run_btrbk(manifest: Manifest, tops: Mapping[str, str], tree: str,
+               skip: frozenset[str], progress: bool) -> tuple[list[str], str | None]:
+    config = render_btrbk_config(manifest, tops, os.path.join(RUN_DIR, "btrbk.lock"),
+                                 frozenset({tree}), skip)
+    conf_path = os.path.join(RUN_DIR, "btrbk.conf")
+    write_atomic(conf_path, config, 0o600)
+    run(["btrbk", "-c", conf_path, "-q", "clean"], check=False, hint="install btrbk (>= 0.32)")
+    cmd = ["btrbk", "-c", conf_path]
+    cmd += ["--progress"] if progress else ["-q"]
+    result = run([*cmd, "run"], check=False, capture=not progress,
+                 hint="install btrbk (>= 0.32)")
+    if result.returncode == 0:
+        return [], None
+    stderr = (result.stderr or b"").decode("utf-8", "replace")
+    lines = list(dict.fromkeys(line.strip() for line in stderr.splitlines() if "ERROR" in line))
+    errors = lines or [f"{shlex.join(result.args)} failed with exit status {result.returncode}"]
+    hint = None
+    if _ENOSPC.search(stderr):
+        hint = ("a backup target is full: nothing on the source was touched; free space "
+                "on the target or keep fewer backups (target_preserve), then run again")
+    return [f"tree {tree}: {e}" for e in errors], hint
 
 
 def find_leaf(live: Live, path: str) -> tuple[str, tuple[str, ...]]:
@@ -244,3 +303,54 @@ def set_override(path: str, value: str | None) -> None:
 
 def is_tty() -> bool:
     return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+_ZONE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/")
+
+
+def zone_exists(name: str) -> bool:
+    """Whether systemd knows the time zone ``name`` (its ``verify_timezone()``: the name's
+    syntax, then a TZif file in /usr/share/zoneinfo)."""
+    if name == "UTC":
+        return True
+    if not name or name[0] == "/" or not set(name) <= _ZONE_CHARS:
+        return False
+    if "//" in name or name.endswith("/"):
+        return False
+    try:
+        with open(os.path.join("/usr/share/zoneinfo", name), "rb") as handle:
+            return handle.read(4) == b"TZif"
+    except OSError:
+        return False
+
+
+def load_backup_config(path: str | None) -> Config:
+    """The configuration for a backup command, or a :class:`ConfigError` (exit 2).
+
+    Stricter than the boot path, which keeps mounting the trees it can: for backups a
+    mistyped key, a value of the wrong type, an empty file or a schedule systemd would
+    refuse must never read as "nothing to protect"."""
+    parsed = load_config(path, required=True)
+    if parsed.problems:
+        first = parsed.problems[0]
+        more = len(parsed.problems) - 1
+        hint = (first.hint + "; " if first.hint else "") + (
+            f"{more} more problem(s): 'layout check' lists them" if more
+            else "'layout check' shows the configuration's problems")
+        raise ConfigError(first.message, hint)
+    config = parsed.config
+    if not config.trees:
+        raise ConfigError(f"{config.source or 'the configuration'}: no layout trees configured",
+                          "add a [tree.NAME] table with path, destination and a [tree.NAME.backup]"
+                          " table")
+    for tree in config.trees:
+        if tree.backup is None:
+            continue
+        problem = calendar_error(tree.backup.schedule, zone_exists)
+        if problem is not None:
+            raise ConfigError(
+                f"tree.{tree.name}.backup.schedule = {tree.backup.schedule!r} is not a valid "
+                f"OnCalendar= expression ({problem})",
+                "e.g. 'daily', 'hourly', 'Mon..Fri 02:30' (see systemd.time(7); "
+                "'systemd-analyze calendar EXPR' tests one)")
+    return config

@@ -20,29 +20,38 @@ from ..core.backup import manifest_to_json
 from ..core.backup_status import (
     backup_status,
     drop_check,
+    fresh_per_target,
+    is_fresh,
     plan_to_text,
+    run_verdict,
     status_to_data,
     status_to_text,
     verify,
 )
 from ..core.btrbk import format_age
+from ..core.check import show
 from ..core.errors import UserError
 from ..core.timespan import USEC_PER_SEC, parse_timespan
 from .backup import (
     changed_since,
+    configured_targets,
     find_leaf,
+    finish_listings,
     gather,
     is_tty,
     list_dirs,
+    load_backup_config,
     run_backup,
+    run_locks,
     scanned_trees,
     select_trees,
     set_override,
     snapshot_listings,
+    start_listings,
     top_levels,
 )
-from .configfile import load_config
 from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS
+from .interrupt import interruptible
 
 backup_app = typer.Typer(help="Back up the leaves of the layout trees with btrbk.",
                          no_args_is_help=True)
@@ -54,17 +63,22 @@ AtOpt = Annotated[int | None, typer.Option(
 
 
 def _live(config: Path | None):  # type: ignore[no-untyped-def]
-    parsed = load_config(str(config) if config else None, required=True)
-    for problem in parsed.problems:
-        typer.echo(f"layout: warning: {problem.message}", err=True)
-    return gather(parsed.config)
+    return gather(load_backup_config(str(config) if config else None))
 
 
-def _observe(live, names=None):  # type: ignore[no-untyped-def]
-    targets = list_dirs(live.manifest.targets())
+def _observe(live, names=None, started=None):  # type: ignore[no-untyped-def]
+    """Status of every leaf; ``started``: target listings already running (started before
+    the scan, so that listing tens of thousands of backups overlaps with it)."""
+    pending = started if started is not None else start_listings(live.manifest.targets())
     with top_levels(scanned_trees(live, names)) as tops:
         snapshots = snapshot_listings(live, tops)
-    return backup_status(live.manifest, targets, snapshots)
+    return backup_status(live.manifest, finish_listings(pending), snapshots)
+
+
+def _live_and_listings(config: Path | None):  # type: ignore[no-untyped-def]
+    parsed = load_backup_config(str(config) if config else None)
+    started = start_listings(configured_targets(parsed))
+    return gather(parsed), started
 
 
 @backup_app.command("plan")
@@ -83,13 +97,32 @@ def run_cmd(
     tree: Annotated[list[str] | None, typer.Option("--tree", "-t", help="Only this tree.")] = None,
     schedule: Annotated[str | None, typer.Option(help="Only trees with this schedule.")] = None,
 ) -> None:
-    """Snapshot the covered leaves and send them to their targets (btrbk), then summarize."""
-    live = _live(config)
-    names = select_trees(live, tree, schedule)
-    if not names:
-        typer.echo("nothing to back up: no selected tree has a backup policy")
-        return
-    result = run_backup(live, names, progress=is_tty())
+    """Snapshot the covered leaves and send them to their targets (btrbk), then summarize.
+
+    Exit 3 when a target, btrbk or a selected tree failed; exit 1 when, without a
+    selection, a tree has no policy or no leaf is covered at all."""
+    parsed = load_backup_config(str(config) if config else None)
+    with interruptible():
+        _run(parsed, tree, schedule)
+
+
+def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
+    with run_locks():
+        live = gather(parsed)
+        names = select_trees(live, tree, schedule)
+        verdict = run_verdict(live.manifest, frozenset(names), not tree and schedule is None)
+        for name, error in verdict.unscanned:
+            typer.echo(f"{'FAILED':6} tree {name}: not scanned ({error}); its leaves "
+                       "are not backed up")
+        if not names:
+            typer.echo("nothing to back up: no selected tree has a backup policy")
+            if verdict.nothing_covered:
+                typer.echo("layout: error: no leaf is covered by a backup policy: nothing is "
+                           "protected", err=True)
+            if verdict.unscanned or verdict.nothing_covered:
+                raise typer.Exit(EXIT_ENVIRONMENT if verdict.unscanned else EXIT_FINDINGS)
+            return
+        result = run_backup(live, names, progress=is_tty(), say=typer.echo)
     now = int(time.time())
     status = _observe(live, names)
     done = 0
@@ -97,41 +130,50 @@ def run_cmd(
         if row.leaf.tree not in names or row.leaf.policy is None:
             continue
         parts = []
-        fresh = 0
         for state in row.targets:
-            current = (state.latest is not None and row.snapshot is not None
-                       and state.latest.time >= row.snapshot.time)
-            fresh += current
+            current = is_fresh(row, state)
             age = "none" if state.latest is None else format_age(now - state.latest.time) + " old"
             parts.append(f"{state.target} ({'this run' if current else 'latest ' + age})")
-        ok = fresh == len(row.targets)
+        ok = all(is_fresh(row, state) for state in row.targets)
         done += ok
         mark = "ok" if ok else ("kept" if result.ok else "FAILED")
-        typer.echo(f"{mark:6} {row.leaf.tree}:{row.leaf.relpath} -> {', '.join(parts)}")
+        typer.echo(f"{mark:6} {show(row.leaf.tree)}:{show(row.leaf.relpath)} -> "
+                   f"{', '.join(parts)}")
     skipped = [leaf for leaf in live.manifest.leaves
                if leaf.tree in names and leaf.policy is None]
     for leaf in skipped:
-        typer.echo(f"{'skip':6} {leaf.tree}:{leaf.relpath} ({leaf.reason})")
+        typer.echo(f"{'skip':6} {show(leaf.tree)}:{show(leaf.relpath)} ({leaf.reason})")
+    for url, (fresh, total) in fresh_per_target(status, frozenset(names)).items():
+        why = f": not used: {result.unusable[url]}" if url in result.unusable else ""
+        typer.echo(f"target {url}: {fresh} of {total} leaf/leaves backed up{why}")
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
-    typer.echo(f"{done} leaf/leaves backed up at {stamp} UTC, {len(skipped)} not covered")
-    if not result.ok:
+    typer.echo(f"{done} leaf/leaves backed up to every target at {stamp} UTC, "
+               f"{len(skipped)} not covered")
+    if not result.ok or verdict.unscanned:
         for error in result.errors:
             typer.echo(f"layout: error: {error}", err=True)
         if result.hint:
             typer.echo(f"layout: hint: {result.hint}", err=True)
         raise typer.Exit(EXIT_ENVIRONMENT)
+    if verdict.unprotected or verdict.nothing_covered:
+        for name in verdict.unprotected:
+            typer.echo(f"layout: error: tree {name}: no backup policy; none of its leaves is "
+                       "backed up", err=True)
+        if verdict.nothing_covered:
+            typer.echo("layout: error: no leaf is covered by a backup policy", err=True)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @backup_app.command("status")
 def status_cmd(config: ConfigOpt = None, as_json: JsonOpt = False, at: AtOpt = None) -> None:
     """Per leaf: the latest snapshot and the latest backup on each target, with ages."""
-    live = _live(config)
+    live, started = _live_and_listings(config)
     now = int(time.time()) if at is None else at
-    status = _observe(live)
+    status = _observe(live, started=started)
     if as_json:
         typer.echo(json.dumps(status_to_data(status, now), indent=2, sort_keys=True))
     else:
-        typer.echo(status_to_text(status, now), nl=False)
+        typer.echo(status_to_text(status, now, live.manifest), nl=False)
 
 
 @backup_app.command("verify")
@@ -141,19 +183,21 @@ def verify_cmd(
     as_json: JsonOpt = False,
     at: AtOpt = None,
 ) -> None:
-    """Exit 1 and name every leaf without a backup younger than --max-age on every target."""
+    """Exit 1 and name every leaf without a backup younger than --max-age on every target,
+    every tree that could not be scanned or has no policy, and a configuration that
+    covers nothing."""
     limit = parse_timespan(max_age)
     if limit < 0:
         raise UserError("--max-age must be finite", "e.g. --max-age 26h")
-    live = _live(config)
+    live, started = _live_and_listings(config)
     now = int(time.time()) if at is None else at
-    findings = verify(live.manifest, _observe(live), now, limit // USEC_PER_SEC)
+    findings = verify(live.manifest, _observe(live, started=started), now, limit // USEC_PER_SEC)
     if as_json:
         typer.echo(json.dumps([{"tree": f.tree, "path": list(f.path), "message": f.message}
                                for f in findings], indent=2))
     else:
         for finding in findings:
-            typer.echo(f"FAIL {finding.where}: {finding.message}")
+            typer.echo(f"FAIL {finding.where}: {show(finding.message)}")
         if not findings:
             covered = len(live.manifest.covered())
             typer.echo(f"ok: {covered} leaf/leaves backed up within {max_age} on every target")

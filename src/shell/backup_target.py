@@ -3,29 +3,58 @@
 Every operation is a command run through the subprocess gateway, locally or
 through ``ssh`` (as root, as btrbk does by default; host keys and identities
 come from root's ssh configuration), so a local target and a remote one take
-exactly the same path through the code.  What a target holds is read with
-``btrfs subvolume show`` for each entry of its directory, in one round trip.
+exactly the same path through the code.  The target URL is parsed once, by
+:func:`layout_trees.core.policy.parse_target`, as btrbk parses it (an IPv6
+host is given to ssh bare, ``root@::1``).
+
+What a target holds is read with one ``btrfs subvolume list`` of its
+filesystem (restricted to the directory's subvolume), in one round trip
+(:func:`layout_trees.core.btrbk.parse_subvolume_list`).  A failure is one line
+naming the target and what went wrong (for ssh, ssh's own complaint), never
+the remote script.
 """
 
 from __future__ import annotations
 
 import shlex
+import subprocess
+import tempfile
 from collections.abc import Sequence
 
 from ..core.backup import MANIFEST_FILE
-from ..core.btrbk import LISTING_MARK, ListedSubvolume, parse_listing
+from ..core.btrbk import (
+    ALL_READ_ONLY,
+    LISTING_SEPARATOR,
+    ListedSubvolume,
+    parse_subvolume_list,
+)
 from ..core.errors import EnvironmentProblem
-from ..core.policy import parse_ssh_target
-from .run import run
+from ..core.policy import BackupTarget, parse_target
+from .run import error_detail, kill_group, run, spawn
 
+SSH_ERROR = 255
+"""ssh's own exit status when it could not connect or authenticate."""
+NOT_BTRFS = 4
 _LIST_SCRIPT = (
-    'cd -- "$1" || exit 3\n'
-    'for f in *; do\n'
-    '  case "$f" in *.[0-9]*T[0-9]*) ;; *) continue ;; esac\n'
-    '  [ -d "$f" ] || continue\n'
-    f'  printf "{LISTING_MARK}%s\\n" "$f"\n'
-    '  btrfs subvolume show -- "$f" 2>/dev/null\n'
-    'done\n'
+    'd=$(realpath -e -- "$1") || exit 3\n'
+    '[ -d "$d" ] || { echo "not a directory" >&2; exit 3; }\n'
+    't=$(stat -f -c %T -- "$d") || exit 3\n'
+    f'[ "$t" = btrfs ] || {{ echo "not on a btrfs filesystem ($t)" >&2; exit {NOT_BTRFS}; }}\n'
+    'findmnt -n -r -o FSROOT,TARGET -T "$d" || exit 3\n'
+    'printf "%s\\n" "$d"\n'
+    '[ "$2" = complete ] && ro=-r || ro=\n'
+    'btrfs subvolume list -o $ro -R -u -q "$d" || exit 3\n'
+    f'echo {LISTING_SEPARATOR}\n'
+    f'if [ -n "$ro" ]; then echo {ALL_READ_ONLY}; '
+    'else btrfs subvolume list -o -r "$d" || exit 3; fi\n'
+)
+_PROBE_SCRIPT = (
+    'd=$1; while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done\n'
+    't=$(stat -f -c %T -- "$d") || exit 3\n'
+    f'[ "$t" = btrfs ] || {{ echo "$d: not on a btrfs filesystem ($t)" >&2; exit {NOT_BTRFS}; }}\n'
+    'f=$(mktemp -p "$d" .layout-trees-probe.XXXXXX 2>/dev/null) || '
+    '{ echo "$d: not writable" >&2; exit 3; }\n'
+    'rm -f -- "$f"\n'
 )
 _WRITE_SCRIPT = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"'
 
@@ -33,62 +62,140 @@ _WRITE_SCRIPT = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.tmp" && mv -f -- 
 class Target:
     """A backup target as written in a policy."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        ssh = parse_ssh_target(url)
-        if ssh is None:
-            self.host: str | None = None
-            self.port: int | None = None
-            self.path = url.rstrip("/") or "/"
-        else:
-            self.host, self.port, path = ssh
-            self.path = path.rstrip("/") or "/"
+    def __init__(self, url: str | BackupTarget) -> None:
+        if isinstance(url, BackupTarget):
+            self.parsed = url
+        elif url.startswith("ssh://"):
+            self.parsed = parse_target(url)
+        else:  # a configured target (validated with its policy) or a directory of ours
+            self.parsed = BackupTarget(url, url.rstrip("/") or "/")
+        self.url = self.parsed.url
+        self.host = self.parsed.host
+        self.port = self.parsed.port
+        self.path = self.parsed.path
 
     @property
     def remote(self) -> bool:
-        return self.host is not None
+        return self.parsed.remote
 
     def argv(self, cmd: Sequence[str]) -> list[str]:
         """``cmd`` as run on the target's machine."""
-        if self.host is None:
+        if not self.parsed.remote:
             return list(cmd)
-        ssh = ["ssh", "-o", "BatchMode=yes"]
+        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]
         if self.port is not None:
             ssh += ["-p", str(self.port)]
-        return [*ssh, f"root@{self.host}", shlex.join(cmd)]
+        return [*ssh, self.parsed.ssh_destination, shlex.join(cmd)]
 
     def join(self, name: str) -> str:
         return f"{self.path}/{name}"
 
-    def run(self, cmd: Sequence[str], *, input: bytes | None = None, check: bool = True,
+    def run(self, cmd: Sequence[str], *, what: str, input: bytes | None = None,
             timeout: float | None = 600) -> bytes:
-        result = run(self.argv(cmd), input=input, check=check, timeout=timeout,
-                     hint=f"is the backup target {self.url} reachable and writable?")
+        """Run ``cmd`` there; a failure is one line: the target, ``what`` failed, and why."""
+        result = run(self.argv(cmd), input=input, check=False, timeout=timeout)
+        if result.returncode != 0:
+            raise self._failure(result.returncode, result.stderr, what)
         return result.stdout or b""
 
-    def ensure_dir(self) -> None:
-        self.run(["mkdir", "-p", "--", self.path])
+    def _failure(self, returncode: int, stderr: bytes | None, what: str) -> EnvironmentProblem:
+        detail = error_detail(stderr) or f": exit status {returncode}"
+        if self.remote and returncode == SSH_ERROR:
+            return EnvironmentProblem(f"{self.url}: cannot reach {self.host} over ssh{detail}",
+                                      "check the host, root's ssh key and known_hosts")
+        return EnvironmentProblem(f"{self.url}: {what} failed{detail}",
+                                  f"is the backup target {self.url} reachable and writable?")
 
-    def listing(self) -> tuple[ListedSubvolume, ...]:
-        """The subvolumes in the target directory whose names look like backups."""
-        out = self.run(["sh", "-c", _LIST_SCRIPT, "sh", self.path])
-        return parse_listing(out.decode("utf-8", "surrogateescape"))
+    def ensure_dir(self) -> None:
+        self.run(["mkdir", "-p", "--", self.path], what="creating the directory")
+
+    def probe(self) -> str | None:
+        """Why nothing could be backed up to this target now (None: it looks usable):
+        unreachable, not on btrfs, not writable.  The directory may not exist yet (a run
+        creates it), but its nearest existing parent must do."""
+        result = run(self.argv(["sh", "-c", _PROBE_SCRIPT, "sh", self.path]), check=False,
+                     timeout=60)
+        if result.returncode == 0:
+            return None
+        detail = error_detail(result.stderr)[2:] or f"exit status {result.returncode}"
+        if self.remote and result.returncode == SSH_ERROR:
+            return f"cannot reach {self.host} over ssh: {detail}"
+        return detail
+
+    def listing(self, *, complete: bool = False) -> tuple[ListedSubvolume, ...]:
+        """The subvolumes in the target directory, with UUIDs and read-only flags; only the
+        read-only ones with ``complete`` (all that status, verify and drop count: one
+        ``btrfs subvolume list`` instead of two)."""
+        return self.start_listing(complete=complete).result()
+
+    def start_listing(self, *, complete: bool = False) -> PendingListing:
+        """Start :meth:`listing` in the background (into a temporary file, so that it runs
+        to its end while the caller scans); :meth:`PendingListing.result` waits."""
+        return PendingListing(self, complete)
 
     def read_manifest(self) -> str:
         try:
-            return self.run(["cat", "--", self.join(MANIFEST_FILE)]).decode("utf-8")
-        except EnvironmentProblem as exc:
+            return self.run(["cat", "--", self.join(MANIFEST_FILE)],
+                            what="reading the manifest").decode("utf-8")
+        except (EnvironmentProblem, UnicodeDecodeError) as exc:
+            why = exc.message if isinstance(exc, EnvironmentProblem) else "not UTF-8"
             raise EnvironmentProblem(
                 f"{self.url}: no readable backup manifest ({MANIFEST_FILE})",
                 "is this a layout-trees backup target? every 'layout backup run' writes one"
-                f" [{exc.message}]") from None
+                f" [{why}]") from None
 
     def write_manifest(self, text: str) -> None:
         self.run(["sh", "-c", _WRITE_SCRIPT, "sh", self.join(MANIFEST_FILE)],
-                 input=text.encode("utf-8"))
+                 what="writing the manifest", input=text.encode("utf-8"))
 
     def send_argv(self, name: str, parent: str | None) -> list[str]:
         cmd = ["btrfs", "send", "-q"]
         if parent is not None:
             cmd += ["-p", self.join(parent)]
         return self.argv([*cmd, self.join(name)])
+
+
+class PendingListing:
+    """A listing running in the background (see :meth:`Target.start_listing`)."""
+
+    def __init__(self, target: Target, complete: bool) -> None:
+        self.target = target
+        # files, not pipes: the listing runs to its end while nobody reads it yet
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        cmd = target.argv(["sh", "-c", _LIST_SCRIPT, "sh", target.path,
+                           "complete" if complete else "all"])
+        try:
+            self._process: subprocess.Popen[bytes] | None = spawn(
+                cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
+        except FileNotFoundError:
+            self._process = None
+
+    def result(self, timeout: float = 600) -> tuple[ListedSubvolume, ...]:
+        process = self._process
+        try:
+            if process is None:
+                raise EnvironmentProblem(f"{self.target.url}: ssh: command not found",
+                                         "install openssh-client")
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(process)
+                raise EnvironmentProblem(f"{self.target.url}: listing the backups timed out "
+                                         f"after {timeout} s") from None
+            except BaseException:
+                kill_group(process)
+                raise
+            self._out.seek(0)
+            self._err.seek(0)
+            if process.returncode != 0:
+                raise self.target._failure(process.returncode, self._err.read(),
+                                           "listing the backups")
+            text = self._out.read().decode("utf-8", "surrogateescape")
+            try:
+                return parse_subvolume_list(text)
+            except EnvironmentProblem as exc:
+                raise EnvironmentProblem(f"{self.target.url}: {exc.message}", exc.hint) from None
+        finally:
+            self._out.close()
+            self._err.close()

@@ -121,7 +121,13 @@ def check_command(
         typer.echo(rules_to_text(), nl=False)
         raise typer.Exit(EXIT_OK)
     parsed, snap = gather(config, snapshot)
-    report = check(parsed.config, snap, parsed.problems)
+    targets: tuple[tuple[str, str], ...] = ()
+    if snapshot is None and any(t.backup for t in parsed.config.trees):
+        from .backup import probe_targets  # only where backups are configured
+
+        targets = tuple(probe_targets({u for t in parsed.config.trees if t.backup
+                                       for u in t.backup.targets}).items())
+    report = check(parsed.config, snap, parsed.problems, targets)
     if format is CheckFormat.json:
         out = report_to_json(report)
     elif format is CheckFormat.sarif:

@@ -57,8 +57,11 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
 
         files += watch_files(config, snapshot, sys.executable)
     if any(tree.backup is not None for tree in config.trees):
-        from ..core.backup_units import backup_units
+        from ..core.backup_units import backup_units, invalid_schedules
 
+        for name, schedule, why in invalid_schedules(config):
+            log.error(f"tree {name!r}: backup schedule {schedule!r} is not a valid OnCalendar= "
+                      f"expression ({why}); no backup timer for it")
         files += backup_units(config, f"{sys.executable} -m layout_trees.shell.cli")
     failures = write_generated(out_dir, files)
     for path, exc in failures:

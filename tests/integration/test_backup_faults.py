@@ -1,10 +1,12 @@
-"""Faults and the guarantee: a run killed mid-transfer, a full target, verify against a
-moving clock, and drop refusing until the latest state is on every target."""
+"""Faults and the guarantee: a run killed mid-transfer, a run stopped by each stop signal at
+several points, a full target, verify against a moving clock, and drop refusing until the
+latest state is on every target."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from test_backup_support import (
     images,  # noqa: F401  (fixture)
     layout,
     subvol,
+    tree_below_subvolume_mount,
     write_config,
 )
 
@@ -144,3 +147,146 @@ def test_drop_only_when_the_latest_state_is_on_every_target(images, tmp_path: Pa
     assert "not backed up" in out
     layout("drop", "-c", str(config), str(tree / "@a"), env=env)
     assert not (tree / "@a").exists()
+
+
+# --- fault injection: every stop signal at several points of a run ------------------------
+
+_WRAPPER = """#!/bin/sh
+# pauses the real {tool} at one point when {control}/pause-{point} exists
+case " $* " in *" {word} "*)
+  if [ -e {control}/pause-{point} ]; then touch {control}/at-{point}; sleep 120; fi ;;
+esac
+exec {real} "$@"
+"""
+
+
+def _wrappers(tmp_path: Path) -> tuple[str, Path]:
+    """``btrbk`` and ``btrfs`` first in PATH that can pause before btrbk's run starts and
+    before a receive starts (after the source snapshot was taken)."""
+    import shutil
+
+    bindir, control = tmp_path / "wrap", tmp_path / "control"
+    bindir.mkdir()
+    control.mkdir()
+    for tool, word, point in (("btrbk", "run", "btrbk"), ("btrfs", "receive", "receive")):
+        real = shutil.which(tool)
+        assert real
+        (bindir / tool).write_text(_WRAPPER.format(tool=tool, word=word, point=point,
+                                                   control=control, real=real))
+        os.chmod(bindir / tool, 0o755)
+    return str(bindir), control
+
+
+def _survivors(marker: str) -> list[str]:
+    """Processes still running whose command line mentions ``marker``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and "pytest" not in cmdline:
+            found.append(f"{pid}: {cmdline}")
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                                    signal.SIGKILL], ids=lambda s: signal.Signals(s).name)
+def test_interrupted_run_loses_nothing_and_counts_nothing(images, tmp_path: Path,  # noqa: F811
+                                                          signum: int) -> None:
+    """A run stopped by the signal before btrbk starts, after the snapshot but before the
+    receive, and mid-transfer: the source is byte-identical, nothing partial is counted,
+    no helper survives, and the next run completes."""
+    tree, target, config, env = _setup(images, tmp_path, "700M", "700M")
+    _random_file(subvol(tree / "@big") / "data", 160)
+    (subvol(tree / "@small") / "f").write_text("small\n")
+    before = checksums(tree)
+    bindir, control = _wrappers(tmp_path)
+    env = base_env(tmp_path, bindir)
+    run_dir = env["LAYOUT_TREES_BACKUP_RUN_DIR"]
+
+    def reached(point: str) -> bool:
+        if point == "transfer":
+            return any(n.startswith("main.@big.") for n in os.listdir(target))
+        return (control / f"at-{point}").exists()
+
+    for point in ("btrbk", "receive", "transfer"):
+        for name in ("pause-btrbk", "pause-receive", "at-btrbk", "at-receive"):
+            (control / name).unlink(missing_ok=True)
+        if point != "transfer":
+            (control / f"pause-{point}").touch()
+        proc = subprocess.Popen([LAYOUT, "backup", "run", "-c", str(config)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.monotonic() + 120
+        try:
+            while not reached(point):
+                assert proc.poll() is None, f"the run ended before {point}"
+                assert time.monotonic() < deadline, point
+                time.sleep(0.005)
+        finally:
+            if signum == signal.SIGKILL:
+                kill_tree(proc.pid)  # a service manager kills the whole unit
+            else:
+                os.kill(proc.pid, signum)  # the command alone; it must stop its helpers
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0, point
+        if signum != signal.SIGKILL:
+            assert proc.returncode == 130 and "Traceback" not in err, (point, err)
+        time.sleep(0.2)
+        assert not _survivors(run_dir), (point, _survivors(run_dir))
+        assert checksums(tree) == before, point
+        red = layout("backup", "verify", "-c", str(config), env=env, check=1).stdout
+        assert "FAIL main:@big:" in red, (point, red)
+        if point == "receive":
+            snaps = os.listdir(Path(tree).parents[1] / ".snapshots")
+            assert any(n.startswith("main.@big.") for n in snaps), "the snapshot was taken"
+
+    for name in ("pause-btrbk", "pause-receive"):
+        (control / name).unlink(missing_ok=True)
+    layout("backup", "run", "-c", str(config), env=env)
+    layout("backup", "verify", "-c", str(config), "--max-age", "1h", env=env)
+    assert checksums(tree) == before
+    assert all(s.is_complete_backup for s in Target(str(target)).listing())
+
+
+def _mounts_below(path: str) -> list[str]:
+    with open("/proc/self/mountinfo") as handle:
+        return [line.split()[4] for line in handle if line.split()[4].startswith(path + "/")]
+
+
+def test_killed_run_leaves_no_mount_behind_the_next_run(images, tmp_path: Path) -> None:  # noqa: F811
+    """A tree mounted from a subvolume needs a private mount of the top level; a run killed
+    while it exists leaves it, and the next run reuses and removes it (no stacked mounts)."""
+    src, dst = images("src"), images("dst")
+    with tree_below_subvolume_mount(src, tmp_path / "data") as tree:
+        try:
+            (subvol(tree / "@a") / "f").write_text("a\n")
+            target = Path(dst.mountpoint) / "backups"
+            config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
+                                  [str(target)])
+            bindir, control = _wrappers(tmp_path)
+            env = base_env(tmp_path, bindir)
+            run_dir = env["LAYOUT_TREES_BACKUP_RUN_DIR"]
+            (control / "pause-btrbk").touch()
+            proc = subprocess.Popen([LAYOUT, "backup", "run", "-c", str(config)], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+            deadline = time.monotonic() + 120
+            try:
+                while not (control / "at-btrbk").exists():
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.01)
+            finally:
+                kill_tree(proc.pid)
+                proc.wait()
+            assert len(_mounts_below(run_dir)) == 1, "the killed run's private mount is left"
+            (control / "pause-btrbk").unlink()
+            layout("backup", "run", "-c", str(config), env=env)
+            assert _mounts_below(run_dir) == []
+            layout("backup", "verify", "-c", str(config), "--max-age", "1h", env=env)
+        finally:  # a private mount left by a failure would keep the image busy
+            for where in _mounts_below(str(tmp_path / "run")):
+                subprocess.run(["umount", where], check=False)

@@ -109,16 +109,10 @@ def test_round_trip(kind: str, images, tmp_path: Path, request: pytest.FixtureRe
 def test_tree_reached_through_a_subvolume_mount(images, tmp_path: Path) -> None:  # noqa: F811
     """When the tree is reached through a mount of a subvolume (not the top level), the run
     mounts the top level privately for btrbk, backs up, and unmounts it again."""
-    from test_backup_support import base_env, subvol
+    from test_backup_support import base_env, subvol, tree_below_subvolume_mount
 
     src, dst = images("src", "300M"), images("dst", "300M")
-    subvol(Path(src.mountpoint) / "data")
-    (Path(src.mountpoint) / "data" / "trees" / "main").mkdir(parents=True)
-    mnt = tmp_path / "data-mount"
-    mnt.mkdir()
-    subprocess.run(["mount", "-o", "subvol=/data", src.device, str(mnt)], check=True)
-    try:
-        tree = mnt / "trees" / "main"
+    with tree_below_subvolume_mount(src, tmp_path / "data-mount") as tree:
         (subvol(tree / "@a") / "f").write_text("a\n")
         config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
                               [f"{dst.mountpoint}/backups"])
@@ -128,5 +122,3 @@ def test_tree_reached_through_a_subvolume_mount(images, tmp_path: Path) -> None:
         assert os.listdir(Path(src.mountpoint) / ".snapshots")
         with open("/proc/self/mountinfo") as handle:
             assert str(tmp_path / "run") not in handle.read()
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)

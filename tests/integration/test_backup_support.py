@@ -84,6 +84,20 @@ def subvol(path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def tree_below_subvolume_mount(image: LoopBtrfs, where: Path) -> Iterator[Path]:
+    """A tree reached through a mount of the subvolume ``data`` (not the top level) at
+    ``where``, as on systems that mount subvolumes; yields the tree's path, unmounts."""
+    subvol(Path(str(image.mountpoint)) / "data")
+    (Path(str(image.mountpoint)) / "data" / "trees" / "main").mkdir(parents=True)
+    where.mkdir()
+    subprocess.run(["mount", "-o", "subvol=/data", str(image.device), str(where)], check=True)
+    try:
+        yield where / "trees" / "main"
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
 def write_config(path: Path, trees: dict[str, tuple[Path, str]], targets: list[str],
                  extra: str = "") -> Path:
     """A TOML configuration: tree name -> (tree path, destination), all with one policy."""
@@ -212,17 +226,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    """sshd on 127.0.0.1:PORT with a fresh host key and a test-only key for root.
-
-    Yields (port, directory to put first in PATH): an ``ssh`` there uses this test's
-    identity and known_hosts, for btrbk and layout alike.
-    """
-    need_root_and_tools()
-    if shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"):
-        pytest.skip("needs openssh-server")
-    d = tmp_path / "ssh"
+@contextlib.contextmanager
+def ssh_server(d: Path) -> Iterator[tuple[int, str]]:
+    """sshd on 127.0.0.1:PORT and [::1]:PORT with a fresh host key and a key for root,
+    in directory ``d`` (created).  Yields (port, directory to put first in PATH): an
+    ``ssh`` there uses this identity and known_hosts, for btrbk and layout alike."""
     d.mkdir()
     control = tempfile.mkdtemp(prefix="lt-cm-", dir="/tmp")  # a socket path must be short
     os.chmod(d, 0o700)
@@ -233,14 +241,17 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
     shutil.copy(d / "id.pub", d / "authorized_keys")
     port = _free_port()
     (d / "sshd_config").write_text("\n".join([
-        f"ListenAddress 127.0.0.1:{port}", f"HostKey {d / 'host'}",
+        f"ListenAddress 127.0.0.1:{port}", f"ListenAddress [::1]:{port}",
+        f"HostKey {d / 'host'}",
         f"AuthorizedKeysFile {d / 'authorized_keys'}", "PermitRootLogin prohibit-password",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no",
         "StrictModes no", f"PidFile {d / 'sshd.pid'}", "LogLevel ERROR", ""]))
     host_pub = (d / "host.pub").read_text().split()
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    (d / "known_hosts").write_text(
+        f"[127.0.0.1]:{port},[::1]:{port} {host_pub[0]} {host_pub[1]}\n")
     (d / "ssh_config").write_text("\n".join([
-        "Host 127.0.0.1", f"  IdentityFile {d / 'id'}", f"  UserKnownHostsFile {d / 'known_hosts'}",
+        "Host 127.0.0.1 ::1", f"  IdentityFile {d / 'id'}",
+        f"  UserKnownHostsFile {d / 'known_hosts'}",
         "  StrictHostKeyChecking yes", "  IdentitiesOnly yes", "  BatchMode yes",
         # one connection for the many short commands btrbk and layout run (a slow,
         # shared machine spends most of a run in key exchanges otherwise)
@@ -266,8 +277,9 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
         assert check.returncode == 0, check.stderr
         yield port, str(bindir)
     finally:
-        subprocess.run([str(bindir / "ssh"), "-O", "exit", "-p", str(port), "root@127.0.0.1"],
-                       capture_output=True, timeout=30)
+        for host in ("127.0.0.1", "::1"):
+            subprocess.run([str(bindir / "ssh"), "-O", "exit", "-p", str(port), f"root@{host}"],
+                           capture_output=True, timeout=30)
         proc.terminate()
         try:
             proc.wait(10)
@@ -275,6 +287,16 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
             proc.kill()
             proc.wait()
         shutil.rmtree(control, ignore_errors=True)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """A real sshd for the test (see :func:`ssh_server`), stopped at the end."""
+    need_root_and_tools()
+    if shutil.which("sshd") is None and not os.path.exists("/usr/sbin/sshd"):
+        pytest.skip("needs openssh-server")
+    with ssh_server(tmp_path / "ssh") as server:
+        yield server
 
 
 def test_checksums_see_a_change(tmp_path: Path) -> None:

@@ -83,3 +83,26 @@ def test_generator_writes_the_timers(tmp_path: Path) -> None:
     assert not [p for p in written if "btrbk" in p]
     service = (out / "layout-trees-backup-hourly.service").read_text()
     assert 'backup run --schedule "hourly"' in service
+
+
+def test_generator_skips_a_timer_systemd_would_refuse(tmp_path: Path) -> None:
+    """A schedule systemd-analyze refuses gets no timer and a log line naming it; the other
+    tree's timer and the tree's own mounts are still written."""
+    import io
+
+    _need("systemd-analyze")
+    assert subprocess.run(["systemd-analyze", "calendar", "dayly"],
+                          capture_output=True).returncode != 0
+    config = tmp_path / "layout-trees.toml"
+    config.write_text('[tree.t]\npath = "/nonexistent/t"\ndestination = "/srv/t"\n'
+                      '[tree.t.backup]\ntargets = ["/backup"]\nschedule = "dayly"\n'
+                      '[tree.u]\npath = "/nonexistent/u"\ndestination = "/srv/u"\n'
+                      '[tree.u.backup]\ntargets = ["/backup"]\nschedule = "hourly"\n')
+    out = tmp_path / "late"
+    out.mkdir()
+    stream = io.StringIO()
+    generate(str(out), Log("test", stream=stream), str(config))
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert not [p for p in written if "dayly" in p]
+    assert "layout-trees-backup-hourly.timer" in written
+    assert "'dayly' is not a valid OnCalendar= expression" in stream.getvalue()

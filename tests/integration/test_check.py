@@ -37,7 +37,9 @@ pytestmark = [
 ]
 
 LAYOUT = str(Path(sys.executable).with_name("layout"))
-BACKUP = 'backup = { targets = ["/mnt/backup"] }\n'
+BACKUP = 'backup = { targets = ["TOP/backups"] }\n'
+"""A policy whose target is a directory on the lab's btrfs filesystem (TOP is replaced by
+its mount point): check probes targets (LT063), and the lab's one is usable."""
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Lab:
     def config(self) -> Path:
         text = "".join(f'[tree.{name}]\npath = "{path}"\ndestination = "{dest}"\n{extra}\n'
                        for name, (path, dest, extra) in self.trees.items())
+        text = text.replace('"TOP/backups"', f'"{self.top}/backups"')
         path = self.tmp / "layout-trees.toml"
         path.write_text(text, encoding="utf-8")
         return path

@@ -17,14 +17,14 @@ from layout_trees.core.btrbk import (
     dump_has_changes,
     format_time,
     parse_backup_name,
-    parse_listing,
+    parse_subvolume_list,
 )
-from layout_trees.core.errors import ConfigError, UserError
+from layout_trees.core.errors import ConfigError, LayoutError, UserError
 from layout_trees.core.policy import Override, parse_override, parse_policy
 
 CORE = pathlib.Path(__file__).resolve().parents[2] / "src" / "core"
 MINE = ("policy.py", "backup.py", "backup_status.py", "backup_units.py", "backup_restore.py",
-        "btrbk.py")
+        "btrbk.py", "calendar.py")
 ALLOWED = {"__future__", "dataclasses", "enum", "typing", "collections", "collections.abc",
            "itertools", "functools", "re", "json", "pathlib"}
 
@@ -52,6 +52,12 @@ def test_backup_core_modules_are_pure(name: str) -> None:
     ({"targets": []}, "at least one target"),
     ({"targets": ["relative"]}, "neither an absolute path"),
     ({"targets": ["ssh://host"]}, "not a valid ssh://"),
+    ({"targets": ["ssh://host:22:33/b"]}, "not a valid ssh://"),
+    ({"targets": ["ssh://host:0/b"]}, "port 0 is not"),
+    ({"targets": ["ssh://host:99999/b"]}, "port 99999 is not"),
+    ({"targets": ["ssh://-F/b"]}, "not a host name"),
+    ({"targets": ["ssh://[zz::1]/b"]}, "not an IPv6 address"),
+    ({"targets": ["ssh://[::1/b"]}, "not a valid ssh://"),
     ({"targets": ["/b", "/b"]}, "listed twice"),
     ({"targets": ["/b c"]}, "characters btrbk"),
     ({"targets": ["/b"], "schedule": "daily\nExecStart=/bin/sh"}, "OnCalendar"),
@@ -106,32 +112,50 @@ def test_parse_backup_name_rejects_other_names() -> None:
         assert parse_backup_name(name) is None
 
 
-LISTING = """== main.@c.20261125T172235+0000
-x/main.@c.20261125T172235+0000
-\tName: \t\t\tmain.@c.20261125T172235+0000
-\tUUID: \t\t\tbe1f8baf-5969-a14a-8490-b07d1792c16f
-\tParent UUID: \t\t-
-\tReceived UUID: \t\t85101f41-57c1-2b41-9969-3354d29376f3
-\tGeneration: \t\t13
-\tFlags: \t\t\treadonly
-== main.@c.20261125T172300+0000
-x/main.@c.20261125T172300+0000
-\tName: \t\t\tmain.@c.20261125T172300+0000
-\tUUID: \t\t\tf6fbbdd8-1c6e-4d43-936b-42fc43781352
-\tParent UUID: \t\t-
-\tReceived UUID: \t\t-
-\tFlags: \t\t\t-
-== notasubvolume.20261125T000000
-"""
+LISTING = "\n".join([
+    "/@b /mnt/b",
+    "/mnt/b/backups",
+    "ID 258 gen 13 top level 256 parent_uuid -                                    "
+    "received_uuid 85101f41-57c1-2b41-9969-3354d29376f3 uuid be1f8baf-5969-a14a-8490-b07d1792c16f"
+    " path @b/backups/main.@c.20261125T172235+0000",
+    "ID 259 gen 14 top level 256 parent_uuid -                                    "
+    "received_uuid -                                    uuid f6fbbdd8-1c6e-4d43-936b-42fc43781352"
+    " path @b/backups/main.@c.20261125T172300+0000",
+    "ID 260 gen 15 top level 256 parent_uuid -                                    "
+    "received_uuid 85101f41-57c1-2b41-9969-3354d29376f3 uuid 01010101-1c6e-4d43-936b-42fc43781352"
+    " path @b/elsewhere/main.@c.20261125T172235+0000",
+    "ID 261 gen 15 top level 256 parent_uuid -                                    "
+    "received_uuid -                                    uuid 02020202-1c6e-4d43-936b-42fc43781352"
+    " path @b/backups/deeper/main.@c.20261125T172235+0000",
+    "--",
+    "ID 258 gen 13 top level 256 path @b/backups/main.@c.20261125T172235+0000",
+    "ID 260 gen 15 top level 256 path @b/elsewhere/main.@c.20261125T172235+0000",
+    "",
+])
 
 
-def test_parse_listing_marks_incomplete_receives() -> None:
-    """A writable subvolume without received UUID (an interrupted receive) is not a backup."""
-    listing = parse_listing(LISTING)
+def test_parse_subvolume_list_marks_incomplete_receives() -> None:
+    """Only subvolumes directly in the directory count; a writable one without received UUID
+    (an interrupted receive) is listed but is not a backup."""
+    listing = parse_subvolume_list(LISTING)
     assert [s.name for s in listing] == ["main.@c.20261125T172235+0000",
                                          "main.@c.20261125T172300+0000"]
     assert listing[0].is_complete_backup and listing[0].generation == 13
-    assert not listing[1].is_complete_backup
+    assert listing[0].uuid == "be1f8baf-5969-a14a-8490-b07d1792c16f"
+    assert not listing[1].is_complete_backup and not listing[1].read_only
+
+
+def test_parse_subvolume_list_paths_from_the_top_level() -> None:
+    """The directory's path from the top level is the mount's FSROOT plus the part below
+    the mount point (findmnt's \\x20 escapes decoded); the top level itself works too."""
+    top = parse_subvolume_list("/ /\n/\nID 256 gen 7 top level 5 parent_uuid - received_uuid - "
+                               "uuid u path x\n--\n")
+    assert [s.name for s in top] == ["x"]
+    spaced = parse_subvolume_list("/a\\x20b /mnt/x\\x20y\n/mnt/x y/d\nID 257 gen 7 top level 5 "
+                                  "parent_uuid - received_uuid r uuid u path a b/d/n\n--\n")
+    assert [s.name for s in spaced] == ["n"]
+    with pytest.raises(LayoutError):
+        parse_subvolume_list("/ /\n/x\n")
 
 
 def test_dump_has_changes() -> None:
@@ -181,11 +205,31 @@ def test_verify_clock_red_green_red() -> None:
 
 
 def test_verify_names_uncovered_but_not_excluded() -> None:
-    """A leaf without policy is a finding; a deliberately excluded one is not."""
-    manifest = Manifest((Tree("main", "/m", "/srv"),),
-                        (_leaf(("@a",), Coverage.NO_POLICY), _leaf(("@b",), Coverage.EXCLUDED)))
-    findings = verify(manifest, backup_status(manifest, {}, {}), T0, 60)
+    """A leaf that cannot be backed up is a finding; a deliberately excluded one is not."""
+    manifest = Manifest((Tree("main", "/m", "/srv", _policy()),),
+                        (_leaf(("@a",), Coverage.UNSUPPORTED_PATH),
+                         _leaf(("@b",), Coverage.EXCLUDED), _leaf(("@c",))))
+    b = _sub("main.@c.20261125T120000+0000", "u1", "s1")
+    status = backup_status(manifest, {"/t1": (b,), "/t2": (b,)}, {})
+    findings = verify(manifest, status, T0, 60)
     assert [(f.path, f.message) for f in findings] == [(("@a",), "not backed up: why")]
+
+
+def test_verify_fails_closed() -> None:
+    """A tree without policy, a tree that could not be scanned and a manifest that covers
+    nothing are each one finding; nothing covered is never 'ok'."""
+    manifest = Manifest((Tree("bare", "/b", "/srv/b"),
+                         Tree("gone", "/g", "/srv/g", _policy(), error="not on btrfs")),
+                        (_leaf(("@a",), Coverage.NO_POLICY), _leaf(("@b",), Coverage.NO_POLICY)))
+    manifest = Manifest(manifest.trees, tuple(
+        Leaf("bare", x.path, x.subvol, x.snapshot_name.replace("main", "bare"), x.coverage,
+             x.reason) for x in manifest.leaves))
+    findings = verify(manifest, backup_status(manifest, {}, {}), T0, 60)
+    assert [(f.tree, f.path) for f in findings] == [("(all trees)", ()), ("bare", ()),
+                                                    ("gone", ())]
+    assert "no backup policy" in findings[1].message and "2 leaves" in findings[1].message
+    assert "not on btrfs" in findings[2].message
+    assert verify(Manifest(), (), T0, 60)[0].message.startswith("no leaf is covered")
 
 
 def test_verify_ignores_incomplete_backups() -> None:
@@ -243,3 +287,19 @@ def test_verify_names_nested_subvolumes_of_a_leaf() -> None:
     findings = verify(manifest, status, T0, 3600)
     assert [f.message.split(" are ")[0] for f in findings] == [
         "nested subvolume(s) inner, x/deeper"]
+
+
+def test_run_verdict_selected_trees_and_whole_runs() -> None:
+    """A run fails for an unscanned tree it was to back up; a run of every tree also fails
+    for a tree without policy and when nothing is covered; a selection ignores the rest."""
+    from layout_trees.core.backup_status import run_verdict
+
+    manifest = Manifest((Tree("bare", "/b", "/srv/b"),
+                         Tree("gone", "/g", "/srv/g", _policy(), error="missing"),
+                         Tree("main", "/m", "/srv/m", _policy())), (_leaf(),))
+    whole = run_verdict(manifest, frozenset({"gone", "main"}), True)
+    assert whole.unscanned == (("gone", "missing"),) and whole.unprotected == ("bare",)
+    assert not whole.nothing_covered
+    some = run_verdict(manifest, frozenset({"main"}), False)
+    assert some.unscanned == () and some.unprotected == () and not some.nothing_covered
+    assert run_verdict(Manifest(), frozenset(), True).nothing_covered

@@ -23,11 +23,18 @@ def test_ssh_target_quotes_the_remote_command() -> None:
     """An ssh:// target runs one ssh as root on its port; the remote shell sees exactly argv."""
     target = Target("ssh://nas.example:2222/srv/backup")
     argv = target.argv(["sh", "-c", "cd -- \"$1\" && ls", "sh", "/srv/it's here"])
-    assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "-p", "2222"]
-    assert argv[5] == "root@nas.example"
-    assert shlex.split(argv[6]) == ["sh", "-c", "cd -- \"$1\" && ls", "sh", "/srv/it's here"]
-    assert Target("ssh://nas/b").argv(["true"]) == ["ssh", "-o", "BatchMode=yes", "root@nas",
-                                                   "true"]
+    assert argv[:7] == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-p", "2222"]
+    assert argv[7] == "root@nas.example"
+    assert shlex.split(argv[8]) == ["sh", "-c", "cd -- \"$1\" && ls", "sh", "/srv/it's here"]
+    assert Target("ssh://nas/b").argv(["true"])[-2:] == ["root@nas", "true"]
+
+
+def test_ipv6_target_is_given_to_ssh_bare() -> None:
+    """ssh://[::1]:22722/path: ssh gets root@::1 and -p 22722 (root@[::1] does not resolve)."""
+    target = Target("ssh://[::1]:22722/srv/backup")
+    argv = target.argv(["true"])
+    assert argv[-2:] == ["root@::1", "true"] and argv[argv.index("-p") + 1] == "22722"
+    assert target.path == "/srv/backup" and target.remote
 
 
 def test_cli_registers_backup_restore_and_drop() -> None:

@@ -147,7 +147,25 @@ CASES: dict[str, tuple[tuple[Config, Snapshot, tuple[ConfigProblem, ...]],
               (cfg(tree()), snap(scan(sub("@a"))), ())),
     "LT061": ((cfg(tree()), snap(scan(sub("@a", backup="skip"))), ()),
               (cfg(tree()), snap(scan(sub("@a"))), ())),
+    "LT062": ((cfg(tree(backup=BackupPolicy(targets=("/mnt/backup",), schedule="dayly"))),
+               snap(scan(sub("@a"))), ()),
+              (cfg(tree(backup=BackupPolicy(targets=("/mnt/backup",), schedule="daily"))),
+               snap(scan(sub("@a"))), ())),
 }
+# LT063 needs what the shell found out about the targets (check's target_problems).
+TARGET_CASES = {"LT063": ((("/mnt/backup", "not on a btrfs filesystem (tmpfs)"),),
+                          (("/elsewhere", "not on a btrfs filesystem (tmpfs)"),))}
+
+
+@pytest.mark.parametrize("rule", sorted(TARGET_CASES))
+def test_target_rules(rule: str) -> None:
+    """A target the shell found unusable is an error naming it and why, for each tree that
+    sends there; other targets' problems do not concern the tree."""
+    bad, good = TARGET_CASES[rule]
+    config, snapshot = cfg(tree()), snap(scan(sub("@a")))
+    found = [f for f in check(config, snapshot, (), bad).active if f.rule == rule]
+    assert len(found) == 1 and "/mnt/backup" in found[0].message and "tmpfs" in found[0].message
+    assert rule not in {f.rule for f in check(config, snapshot, (), good).active}
 
 
 def acl(mask: int, user: int = 1000) -> tuple[AclEntry, ...]:
@@ -171,7 +189,7 @@ CASES.update({
 
 def test_every_rule_has_a_case() -> None:
     """Every rule in the table has a triggering and a clean example here."""
-    assert sorted(CASES) == sorted(RULES_BY_ID)
+    assert sorted({**CASES, **TARGET_CASES}) == sorted(RULES_BY_ID)
 
 
 @pytest.mark.parametrize("rule", sorted(CASES))
