@@ -65,7 +65,7 @@ complete -c layout -n '__layout_is "backup"' -a include -d 'Back up this subvolu
 complete -c layout -n '__layout_is "backup"' -a plan -d 'What is covered, by which policy, to which targets; what is not and why'
 complete -c layout -n '__layout_is "backup"' -a run -d 'Snapshot the covered leaves and send them to their targets (btrbk), then summarize'
 complete -c layout -n '__layout_is "backup"' -a status -d 'Per leaf: the latest snapshot and the latest backup on each target, with ages'
-complete -c layout -n '__layout_is "backup"' -a verify -d 'Exit 1 and name every leaf without a backup younger than --max-age on every target'
+complete -c layout -n '__layout_is "backup"' -a verify -d 'Exit 1 and name every leaf without a backup younger than --max-age on every target,'
 complete -c layout -n '__layout_is "backup"' -l help -d 'Show the help and exit'
 complete -c layout -n '__layout_is "backup exclude"' -F
 complete -c layout -n '__layout_is "backup exclude"' -l help -d 'Show the help and exit'
