@@ -37,6 +37,9 @@ class LocalLeaf:
     """Name of the received copy (in the snapshot directory) it is a snapshot of, if any."""
     changed: bool
     """Whether it differs from that copy (True when the origin is unknown)."""
+    blocked: str | None = None
+    """Why what is at the leaf's place is left alone whatever is asked: not a subvolume (a
+    symlink, a file, a plain directory), or a directory on the way is not restored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,10 @@ def plan_restore(manifest: Manifest, tree: str, target: tuple[ListedSubvolume, .
     steps: list[RestoreStep] = []
     for leaf in _select(manifest, tree, subvolume):
         present = existing.get(leaf.path)
+        if present is not None and present.blocked is not None:
+            steps.append(RestoreStep(leaf, error=True,
+                                     message=f"NOT restored: {present.blocked}"))
+            continue
         if leaf.coverage is Coverage.EXCLUDED:
             if present is None:
                 steps.append(RestoreStep(leaf, create_empty=True,

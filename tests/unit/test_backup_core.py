@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree
 from layout_trees.core.backup_restore import LocalLeaf, plan_restore
-from layout_trees.core.backup_status import backup_status, drop_check, verify
+from layout_trees.core.backup_status import backup_status, verify
+from layout_trees.core.drop import drop_check
 from layout_trees.core.btrbk import (
     ListedSubvolume,
     dump_has_changes,
