@@ -161,3 +161,19 @@ def set_backup_attr(path: str, value: str | None) -> None:
                 raise
     else:
         os.setxattr(path, BACKUP_XATTR, value.encode(), follow_symlinks=False)
+
+
+BTRFS_IOC_SNAP_DESTROY_V2 = 0x5000943F  # _IOW(0x94, 63, struct btrfs_ioctl_vol_args_v2)
+BTRFS_SUBVOL_SPEC_BY_ID = 1 << 4
+
+
+def delete_subvolume_by_id(fs_fd: int, subvol_id: int) -> None:
+    """Delete the subvolume with ID ``subvol_id`` on the filesystem of the open directory
+    ``fs_fd``: the subvolume that was checked, not whatever carries its name by now."""
+    import fcntl
+    import struct
+
+    args = bytearray(4096)  # struct btrfs_ioctl_vol_args_v2
+    struct.pack_into("=qQQ", args, 0, 0, 0, BTRFS_SUBVOL_SPEC_BY_ID)
+    struct.pack_into("=Q", args, 56, subvol_id)
+    fcntl.ioctl(fs_fd, BTRFS_IOC_SNAP_DESTROY_V2, args)

@@ -5,7 +5,7 @@ The decisions are :func:`layout_trees.core.drop.drop_check` and
 deletes.  It holds the trees lock throughout (no persist, reload or restore
 runs meanwhile), reaches the leaf through a directory descriptor (a symlink
 at its place is refused, never followed), and deletes the subvolume it
-checked by its ID (``btrfs subvolume delete --subvolid``), not whatever
+checked by its ID (``BTRFS_IOC_SNAP_DESTROY_V2`` by subvolume ID), not whatever
 carries the name by then.  Interrupted at any point before the delete,
 nothing is deleted; the only thing it makes, a read-only snapshot to compare
 against, lives in the snapshot directory under a ``.layout-trees-`` name, is
@@ -29,7 +29,7 @@ from . import btrfs
 from .backup import Live, find_leaf, list_dirs, scanned_trees, snapshot_listings, top_levels
 from .beneath import NotBeneath, fd_path, lstat_at, open_below, open_dir, opened
 from .interrupt import Undo
-from .run import run, run_pipeline
+from .run import run_pipeline
 
 CHECK_PREFIX = ".layout-trees-check."
 
@@ -186,8 +186,11 @@ def drop(live: Live, path: str, say: Callable[[str], None] = print) -> Dropped:
         reasons += _backup_reasons(live, tree, leaf, leaf_fd)
         if reasons:
             raise Refused(path, tuple(reasons))
-        run(["btrfs", "subvolume", "delete", "--subvolid", str(facts["id"]),
-             fd_path(parent_fd)], hint="nothing was deleted")
+        try:
+            btrfs.delete_subvolume_by_id(parent_fd, int(facts["id"]))
+        except OSError as exc:
+            raise EnvironmentProblem(f"{path}: cannot delete: {exc.strerror}",
+                                     "nothing was deleted") from None
     targets = leaf.policy.targets if leaf.policy else ()
     return Dropped(path, targets)
 
