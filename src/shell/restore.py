@@ -66,7 +66,7 @@ from .beneath import (
 from .drop import leaf_changed, remove_stale_checks
 from .interrupt import Undo, interruptible
 from .lock import exclusive
-from .run import run_pipeline
+from .run import run, run_pipeline
 
 DEFAULT_SNAPSHOT_DIR = ".snapshots"
 STAGE = STAGING_PREFIX + "restore"
@@ -332,9 +332,17 @@ class _Restore:
 
 
 def _discard(snaps_fd: int, before: set[str]) -> None:
-    """Delete what a receive made in the snapshot directory (a partial or unexpected copy)."""
+    """Delete what a receive made in the snapshot directory (a partial or unexpected copy),
+    and wait until its space is free again (after a full disk, the next leaf needs it)."""
+    ids = []
     for name in sorted(set(os.listdir(fd_path(snaps_fd))) - before):
+        st = lstat_at(snaps_fd, name)
+        if is_directory(st) and st is not None and st.st_ino == btrfs.SUBVOLUME_INODE:
+            ids.append(str(btrfs.require_btrfsutil().subvolume_id(fd_path(snaps_fd, name))))
         _remove(snaps_fd, name)
+    if ids:
+        run(["btrfs", "subvolume", "sync", fd_path(snaps_fd), *ids], check=False,
+            timeout=600)
 
 
 def _remove_incomplete(snaps_fd: int, name: str) -> None:

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree
 from layout_trees.core.backup_restore import LocalLeaf, plan_restore
 from layout_trees.core.backup_status import backup_status, verify
-from layout_trees.core.drop import drop_check
 from layout_trees.core.btrbk import (
     ListedSubvolume,
     dump_has_changes,
@@ -20,6 +19,7 @@ from layout_trees.core.btrbk import (
     parse_backup_name,
     parse_listing,
 )
+from layout_trees.core.drop import drop_check
 from layout_trees.core.errors import ConfigError, UserError
 from layout_trees.core.policy import Override, parse_override, parse_policy
 
