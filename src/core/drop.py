@@ -134,16 +134,24 @@ class DumpChanges:
 _HEADER_OPS = frozenset({"snapshot", "subvol"})
 
 
+def _first_field(text: str) -> str:
+    """The first field of a dump line's rest: up to the first space not escaped."""
+    i = 0
+    while i < len(text) and text[i] != " ":
+        i += 2 if text[i] == "\\" else 1
+    return text[:i]
+
+
 def dump_changes(dump: str) -> DumpChanges:
     """Read ``btrfs receive --dump`` output of an incremental ``--no-data`` stream."""
     times: list[str] = []
     for line in dump.splitlines():
-        fields = line.split()
-        if not fields or fields[0] in _HEADER_OPS:
+        op, _, rest = line.partition(" ")
+        if not op or op in _HEADER_OPS:
             continue
-        if fields[0] != "utimes" or len(fields) < 2:
+        if op != "utimes":
             return DumpChanges(True)
-        path = unescape_dump_path(fields[1])
+        path = unescape_dump_path(_first_field(rest.lstrip(" ")))
         # "./<name of the received subvolume>/rest/of/path"
         parts = path.split("/", 2)
         if len(parts) < 2 or parts[0] != ".":

@@ -77,7 +77,11 @@ def leaf_changed(snapshot: str, leaf: str, scratch: str, undo: Undo) -> bool:
         if not changes.times:
             return False
         with opened(open_dir(snapshot)) as old, opened(open_dir(tmp)) as new:
-            return any(_mtime_at(old, rel) != _mtime_at(new, rel) for rel in changes.times)
+            for rel in changes.times:
+                before, after = _mtime_at(old, rel), _mtime_at(new, rel)
+                if before is None or after is None or before != after:
+                    return True  # fail closed: what cannot be compared counts as changed
+            return False
     finally:
         delete()
         undo.steps.pop()

@@ -37,20 +37,26 @@ def _setup(images, tmp_path: Path):  # noqa: F811
 
 
 def test_drop_treats_a_modification_time_as_data(images, tmp_path: Path) -> None:  # noqa: F811
-    """A leaf whose only change is a file's modification time is not dropped; one whose
-    only change is an access time is (reading a file is not a change)."""
+    """A leaf whose only change is a file's modification time (even in a file whose name
+    holds spaces, backslashes and non-UTF-8 bytes) is not dropped; one whose only change is
+    an access time is (reading a file is not a change)."""
     _, tree, config, env = _setup(images, tmp_path)
     leaf = subvol(tree / "@a")
     (leaf / "d").mkdir()
     (leaf / "d" / "f").write_text("data\n")
+    weird = leaf / "d d" / os.fsdecode(b"a b\\c\xff")  # escaped by btrfs receive --dump
+    weird.parent.mkdir()
+    weird.write_text("odd\n")
     layout("backup", "run", "-c", str(config), env=env)
-    os.utime(leaf / "d" / "f", (946684800, 946684800))  # touch -d 2000-01-01
+    os.utime(weird, (946684800, 946684800))  # touch -m -d 2000-01-01
     out = layout("drop", "-c", str(config), str(leaf), env=env, check=1).stderr
     assert "changed since its latest snapshot" in out and leaf.exists()
 
     layout("backup", "run", "-c", str(config), env=env)
     st = os.stat(leaf / "d" / "f")
     os.utime(leaf / "d" / "f", ns=(st.st_atime_ns + 10**9 * 3600, st.st_mtime_ns))
+    st = os.stat(weird)
+    os.utime(weird, ns=(st.st_atime_ns + 10**9 * 3600, st.st_mtime_ns))
     layout("drop", "-c", str(config), str(leaf), env=env)
     assert not leaf.exists()
 
