@@ -44,13 +44,18 @@ def open_dir(path: str) -> int:
         raise
 
 
-def open_below(dir_fd: int, parts: Sequence[str], where: str = "") -> int:
+def open_below(dir_fd: int, parts: Sequence[str], where: str = "",
+               make: int | None = None) -> int:
     """The directory ``dir_fd/parts…``, opened without following a symlink at any component;
-    FileNotFoundError when a component is missing, :class:`NotBeneath` when one is not a
-    directory.  ``where`` names ``dir_fd`` in messages."""
+    FileNotFoundError when a component is missing (unless ``make`` gives the mode to make
+    it with), :class:`NotBeneath` when one is not a directory.  ``where`` names ``dir_fd``
+    in messages."""
     fd = os.dup(dir_fd)
     try:
         for i, part in enumerate(parts):
+            if make is not None and lstat_at(fd, part) is None:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, make, dir_fd=fd)
             try:
                 nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:

@@ -116,29 +116,45 @@ def _command(pid: str) -> str:
         return "?"
 
 
-def holders(dev: int) -> tuple[tuple[int, str], ...]:
-    """Processes (but this one) with an open file, a working or root directory, or a mapping
-    on the device ``dev`` (a btrfs subvolume has a device number of its own)."""
-    found: list[tuple[int, str]] = []
+def holders(devs: set[int]) -> dict[int, list[tuple[int, str]]]:
+    """Per device in ``devs``, the processes (but this one) with an open file, a working or
+    root directory, or a mapping on it (a btrfs subvolume has a device number of its own)."""
+    found: dict[int, list[tuple[int, str]]] = {}
     me = str(os.getpid())
-    hexdev = f"{os.major(dev):02x}:{os.minor(dev):02x}"
+    hexdevs = {f"{os.major(d):02x}:{os.minor(d):02x}": d for d in devs}
     for pid in (e for e in os.listdir("/proc") if e.isdigit() and e != me):
         links = [f"/proc/{pid}/cwd", f"/proc/{pid}/root"]
         with contextlib.suppress(OSError):
             links += [f"/proc/{pid}/fd/{n}" for n in os.listdir(f"/proc/{pid}/fd")]
-        hit = False
+        hits: set[int] = set()
         for link in links:
             with contextlib.suppress(OSError):
-                if os.stat(link).st_dev == dev:
-                    hit = True
-                    break
-        if not hit:
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/maps", encoding="ascii",
-                                                    errors="replace") as handle:
-                hit = any(line.split()[3:4] == [hexdev] for line in handle)
-        if hit:
-            found.append((int(pid), _command(pid)))
-    return tuple(found)
+                dev = os.stat(link).st_dev
+                if dev in devs:
+                    hits.add(dev)
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/maps", encoding="ascii",
+                                                errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) > 3 and fields[3] in hexdevs:
+                    hits.add(hexdevs[fields[3]])
+        for dev in hits:
+            found.setdefault(dev, []).append((int(pid), _command(pid)))
+    return found
+
+
+def busy(path: str, leaf_fd: int, subvol_path: str,
+         tables: dict[str, tuple[MountEntry, ...]] | None = None,
+         users: dict[int, list[tuple[int, str]]] | None = None) -> tuple[str, ...]:
+    """Why the leaf open as ``leaf_fd`` (at ``path``) is in use; empty when it is not."""
+    tables = mount_tables() if tables is None else tables
+    mount = containing_mount(tables.get("", ()), os.path.realpath(path))
+    if mount is None or mount.fstype != "btrfs":
+        raise EnvironmentProblem(f"{path}: not on a mounted btrfs filesystem")
+    dev = os.fstat(leaf_fd).st_dev
+    users = holders({dev}) if users is None else users
+    sub_id = btrfs.require_btrfsutil().subvolume_id(fd_path(leaf_fd))
+    return in_use(tables, mount.source, sub_id, subvol_path, tuple(users.get(dev, ())))
 
 
 @dataclass(frozen=True)
@@ -209,18 +225,10 @@ class Refused(EnvironmentProblem):
 
 
 def _busy(path: str, leaf_fd: int, leaf: Leaf, facts: dict[str, object]) -> tuple[str, ...]:
-    tables = mount_tables()
-    own = tables.get("", ())
-    mount = containing_mount(own, os.path.realpath(path))
-    if mount is None or mount.fstype != "btrfs":
-        raise EnvironmentProblem(f"{path}: not on a mounted btrfs filesystem")
-    sub_id = facts["id"]
-    assert isinstance(sub_id, int)
-    reasons = in_use(tables, mount.source, sub_id, str(facts.get("path") or leaf.subvol),
-                     holders(os.fstat(leaf_fd).st_dev))
+    reasons = busy(path, leaf_fd, str(facts.get("path") or leaf.subvol))
     if reasons:
         return (*reasons, "stop what uses it and unmount it (e.g. 'systemctl stop' its "
-                "mount unit, after removing the leaf from the tree's plan), then drop again")
+                "mount unit, or 'umount'), then drop again")
     return ()
 
 

@@ -39,6 +39,7 @@ Safety, step by step:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -47,7 +48,9 @@ from dataclasses import dataclass, field
 from ..core.backup import STAGING_PREFIX, Leaf, Manifest, ManifestError, Tree, manifest_from_json
 from ..core.backup_restore import LocalLeaf, RestoreStep, plan_restore
 from ..core.btrbk import ListedSubvolume, data_id
+from ..core.drop import in_use
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
+from ..core.mountinfo import containing_mount
 from . import btrfs
 from .backup import top_levels
 from .backup_target import Target
@@ -63,7 +66,7 @@ from .beneath import (
     opened,
     rename_at,
 )
-from .drop import leaf_changed, remove_stale_checks
+from .drop import holders, leaf_changed, mount_tables, remove_stale_checks
 from .interrupt import Undo, interruptible
 from .lock import exclusive
 from .run import run, run_pipeline
@@ -239,8 +242,10 @@ class _Restore:
     def existing(self, into_fd: int, into: str, snaps_dir: str,
                  by_uuid: dict[str | None, str], leaves: tuple[Leaf, ...],
                  undo: Undo) -> dict[tuple[str, ...], LocalLeaf]:
-        """What is already at each leaf's place, and whether it changed since restored."""
+        """What is already at each leaf's place, whether it changed since it was restored,
+        and whether it is in use (mounted anywhere, or files in it open)."""
         found: dict[tuple[str, ...], LocalLeaf] = {}
+        seen: dict[tuple[str, ...], tuple[int, int, str]] = {}
         for leaf in leaves:
             why = self._blocked_by(leaf.path[:-1])
             if why is not None:
@@ -267,7 +272,18 @@ class _Restore:
                     origin = by_uuid.get(facts.get("parent_uuid"))
                     changed = True if origin is None else leaf_changed(
                         os.path.join(snaps_dir, origin), fd_path(fd), snaps_dir, undo)
+                    seen[leaf.path] = (os.fstat(fd).st_dev, int(facts["id"]),
+                                       str(facts["path"]))
             found[leaf.path] = LocalLeaf(origin, changed)
+        if seen:
+            tables = mount_tables()
+            mount = containing_mount(tables.get("", ()), os.path.realpath(into))
+            users = holders({dev for dev, _, _ in seen.values()})
+            for path, (dev, sub_id, sub_path) in seen.items():
+                reasons = in_use(tables, mount.source if mount else "", sub_id, sub_path,
+                                 tuple(users.get(dev, ())))
+                if reasons:
+                    found[path] = dataclasses.replace(found[path], busy="; ".join(reasons))
         return found
 
     def execute(self, step: RestoreStep, into_fd: int, snaps_fd: int,
@@ -361,23 +377,6 @@ def _oserror(exc: BaseException) -> str:
     return str(exc)
 
 
-def _make_dirs(top_fd: int, parts: tuple[str, ...], where: str) -> int:
-    """Open (making what is missing, root's, 0755) the directory ``parts`` below ``top_fd``."""
-    fd = os.dup(top_fd)
-    try:
-        for part in parts:
-            if lstat_at(fd, part) is None:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=fd)
-            nxt = open_below(fd, [part], where)
-            os.close(fd)
-            fd = nxt
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 def restore(url: str, into: str, tree_name: str | None = None,
             subvolume: str | None = None, overwrite: bool = False,
             say: Callable[[str], None] = print) -> RestoreReport:
@@ -419,7 +418,7 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
     with top_levels({"into": into if exists else parent}) as tops:
         snaps_dir = os.path.join(tops["into"], snapshot_dir)
         with opened(open_dir(tops["into"])) as top_fd:
-            snaps_fd = _make_dirs(top_fd, tuple(snapshot_dir.split("/")), tops["into"])
+            snaps_fd = open_below(top_fd, snapshot_dir.split("/"), tops["into"], make=0o755)
         with opened(snaps_fd), opened(run.root(into)) as into_fd:
             remove_stale_checks(snaps_dir)
             run.structure(into_fd, into, os.fstat(snaps_fd))

@@ -362,3 +362,23 @@ def test_restore_sees_a_modification_time_as_a_local_change(images, tmp_path: Pa
                  check=1).stdout
     assert "main:@top: NOT replaced: it has local changes" in out
     assert os.stat(into / "@top" / "dir" / "f").st_mtime == 1e9
+
+
+def test_restore_never_replaces_a_leaf_in_use(images, tmp_path: Path,  # noqa: F811
+                                              mounts: list[str]) -> None:
+    """A leaf that is mounted is not replaced, even with --overwrite; once unmounted, it is."""
+    _tree, target, env, _expected = _source(images, tmp_path, mib=1)
+    new = images("new", "400M")
+    into = Path(new.mountpoint) / "main"
+    layout("restore", "--from", str(target), "--into", str(into), env=env)
+    (into / "@top" / "local").write_text("made here\n")
+    where = tmp_path / "where"
+    where.mkdir()
+    subprocess.run(["mount", "-o", "subvol=/main/@top", new.device, str(where)], check=True)
+    mounts.append(str(where))
+    out = layout("restore", "--from", str(target), "--into", str(into), "--overwrite",
+                 env=env, check=1).stdout
+    assert f"mounted at {where}" in out and (into / "@top" / "local").exists()
+    subprocess.run(["umount", str(where)], check=True)
+    layout("restore", "--from", str(target), "--into", str(into), "--overwrite", env=env)
+    assert not (into / "@top" / "local").exists()

@@ -35,7 +35,8 @@ def situations(draw: st.DrawFn) -> tuple:
     names = [b.name for b in local] or ["gone"]
     present = draw(st.one_of(
         st.none(),
-        st.builds(LocalLeaf, st.one_of(st.none(), st.sampled_from(names)), st.booleans()),
+        st.builds(LocalLeaf, st.one_of(st.none(), st.sampled_from(names)), st.booleans(),
+                  st.none(), st.sampled_from([None, None, "it is mounted at /srv/x"])),
         st.builds(LocalLeaf, st.none(), st.just(True), st.just("a symlink is there"))))
     return coverage, target, local, present, draw(st.booleans())
 
@@ -44,9 +45,10 @@ def situations(draw: st.DrawFn) -> tuple:
 @example((Coverage.COVERED, (_backup(1, "t"), _backup(2, "t")), (_backup(1, "l"),),
           LocalLeaf(_backup(1, "l").name, True), False))
 def test_plan_restore_invariants(situation: tuple) -> None:
-    """One step per leaf; a blocked place is never touched; a leaf with local changes is
-    replaced only with overwrite; what is received is the target's latest backup, against
-    an older backup already here; what is placed is a copy of the latest backup."""
+    """One step per leaf; a blocked place is never touched; a leaf in use is never replaced;
+    a leaf with local changes is replaced only with overwrite; what is received is the
+    target's latest backup, against an older backup already here; what is placed is a copy
+    of the latest backup."""
     coverage, target, local, present, overwrite = situation
     leaf = _leaf(coverage)
     manifest = Manifest((Tree("main", "/m", "/srv", POLICY),), (leaf,))
@@ -59,7 +61,7 @@ def test_plan_restore_invariants(situation: tuple) -> None:
         assert not step.replace and not step.create_empty
         return
     if step.replace:
-        assert present is not None
+        assert present is not None and present.busy is None
         assert overwrite or not present.changed
     if step.place is not None or step.create_empty:
         assert present is None or step.replace
