@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.backup import Leaf
@@ -184,8 +183,17 @@ def _open_leaf(path: str) -> tuple[int, str, int]:
     return parent_fd, name, leaf_fd
 
 
-def drop(live: Live, path: str, say: Callable[[str], None] = print) -> Dropped:
+def drop(live: Live, path: str) -> Dropped:
     """Delete the leaf at ``path``; :class:`Refused` (with every reason) when it may not be."""
+    try:
+        return _drop(live, path)
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else path
+        raise EnvironmentProblem(f"{where}: {exc.strerror or exc}",
+                                 "nothing was deleted; fix the cause and run it again") from None
+
+
+def _drop(live: Live, path: str) -> Dropped:
     parent_fd, name, leaf_fd = _open_leaf(path)
     with opened(parent_fd), opened(leaf_fd):
         if os.fstat(leaf_fd).st_ino != btrfs.SUBVOLUME_INODE:

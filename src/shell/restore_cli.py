@@ -54,7 +54,7 @@ def drop_cmd(
         typer.echo(f"layout: warning: {problem.message}", err=True)
     try:
         with interruptible(), exclusive():
-            dropped = drop(gather(parsed.config), str(path), say=typer.echo)
+            dropped = drop(gather(parsed.config), str(path))
     except Refused as exc:
         typer.echo(f"layout: refusing to drop {path}:", err=True)
         for reason in exc.reasons:

@@ -382,3 +382,36 @@ def test_restore_never_replaces_a_leaf_in_use(images, tmp_path: Path,  # noqa: F
     subprocess.run(["umount", str(where)], check=True)
     layout("restore", "--from", str(target), "--into", str(into), "--overwrite", env=env)
     assert not (into / "@top" / "local").exists()
+
+
+HOSTILE_MANIFESTS = {
+    "binary": b"\xff\xfe\x00garbage",
+    "deep": b"[" * 5000 + b"]" * 5000,
+    "nul": json.dumps({"format": "layout-trees-backup-manifest", "version": 1, "leaves": [],
+                       "trees": [{"name": "t", "path": "/t", "destination": "/d", "uid": 0,
+                                  "gid": 0, "mode": "0755", "directories": [
+                                      {"path": ["a\0b"], "uid": 0, "gid": 0, "mode": "0755",
+                                       "subvolume": False}]}]}).encode(),
+    "uid": json.dumps({"format": "layout-trees-backup-manifest", "version": 1, "leaves": [],
+                       "trees": [{"name": "t", "path": "/t", "destination": "/d",
+                                  "uid": 10 ** 20, "gid": 0, "mode": "0755",
+                                  "directories": []}]}).encode(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_MANIFESTS))
+def test_restore_refuses_a_hostile_manifest_before_acting(kind: str, tmp_path: Path) -> None:
+    """A manifest that does not validate (binary, deeply nested, a NUL in a name, a uid of
+    10^20) is a one-line error, exit 2, before anything is created."""
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "layout-trees-manifest.json").write_bytes(HOSTILE_MANIFESTS[kind])
+    into = tmp_path / "new" / "main"
+    into.parent.mkdir()
+    result = subprocess.run([LAYOUT, "restore", "--from", str(target), "--into", str(into)],
+                            capture_output=True, text=True, timeout=60,
+                            env=base_env(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("layout: error: ") and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 2
+    assert os.listdir(into.parent) == []
