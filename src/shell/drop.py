@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 
 from ..core.backup import Leaf
-from ..core.drop import dump_changes, in_use
+from ..core.drop import drop_check, dump_changes, in_use
 from ..core.errors import EnvironmentProblem, UserError
 from ..core.mountinfo import MountEntry, containing_mount, parse_mountinfo
 from . import btrfs
@@ -241,8 +241,6 @@ def _busy(path: str, leaf_fd: int, leaf: Leaf, facts: dict[str, object]) -> tupl
 
 
 def _backup_reasons(live: Live, tree: str, leaf: Leaf, leaf_fd: int) -> tuple[str, ...]:
-    from ..core.drop import drop_check
-
     if leaf.policy is None:
         return drop_check(leaf, None, (), {}, None)
     targets = list_dirs(leaf.policy.targets)

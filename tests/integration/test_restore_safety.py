@@ -43,7 +43,10 @@ def _source(images, tmp_path: Path, size: str = "400M", mib: int = 8):  # noqa: 
     tree.mkdir(parents=True)
     for path, mode, owner in STRUCTURE:
         d = tree.joinpath(*path)
-        d.mkdir(exist_ok=True)
+        if path == ("s",):
+            subvol(d)  # a plain subvolume in the structure: restored as one
+        else:
+            d.mkdir(exist_ok=True)
         os.chown(d, *owner)
         os.chmod(d, mode)
     for i, path in enumerate(LEAVES):
@@ -95,6 +98,7 @@ def _check_invariant(into: Path, expected: dict, killed: bool) -> None:
     for d in dirs:
         st_ = os.lstat(into.joinpath(*d))
         assert (stat.S_IMODE(st_.st_mode), (st_.st_uid, st_.st_gid)) == modes[d], d
+        assert (st_.st_ino == 256) == (d == ("s",)), d
     for leaf in leaves:
         assert os.lstat(into.joinpath(*leaf)).st_ino == 256
         assert checksums(into.joinpath(*leaf)) == expected[leaf], leaf
