@@ -239,7 +239,7 @@ class _Restore:
 
     # --- leaves --------------------------------------------------------------------------
 
-    def existing(self, into_fd: int, into: str, snaps_dir: str,
+    def existing(self, into_fd: int, into: str, snaps_fd: int,
                  by_uuid: dict[str | None, str], leaves: tuple[Leaf, ...],
                  undo: Undo) -> dict[tuple[str, ...], LocalLeaf]:
         """What is already at each leaf's place, whether it changed since it was restored,
@@ -271,7 +271,7 @@ class _Restore:
                     facts = btrfs.subvolume_facts(fd_path(fd), "", full=True)
                     origin = by_uuid.get(facts.get("parent_uuid"))
                     changed = True if origin is None else leaf_changed(
-                        os.path.join(snaps_dir, origin), fd_path(fd), snaps_dir, undo)
+                        fd_path(snaps_fd, origin), fd_path(fd), fd_path(snaps_fd), undo)
                     seen[leaf.path] = (os.fstat(fd).st_dev, int(facts["id"]),
                                        str(facts["path"]))
             found[leaf.path] = LocalLeaf(origin, changed)
@@ -416,17 +416,16 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
         raise UserError(f"tree {tree.name!r} has no leaf {'/'.join(wanted)!r} in the manifest",
                         "give the path inside the tree, e.g. 'a/@cache'")
     with top_levels({"into": into if exists else parent}) as tops:
-        snaps_dir = os.path.join(tops["into"], snapshot_dir)
         with opened(open_dir(tops["into"])) as top_fd:
             snaps_fd = open_below(top_fd, snapshot_dir.split("/"), tops["into"], make=0o755)
         with opened(snaps_fd), opened(run.root(into)) as into_fd:
-            remove_stale_checks(snaps_dir)
+            remove_stale_checks(fd_path(snaps_fd))
             run.structure(into_fd, into, os.fstat(snaps_fd))
             local = Target(fd_path(snaps_fd)).listing()
             by_uuid: dict[str | None, str] = {
                 s.uuid: s.name for s in local if s.read_only and s.received_uuid}
             with _undoable(say) as undo:
-                existing = run.existing(into_fd, into, snaps_dir, by_uuid, leaves, undo)
+                existing = run.existing(into_fd, into, snaps_fd, by_uuid, leaves, undo)
             steps = plan_restore(manifest, tree.name, listing, local, existing, wanted,
                                  overwrite)
             for step in steps:
