@@ -357,12 +357,48 @@ def manifest_to_json(manifest: Manifest) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
 
 
+# --- reading a manifest: an untrusted document, validated whole -------------------------------
+
+ID_MAX = 2**32 - 2
+"""Largest uid/gid (``(uid_t) -1`` means "unchanged" to chown)."""
+COMPONENT_MAX = 255
+"""Longest name of one path component, in bytes (NAME_MAX)."""
+STAGING_PREFIX = ".layout-trees-"
+"""Names the project builds things under before moving them into place; never in a tree."""
+
+
+def _where(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: must be an object, not {type(data).__name__}")
+    return data
+
+
 def _get(data: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(data, dict) or key not in data:
+    data = _where(data, where)
+    if key not in data:
         raise ManifestError(f"{where}: missing {key!r}")
     value = data[key]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise ManifestError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    if isinstance(value, str):
+        _text(value, f"{where}: {key!r}")
+    return value
+
+
+def _text(value: str, where: str) -> str:
+    if "\x00" in value:
+        raise ManifestError(f"{where} contains a NUL character")
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ManifestError(f"{where} is not valid text (a lone surrogate)") from None
+    return value
+
+
+def _id(data: Any, key: str, where: str) -> int:
+    value: int = _get(data, key, int, where)
+    if not 0 <= value <= ID_MAX:
+        raise ManifestError(f"{where}: {key} {value} is out of range (0 to {ID_MAX})")
     return value
 
 
@@ -370,7 +406,7 @@ def _opt(data: dict[str, Any], key: str, where: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise ManifestError(f"{where}: {key!r} must be a string")
-    return value
+    return None if value is None else _text(value, f"{where}: {key!r}")
 
 
 def _mode(value: Any, where: str) -> int:
@@ -379,11 +415,22 @@ def _mode(value: Any, where: str) -> int:
     return int(value, 8)
 
 
+def _name(part: Any, where: str) -> str:
+    if not isinstance(part, str) or part in ("", ".", "..") or "/" in part:
+        raise ManifestError(f"{where}: path must be a non-empty list of names",
+                            "a name is a non-empty string without '/', not '.' or '..'")
+    _text(part, f"{where}: name {part[:40]!r}")
+    if len(part.encode("utf-8", "surrogateescape")) > COMPONENT_MAX:
+        raise ManifestError(f"{where}: name {part[:40]!r}… is longer than {COMPONENT_MAX} bytes")
+    if part.startswith(STAGING_PREFIX):
+        raise ManifestError(f"{where}: name {part!r} is reserved for layout-trees' own work")
+    return part
+
+
 def _path(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(
-            isinstance(p, str) and p not in ("", ".", "..") and "/" not in p for p in value):
+    if not isinstance(value, list) or not value:
         raise ManifestError(f"{where}: path must be a non-empty list of names")
-    return tuple(value)
+    return tuple(_name(p, where) for p in value)
 
 
 def _policy_from(data: Any, where: str) -> BackupPolicy:
@@ -397,67 +444,113 @@ def _policy_from(data: Any, where: str) -> BackupPolicy:
         raise ManifestError(exc.message, exc.hint) from None
 
 
+def _directory(d: Any, where: str) -> Directory:
+    path = _path(_get(d, "path", list, where), where)
+    if any(p.startswith("@") for p in path):
+        raise ManifestError(f"{where}: a structure directory's name cannot start with '@'")
+    return Directory(path, _id(d, "uid", where), _id(d, "gid", where),
+                     _mode(_where(d, where).get("mode"), where),
+                     _get(d, "subvolume", bool, where))
+
+
+def _tree(t: Any, where: str) -> Tree:
+    t = _where(t, where)
+    dirs = tuple(_directory(d, f"{where} directory {j}")
+                 for j, d in enumerate(_get(t, "directories", list, where)))
+    listed: set[tuple[str, ...]] = set()
+    for d in sorted(dirs, key=lambda d: d.path):
+        if d.path in listed:
+            raise ManifestError(f"{where}: directory {'/'.join(d.path)!r} is listed twice")
+        if len(d.path) > 1 and d.path[:-1] not in listed:
+            raise ManifestError(f"{where}: the parent of directory {'/'.join(d.path)!r} is "
+                                "not listed")
+        listed.add(d.path)
+    policy = t.get("policy")
+    return Tree(
+        name=_get(t, "name", str, where), path=_get(t, "path", str, where),
+        destination=_get(t, "destination", str, where),
+        policy=None if policy is None else _policy_from(policy, where),
+        root_subvol=_opt(t, "root_subvol", where),
+        uid=_id(t, "uid", where), gid=_id(t, "gid", where),
+        mode=_mode(t.get("mode"), where), directories=dirs,
+        error=_opt(t, "error", where))
+
+
+def _leaf(item: Any, where: str) -> Leaf:
+    item = _where(item, where)
+    coverage = _get(item, "coverage", str, where)
+    try:
+        cov = Coverage(coverage)
+    except ValueError:
+        raise ManifestError(f"{where}: unknown coverage {coverage!r}") from None
+    policy = item.get("policy")
+    path = _path(_get(item, "path", list, where), where)
+    if any(p.startswith("@") for p in path[:-1]):
+        raise ManifestError(f"{where}: a leaf cannot lie inside another leaf")
+    tree = _get(item, "tree", str, where)
+    name = _get(item, "snapshot_name", str, where)
+    if name != snapshot_name(tree, path):
+        raise ManifestError(f"{where}: snapshot name {name!r} does not match its path")
+    return Leaf(
+        tree=tree, path=path, subvol=_get(item, "subvol", str, where), snapshot_name=name,
+        coverage=cov, reason=_get(item, "reason", str, where),
+        uuid=_opt(item, "uuid", where), mount_point=_opt(item, "mount_point", where),
+        policy=None if policy is None else _policy_from(policy, where),
+        uid=_id(item, "uid", where), gid=_id(item, "gid", where),
+        mode=_mode(item.get("mode"), where), nested=_nested(item.get("nested", []), where))
+
+
 def manifest_from_data(data: Any) -> Manifest:
+    """The manifest in a parsed JSON document, validated whole; else :class:`ManifestError`.
+
+    Nothing a manifest says is trusted: every name is one path component (no NUL, at most
+    255 bytes, not ``.``/``..``), every id fits a uid_t, every directory's parent and every
+    leaf's tree and parent directory are listed, and no leaf lies inside another."""
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ManifestError("not a layout-trees backup manifest",
                             f"the document's 'format' must be {MANIFEST_FORMAT!r}")
     if data.get("version") != MANIFEST_VERSION:
         raise ManifestError(
-            f"manifest version {data.get('version')!r} is not supported "
+            f"manifest version {str(data.get('version'))[:20]!r} is not supported "
             f"(this is {MANIFEST_VERSION})", "use the layout-trees version that wrote it")
-    trees = []
-    for i, t in enumerate(_get(data, "trees", list, "manifest")):
-        where = f"manifest tree {i}"
-        dirs = []
-        for j, d in enumerate(_get(t, "directories", list, where)):
-            dw = f"{where} directory {j}"
-            dirs.append(Directory(_path(_get(d, "path", list, dw), dw), _get(d, "uid", int, dw),
-                                  _get(d, "gid", int, dw), _mode(d.get("mode"), dw),
-                                  _get(d, "subvolume", bool, dw)))
-        policy = t.get("policy")
-        trees.append(Tree(
-            name=_get(t, "name", str, where), path=_get(t, "path", str, where),
-            destination=_get(t, "destination", str, where),
-            policy=None if policy is None else _policy_from(policy, where),
-            root_subvol=_opt(t, "root_subvol", where),
-            uid=_get(t, "uid", int, where), gid=_get(t, "gid", int, where),
-            mode=_mode(t.get("mode"), where), directories=tuple(dirs),
-            error=_opt(t, "error", where)))
-    leaves = []
-    for i, item in enumerate(_get(data, "leaves", list, "manifest")):
-        where = f"manifest leaf {i}"
-        coverage = _get(item, "coverage", str, where)
-        try:
-            cov = Coverage(coverage)
-        except ValueError:
-            raise ManifestError(f"{where}: unknown coverage {coverage!r}") from None
-        policy = item.get("policy")
-        path = _path(_get(item, "path", list, where), where)
-        tree = _get(item, "tree", str, where)
-        name = _get(item, "snapshot_name", str, where)
-        if name != snapshot_name(tree, path):
-            raise ManifestError(f"{where}: snapshot name {name!r} does not match its path")
-        leaves.append(Leaf(
-            tree=tree, path=path, subvol=_get(item, "subvol", str, where), snapshot_name=name,
-            coverage=cov, reason=_get(item, "reason", str, where),
-            uuid=_opt(item, "uuid", where), mount_point=_opt(item, "mount_point", where),
-            policy=None if policy is None else _policy_from(policy, where),
-            uid=_get(item, "uid", int, where), gid=_get(item, "gid", int, where),
-            mode=_mode(item.get("mode"), where), nested=_nested(item.get("nested", []), where)))
-    return Manifest(tuple(trees), tuple(leaves))
+    trees = tuple(_tree(t, f"manifest tree {i}")
+                  for i, t in enumerate(_get(data, "trees", list, "manifest")))
+    leaves = tuple(_leaf(item, f"manifest leaf {i}")
+                   for i, item in enumerate(_get(data, "leaves", list, "manifest")))
+    structure = {t.name: {d.path for d in t.directories} for t in trees}
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for leaf in leaves:
+        where = f"manifest leaf {leaf.relpath!r}"
+        dirs = structure.get(leaf.tree)
+        if dirs is None:
+            raise ManifestError(f"{where}: its tree {leaf.tree!r} is not listed")
+        if len(leaf.path) > 1 and leaf.path[:-1] not in dirs:
+            raise ManifestError(f"{where}: its parent directory is not listed")
+        if leaf.key in seen:
+            raise ManifestError(f"{where}: listed twice")
+        seen.add(leaf.key)
+    return Manifest(trees, leaves)
 
 
 def _nested(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ManifestError(f"{where}: nested must be a list of paths")
-    return tuple(value)
+    return tuple(_text(v, f"{where}: nested") for v in value)
 
 
-def manifest_from_json(text: str) -> Manifest:
-    """Parse manifest JSON; raises :class:`ManifestError` with a hint."""
+def manifest_from_json(text: str | bytes) -> Manifest:
+    """Parse manifest JSON (text, or bytes that must be UTF-8); raises :class:`ManifestError`
+    with a hint, and nothing else, whatever the input."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(f"the manifest is not UTF-8 text (byte {exc.start})",
+                                "the file is damaged or not a manifest; every backup run "
+                                "rewrites it") from None
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise ManifestError(f"the manifest is not valid JSON: {exc}",
+        raise ManifestError(f"the manifest is not valid JSON: {str(exc)[:200]}",
                             "the file may be truncated; every backup run rewrites it") from None
     return manifest_from_data(data)

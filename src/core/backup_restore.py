@@ -37,6 +37,11 @@ class LocalLeaf:
     """Name of the received copy (in the snapshot directory) it is a snapshot of, if any."""
     changed: bool
     """Whether it differs from that copy (True when the origin is unknown)."""
+    blocked: str | None = None
+    """Why what is at the leaf's place is left alone whatever is asked: not a subvolume (a
+    symlink, a file, a plain directory), or a directory on the way is not restored."""
+    busy: str | None = None
+    """Why it may not be replaced now: mounted, or a process has files in it open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,10 @@ def plan_restore(manifest: Manifest, tree: str, target: tuple[ListedSubvolume, .
     steps: list[RestoreStep] = []
     for leaf in _select(manifest, tree, subvolume):
         present = existing.get(leaf.path)
+        if present is not None and present.blocked is not None:
+            steps.append(RestoreStep(leaf, error=True,
+                                     message=f"NOT restored: {present.blocked}"))
+            continue
         if leaf.coverage is Coverage.EXCLUDED:
             if present is None:
                 steps.append(RestoreStep(leaf, create_empty=True,
@@ -116,6 +125,11 @@ def plan_restore(manifest: Manifest, tree: str, target: tuple[ListedSubvolume, .
         elif present.origin == copy and not present.changed:
             steps.append(RestoreStep(leaf, receive, parent,
                                      message=_join(how, f"up to date with {latest.name}")))
+        elif present.busy is not None and (overwrite or not present.changed):
+            steps.append(RestoreStep(
+                leaf, receive, parent, error=True,
+                message=_join(how, f"NOT replaced by {latest.name}: {present.busy}; stop what "
+                              "uses it and unmount it, then restore again")))
         elif not present.changed:
             steps.append(RestoreStep(leaf, receive, parent, place=copy, replace=True,
                                      message=_join(how, f"updated to {latest.name} (it had no "

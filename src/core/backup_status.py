@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backup import Coverage, Leaf, Manifest
-from .btrbk import BackupName, ListedSubvolume, backup_index, backups_of, data_id, format_age
+from .btrbk import BackupName, ListedSubvolume, backup_index, format_age
 from .check import show
 
 Listing = tuple[ListedSubvolume, ...] | str
@@ -257,31 +257,3 @@ def is_fresh(row: LeafStatus, state: TargetState) -> bool:
     """The target holds a complete backup of the leaf's latest snapshot."""
     return (state.latest is not None and row.snapshot is not None
             and state.latest.time >= row.snapshot.time)
-
-
-def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolume, ...],
-               targets: Mapping[str, Listing], changed: bool | None) -> tuple[str, ...]:
-    """Why ``leaf`` may not be dropped yet; empty when its latest state is on every target.
-
-    ``changed`` says whether the leaf differs from its latest snapshot (None: no snapshot).
-    """
-    if leaf.coverage is not Coverage.COVERED or leaf.policy is None:
-        return (f"it is not backed up ({leaf.reason})",)
-    mine = [s for s in backups_of(snapshots, leaf.snapshot_name, received=False)
-            if leaf_uuid is not None and s.parent_uuid == leaf_uuid]
-    if not mine:
-        return ("it has no snapshot in the snapshot directory; run 'layout backup run' first",)
-    latest = mine[-1]
-    reasons = []
-    if changed is not False:
-        reasons.append(f"it changed since its latest snapshot {latest.name}; "
-                       "run 'layout backup run' first")
-    for target in leaf.policy.targets:
-        listing = targets.get(target, "not listed")
-        if isinstance(listing, str):
-            reasons.append(f"{target}: cannot be checked: {listing}")
-        elif not any(b.received_uuid == data_id(latest)
-                     for b in backups_of(listing, leaf.snapshot_name)):
-            reasons.append(f"{target}: holds no complete copy of {latest.name} "
-                           "(no backup with its received UUID)")
-    return tuple(reasons)

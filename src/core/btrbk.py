@@ -17,8 +17,7 @@ epoch without a clock or a time zone database.
 
 The remaining functions parse what the shell reads back from a target or a
 snapshot directory: one ``btrfs subvolume list`` of its filesystem
-(:func:`parse_subvolume_list`)
-and ``btrfs receive --dump`` output (:func:`dump_has_changes`).  A subvolume
+(:func:`parse_subvolume_list`).  A subvolume
 counts as a backup only when it is read-only *and* has a received UUID: a
 receive that was interrupted leaves a writable subvolume without one.
 """
@@ -300,16 +299,6 @@ def backup_index(listing: tuple[ListedSubvolume, ...], *, received: bool = True
 
 # ``btrfs receive --dump`` of ``btrfs send --no-data -p OLD NEW``: only these lines when NEW
 # has the same content as OLD (``utimes`` alone is atime/ctime noise from reading files).
-_NO_CHANGE_OPS = frozenset({"snapshot", "subvol", "utimes"})
-
-
-def dump_has_changes(dump: str) -> bool:
-    """Whether a ``btrfs receive --dump`` stream shows any change of content or metadata."""
-    for line in dump.splitlines():
-        op = line.split(" ", 1)[0].strip()
-        if op and op not in _NO_CHANGE_OPS:
-            return True
-    return False
 
 
 def data_id(sub: ListedSubvolume) -> str | None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ..core.backup import Manifest, make_manifest, manifest_for_target, manifest_to_json
 from ..core.backup_status import Listing
-from ..core.btrbk import dump_has_changes, render_btrbk_config
+from ..core.btrbk import render_btrbk_config
 from ..core.calendar import calendar_error
 from ..core.config import Config
 from ..core.errors import ConfigError, EnvironmentProblem, UserError
@@ -44,7 +44,7 @@ from .backup_target import PendingListing, Target
 from .configfile import load_config
 from .files import write_atomic
 from .lock import exclusive
-from .run import run, run_pipeline
+from .run import run
 from .scan import read_mounts, scan
 
 RUN_DIR = os.environ.get("LAYOUT_TREES_BACKUP_RUN_DIR", "/run/layout-trees/backup")
@@ -143,18 +143,6 @@ def configured_targets(config: Config) -> set[str]:
 def scanned_trees(live: Live, names: set[str] | None = None) -> dict[str, str]:
     return {t.name: t.root for t in live.snapshot.trees
             if t.status is TreeStatus.OK and (names is None or t.name in names)}
-
-
-def changed_since(snapshot: str, leaf: str, scratch: str) -> bool:
-    """Whether ``leaf`` differs from the read-only ``snapshot`` (content, metadata, xattrs)."""
-    tmp = os.path.join(scratch, f".layout-trees-check.{os.getpid()}")
-    run(["btrfs", "subvolume", "snapshot", "-r", leaf, tmp])
-    try:
-        result = run_pipeline(["btrfs", "send", "-q", "--no-data", "-p", snapshot, tmp],
-                              ["btrfs", "receive", "--dump"])
-    finally:
-        run(["btrfs", "subvolume", "delete", tmp], check=False)
-    return dump_has_changes(result.stdout.decode("utf-8", "surrogateescape"))
 
 
 def select_trees(live: Live, trees: list[str] | None, schedule: str | None) -> set[str]:

@@ -9,7 +9,6 @@ restored, ``run`` exits 3 when btrbk or a target failed.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +18,6 @@ import typer
 from ..core.backup import manifest_to_json
 from ..core.backup_status import (
     backup_status,
-    drop_check,
     fresh_per_target,
     is_fresh,
     plan_to_text,
@@ -33,13 +31,10 @@ from ..core.check import show
 from ..core.errors import UserError
 from ..core.timespan import USEC_PER_SEC, parse_timespan
 from .backup import (
-    changed_since,
     configured_targets,
-    find_leaf,
     finish_listings,
     gather,
     is_tty,
-    list_dirs,
     load_backup_config,
     run_backup,
     run_locks,
@@ -219,60 +214,5 @@ def include_cmd(path: Annotated[Path, typer.Argument(help="A leaf subvolume.")])
     typer.echo(f"{path}: backed up under its tree's policy")
 
 
-def restore_cmd(
-    source: Annotated[str, typer.Option("--from", help="Backup target: /dir or ssh://…")],
-    into: Annotated[Path, typer.Option("--into", help="Where the tree root goes (btrfs).")],
-    tree: Annotated[str | None, typer.Option("--tree", help="Tree to restore.")] = None,
-    subvolume: Annotated[str | None, typer.Option(
-        "--subvolume", help="Only this leaf, as its path in the tree (e.g. a/@cache).")] = None,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace leaves that have local changes.")] = False,
-) -> None:
-    """Rebuild a layout tree from a backup target alone (its stored manifest and backups)."""
-    from .restore import restore
-
-    report = restore(source, str(into), tree, subvolume, overwrite, say=typer.echo)
-    if report.failed:
-        raise typer.Exit(EXIT_FINDINGS)
-
-
-def drop_cmd(
-    path: Annotated[Path, typer.Argument(help="The leaf subvolume to delete.")],
-    config: ConfigOpt = None,
-) -> None:
-    """Delete a leaf, only once its latest state is on every target of its policy."""
-    from . import btrfs
-
-    live = _live(config)
-    tree, parts = find_leaf(live, str(path))
-    leaf = next(x for x in live.manifest.leaves_of(tree) if x.path == parts)
-    reasons: tuple[str, ...]
-    if leaf.policy is None:
-        reasons = drop_check(leaf, None, (), {}, None)
-    else:
-        targets = list_dirs(leaf.policy.targets)
-        with top_levels(scanned_trees(live, {tree})) as tops:
-            snaps_dir = os.path.join(tops[tree], leaf.policy.snapshot_dir)
-            listing = snapshot_listings(live, tops).get(tree, ())
-            snaps = () if isinstance(listing, str) else listing
-            uuid = leaf.uuid
-            mine = [s for s in snaps if s.parent_uuid == uuid and s.read_only
-                    and s.parsed and s.parsed.snapshot_name == leaf.snapshot_name]
-            latest = max(mine, key=lambda s: s.parsed.order if s.parsed else (0, 0), default=None)
-            changed = None if latest is None else changed_since(
-                os.path.join(snaps_dir, latest.name), str(path), snaps_dir)
-        reasons = drop_check(leaf, uuid, snaps, targets, changed)
-    if reasons:
-        typer.echo(f"layout: refusing to drop {path}:", err=True)
-        for reason in reasons:
-            typer.echo(f"  - {reason}", err=True)
-        raise typer.Exit(EXIT_FINDINGS)
-    btrfs.delete_subvolume(str(path))
-    typer.echo(f"{path}: deleted; its latest state is on "
-               f"{', '.join(leaf.policy.targets if leaf.policy else ())}")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(backup_app, name="backup")
-    app.command("restore")(restore_cmd)
-    app.command("drop")(drop_cmd)

@@ -179,7 +179,7 @@ def demo(
 def _register() -> None:
     import importlib
 
-    for module in ("check_cli", "backup_cli", "live_cli"):
+    for module in ("check_cli", "backup_cli", "restore_cli", "live_cli"):
         try:
             mod = importlib.import_module(f"{__package__}.{module}")
         except ModuleNotFoundError as exc:

@@ -30,7 +30,7 @@ from ..core.errors import EnvironmentProblem
 from ..core.escape import simplify_path
 from ..core.mountinfo import MountEntry, containing_mount, parse_mountinfo
 from ..core.reload import mount_shows
-from .beneath import components, open_beneath, proc_path
+from .beneath import components, fd_path, open_beneath
 from .run import run
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -136,7 +136,7 @@ def unmount_exact(entry: MountEntry) -> None:
             raise EnvironmentProblem(f"{where}: mount ID {entry.mount_id} changed or went "
                                      "away meanwhile; left alone")
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.umount2(os.fsencode(proc_path(parent, parts[-1])), _UMOUNT_NOFOLLOW) != 0:
+        if libc.umount2(os.fsencode(fd_path(parent, parts[-1])), _UMOUNT_NOFOLLOW) != 0:
             errno = ctypes.get_errno()
             raise EnvironmentProblem(f"umount {where} (mount ID {entry.mount_id}): "
                                      f"{os.strerror(errno)}")
@@ -148,7 +148,7 @@ def mount_btrfs(what: str, where_fd: int, options: tuple[str, ...], where: str) 
     """Mount btrfs ``what`` on the directory open as ``where_fd`` (known to the user as
     ``where``); a failure keeps ``mount``'s own complaint in its one-line message."""
     run(["mount", "--no-canonicalize", "-t", "btrfs", "-o", ",".join(options), "--", what,
-         proc_path(where_fd)], hint=f"nothing was mounted at {where}")
+         fd_path(where_fd)], hint=f"nothing was mounted at {where}")
 
 
 def daemon_reload() -> None:

@@ -55,7 +55,14 @@ from ..core.persist import (
 )
 from ..core.reload import mount_shows, pinned_options
 from . import btrfs
-from .beneath import open_beneath, open_directory, open_path_beneath, proc_path, rename_noreplace
+from .beneath import (
+    RENAME_NOREPLACE,
+    fd_path,
+    open_beneath,
+    open_directory,
+    open_path_beneath,
+    rename_at,
+)
 from .configfile import load_config
 from .exits import run_plain
 from .interrupt import Interrupted, Undo, interruptible
@@ -217,8 +224,8 @@ def _unmount_ours(plan: PersistPlan, built: _Built, systemd: bool) -> None:
 def copy_tree(source_fd: int, destination_fd: int, source: str) -> None:
     """Copy the content and attributes of the directory ``source_fd`` into the directory
     ``destination_fd`` (``cp -a``, given ``/proc/PID/fd/N/.``: exactly those directories)."""
-    run(["cp", "-a", "--reflink=auto", "-T", "--", proc_path(source_fd, "."),
-         proc_path(destination_fd, ".")],
+    run(["cp", "-a", "--reflink=auto", "-T", "--", fd_path(source_fd, "."),
+         fd_path(destination_fd, ".")],
         hint=f"{source} is untouched; free some space or fix the error above")
 
 
@@ -288,7 +295,7 @@ def _build_and_mount(plan: PersistPlan, undo: Undo, systemd: bool,
             copy_tree(source_fd, staging, plan.source)
             btrfs.sync_filesystem(staging)
         elif step.kind is StepKind.RENAME:
-            rename_noreplace(built.parent, STAGING, plan.leaf[-1])
+            rename_at(built.parent, STAGING, built.parent, plan.leaf[-1], RENAME_NOREPLACE)
             leaf = open_beneath(built.parent, [plan.leaf[-1]])
             try:
                 if btrfs.subvolume_id_of(leaf) != built.subvol_id:

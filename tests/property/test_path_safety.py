@@ -29,7 +29,7 @@ import os  # noqa: E402
 import tempfile  # noqa: E402
 
 from hypothesis import settings  # noqa: E402
-from layout_trees.shell.beneath import open_beneath, proc_path  # noqa: E402
+from layout_trees.shell.beneath import fd_path, open_beneath  # noqa: E402
 
 _NAMES = st.sampled_from(["a", "b", "c"])
 
@@ -67,7 +67,7 @@ def test_open_beneath_never_follows_a_symlink(parts, links, target_kind) -> None
                 return
             try:
                 assert not any(i in links for i in range(len(parts)))
-                assert os.readlink(proc_path(inner)) == os.path.join(base, *parts)
+                assert os.readlink(fd_path(inner)) == os.path.join(base, *parts)
             finally:
                 os.close(inner)
         finally:

@@ -11,14 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree
 from layout_trees.core.backup_restore import LocalLeaf, plan_restore
-from layout_trees.core.backup_status import backup_status, drop_check, verify
+from layout_trees.core.backup_status import backup_status, verify
 from layout_trees.core.btrbk import (
     ListedSubvolume,
-    dump_has_changes,
     format_time,
     parse_backup_name,
     parse_subvolume_list,
 )
+from layout_trees.core.drop import drop_check
 from layout_trees.core.errors import ConfigError, LayoutError, UserError
 from layout_trees.core.policy import Override, parse_override, parse_policy
 
@@ -156,14 +156,6 @@ def test_parse_subvolume_list_paths_from_the_top_level() -> None:
     assert [s.name for s in spaced] == ["n"]
     with pytest.raises(LayoutError):
         parse_subvolume_list("/ /\n/x\n")
-
-
-def test_dump_has_changes() -> None:
-    """Only snapshot/utimes lines mean 'no change'; any other operation is a change."""
-    clean = "snapshot ./t uuid=a transid=7 parent_uuid=b parent_transid=7\nutimes ./t/ atime=x\n"
-    assert not dump_has_changes(clean)
-    assert dump_has_changes(clean + "write ./t/f offset=0 len=5\n")
-    assert dump_has_changes(clean + "set_xattr ./t/f name=user.x data=y len=1\n")
 
 
 def _policy(targets: tuple[str, ...] = ("/t1", "/t2")):  # type: ignore[no-untyped-def]
