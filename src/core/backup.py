@@ -39,8 +39,9 @@ from .check import show
 from .config import Config
 from .errors import UserError
 from .model import EntryKind, Snapshot, TreeStatus
-from .plan import make_plan
+from .plan import make_plan, overlapping_trees, without_reserved
 from .policy import BackupPolicy, Override, parse_override
+from .reserved import RESERVED_PREFIX
 
 MANIFEST_FORMAT = "layout-trees-backup-manifest"
 MANIFEST_VERSION = 1
@@ -194,10 +195,6 @@ def split_snapshot_name(name: str) -> tuple[str, tuple[str, ...]]:
     return decoded[0], tuple(decoded[1:])
 
 
-STAGING_PREFIX = ".layout-trees-"
-"""Names ``persist`` builds new leaves under: never a leaf, never backed up or counted."""
-
-
 def is_utf8(text: str) -> bool:
     """Whether a name read with ``surrogateescape`` was valid UTF-8 on disk."""
     return not any(0xDC80 <= ord(c) <= 0xDCFF for c in text)
@@ -229,23 +226,31 @@ def _coverage(policy: BackupPolicy | None, attr: str | None, subvol: str,
 
 
 def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
-    """The manifest for ``config`` over ``snapshot``: pure and order-independent."""
+    """The manifest for ``config`` over ``snapshot``: pure and order-independent.
+
+    A tree the plan refuses because it overlaps another tree is listed with that error
+    and no leaves: its subvolumes belong to the tree that is kept (backed up once), and
+    ``verify`` fails on it until the configuration is fixed."""
+    snapshot = without_reserved(config, snapshot)
     plan = make_plan(config, snapshot)
+    refused = overlapping_trees(config, snapshot)
     mount_points = {(m.tree, m.path): m.where for m in plan.mounts}
     scans = {t.name: t for t in snapshot.trees}
     trees: list[Tree] = []
     leaves: list[Leaf] = []
     for tree in sorted(config.trees, key=lambda t: t.name):
         scan = scans.get(tree.name)
-        if scan is None or scan.status is not TreeStatus.OK:
-            error = "not scanned" if scan is None else (scan.error or scan.status.value)
+        if scan is None or scan.status is not TreeStatus.OK or tree.name in refused:
+            error = ("not scanned" if scan is None else
+                     f"refused: {refused[tree.name]}" if tree.name in refused else
+                     (scan.error or scan.status.value))
             trees.append(Tree(tree.name, tree.path, tree.destination, tree.backup, error=error))
             continue
         directories: list[Directory] = []
         for entry in sorted(scan.entries, key=lambda e: e.path):
             if any(p.startswith("@") for p in entry.path[:-1]):
                 continue
-            if any(p.startswith(STAGING_PREFIX) for p in entry.path):
+            if any(p.startswith(RESERVED_PREFIX) for p in entry.path):
                 continue  # a leaf being built by persist: neither a leaf nor structure yet
             if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
                 directories.append(Directory(entry.path, entry.uid, entry.gid, entry.mode,
@@ -363,8 +368,6 @@ ID_MAX = 2**32 - 2
 """Largest uid/gid (``(uid_t) -1`` means "unchanged" to chown)."""
 COMPONENT_MAX = 255
 """Longest name of one path component, in bytes (NAME_MAX)."""
-STAGING_PREFIX = ".layout-trees-"
-"""Names the project builds things under before moving them into place; never in a tree."""
 
 
 def _where(data: Any, where: str) -> dict[str, Any]:
@@ -422,7 +425,7 @@ def _name(part: Any, where: str) -> str:
     _text(part, f"{where}: name {part[:40]!r}")
     if len(part.encode("utf-8", "surrogateescape")) > COMPONENT_MAX:
         raise ManifestError(f"{where}: name {part[:40]!r}… is longer than {COMPONENT_MAX} bytes")
-    if part.startswith(STAGING_PREFIX):
+    if part.startswith(RESERVED_PREFIX):
         raise ManifestError(f"{where}: name {part!r} is reserved for layout-trees' own work")
     return part
 

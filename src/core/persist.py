@@ -41,6 +41,7 @@ from .escape import simplify_path
 from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus, check_owner
 from .mountinfo import MountEntry
 from .plan import Mount, Plan, join, make_plan
+from .reserved import RESERVED_PREFIX
 
 
 class PersistRefused(UserError):
@@ -74,9 +75,7 @@ class PathFacts:
         check_owner(self.uid, self.gid, self.mode, self.path, UserError)
 
 
-RESERVED_PREFIX = ".layout-trees-"
-"""Names the project makes inside a tree start with this; never part of the layout."""
-STAGING = RESERVED_PREFIX + "persist"
+STAGING = RESERVED_PREFIX + "-persist"
 """Where ``persist`` builds a new leaf, beside its final name, before renaming it."""
 
 

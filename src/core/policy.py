@@ -26,6 +26,7 @@ from typing import Any
 
 from .calendar import calendar_error
 from .errors import ConfigError
+from .reserved import DEFAULT_SNAPSHOT_DIR
 
 # btrbk retention (btrbk.conf(5)): "no", "all", or "[<hourly>h] [<daily>d] [<weekly>w]
 # [<monthly>m] [<yearly>y]" where each count is a number or "*", optionally a bare
@@ -75,7 +76,7 @@ class BackupPolicy:
 
     targets: tuple[str, ...]
     schedule: str = "daily"
-    snapshot_dir: str = ".snapshots"
+    snapshot_dir: str = DEFAULT_SNAPSHOT_DIR
     snapshot_preserve_min: str = "2d"
     snapshot_preserve: str = "14d"
     target_preserve_min: str = "latest"

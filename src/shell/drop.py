@@ -24,13 +24,14 @@ from ..core.backup import Leaf
 from ..core.drop import drop_check, dump_changes, in_use
 from ..core.errors import EnvironmentProblem, UserError
 from ..core.mountinfo import MountEntry, containing_mount, parse_mountinfo
+from ..core.reserved import RESERVED_PREFIX
 from . import btrfs
 from .backup import Live, find_leaf, list_dirs, scanned_trees, snapshot_listings, top_levels
 from .beneath import NotBeneath, fd_path, lstat_at, open_below, open_dir, opened
 from .interrupt import Undo
 from .run import run_pipeline
 
-CHECK_PREFIX = ".layout-trees-check."
+CHECK_PREFIX = RESERVED_PREFIX + "-check."
 
 
 def _mtime_at(root_fd: int, rel: str) -> int | None:

@@ -45,12 +45,13 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..core.backup import STAGING_PREFIX, Leaf, Manifest, ManifestError, Tree, manifest_from_json
+from ..core.backup import Leaf, Manifest, ManifestError, Tree, manifest_from_json
 from ..core.backup_restore import LocalLeaf, RestoreStep, plan_restore
 from ..core.btrbk import ListedSubvolume, data_id
 from ..core.drop import in_use
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
 from ..core.mountinfo import containing_mount
+from ..core.reserved import DEFAULT_SNAPSHOT_DIR, RESERVED_PREFIX
 from . import btrfs
 from .backup import top_levels
 from .backup_target import Target
@@ -71,8 +72,7 @@ from .interrupt import Undo, interruptible
 from .lock import exclusive
 from .run import run, run_pipeline
 
-DEFAULT_SNAPSHOT_DIR = ".snapshots"
-STAGE = STAGING_PREFIX + "restore"
+STAGE = RESERVED_PREFIX + "-restore"
 """Where a directory or leaf is built, in its parent, before it is renamed into place."""
 
 

@@ -295,3 +295,29 @@ def test_run_verdict_selected_trees_and_whole_runs() -> None:
     some = run_verdict(manifest, frozenset({"main"}), False)
     assert some.unscanned == () and some.unprotected == () and not some.nothing_covered
     assert run_verdict(Manifest(), frozenset(), True).nothing_covered
+
+
+def test_overlapping_trees_are_backed_up_once() -> None:
+    """A tree inside another tree is refused in the manifest (an error naming the overlap,
+    no leaves), so each subvolume is backed up once, by the outer tree."""
+    from layout_trees.core.backup import make_manifest
+    from layout_trees.core.config import Config, TreeConfig
+    from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+
+    policy = _policy(("/t1",))
+    config = Config((TreeConfig("outer", "/mnt/x", "/srv/o", backup=policy),
+                     TreeConfig("inner", "/mnt/x/d", "/srv/i", backup=policy)))
+    leaf = Subvolume("/x/d/@l", id=300, uuid="u-l")
+    snapshot = Snapshot((
+        TreeScan("outer", "/mnt/x", device="/dev/vdb", root_subvol_path="/x",
+                 entries=(Entry(("d",), EntryKind.DIRECTORY),
+                          Entry(("d", "@l"), EntryKind.SUBVOLUME, subvolume=leaf))),
+        TreeScan("inner", "/mnt/x/d", device="/dev/vdb", root_subvol_path="/x/d",
+                 entries=(Entry(("@l",), EntryKind.SUBVOLUME, subvolume=leaf),)),
+    ))
+    manifest = make_manifest(config, snapshot)
+    assert [(leaf.tree, leaf.path) for leaf in manifest.leaves] == [("outer", ("d", "@l"))]
+    inner = next(t for t in manifest.trees if t.name == "inner")
+    assert inner.error is not None and "lies inside tree 'outer'" in inner.error
+    findings = verify(manifest, backup_status(manifest, {"/t1": ()}, {}), T0, 60)
+    assert any(f.tree == "inner" and "lies inside" in f.message for f in findings)
