@@ -80,6 +80,8 @@ _VERB = {ChangeKind.ADDED: "added", ChangeKind.REMOVED: "removed", ChangeKind.MO
          ChangeKind.WRITABLE: "became writable", ChangeKind.OWNER: "owner/group/mode changed",
          ChangeKind.OPTIONS: "options changed", ChangeKind.CHANGED: "changed"}
 _MOUNT_VERB = {ChangeKind.ADDED: "gained", ChangeKind.REMOVED: "lost"}
+_NO_DETAIL = frozenset({ChangeKind.ADDED, ChangeKind.REMOVED, ChangeKind.READ_ONLY,
+                        ChangeKind.WRITABLE, ChangeKind.MOVED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ class Change:
         line = f"{_NOUN[self.section]} {verb}: {self.label}"
         if self.to is not None:
             line += f" -> {show_key(self.to)}"
-        if self.fields and self.kind not in (ChangeKind.ADDED, ChangeKind.REMOVED):
+        if self.fields and self.kind not in _NO_DETAIL:
             before, after = self.before or {}, self.after or {}
             line += ": " + "; ".join(
                 f"{name} {_show(before.get(name))} -> {_show(after.get(name))}"
