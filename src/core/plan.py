@@ -286,7 +286,8 @@ def make_plan(config: Config, snapshot: Snapshot) -> Plan:
     kept: list[Mount] = []
     for where, group in by_where.items():
         if len(group) > 1:
-            names = ", ".join(f"{m.tree}:{'/'.join(m.path)}" for m in group)
+            names = ", ".join(f"{m.tree}:{'/'.join(m.path)}"
+                              for m in sorted(group, key=lambda m: (m.tree, m.path)))
             for m in group:
                 skips.append(Skip(m.tree, m.path, SkipReason.CLASH,
                                   f"{where}: several leaves map here ({names})", where))
