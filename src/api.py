@@ -27,7 +27,7 @@ from .core.documents import (
 )
 from .core.documents import plan_document as _plan_document
 from .core.errors import ConfigError, LayoutError, UserError
-from .core.model import Snapshot
+from .core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from .core.plan import Plan, make_plan
 from .core.plan_json import plan_document_from_data, plan_document_to_data
 
@@ -124,10 +124,14 @@ __all__ = [
     "Diff",
     "Document",
     "DocumentKind",
+    "Entry",
+    "EntryKind",
     "LayoutError",
     "Manifest",
     "Plan",
     "Snapshot",
+    "Subvolume",
+    "TreeScan",
     "UserError",
     "diff",
     "diff_to_text",
