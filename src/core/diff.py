@@ -123,9 +123,9 @@ class Change:
             line += f" -> {show_key(self.to)}"
         if self.fields and self.kind not in _NO_DETAIL:
             before, after = self.before or {}, self.after or {}
-            line += ": " + "; ".join(
+            line += " (" + "; ".join(
                 f"{name} {_show(before.get(name))} -> {_show(after.get(name))}"
-                for name in self.fields)
+                for name in self.fields) + ")"
         return _printable(line)
 
 

@@ -82,7 +82,7 @@ def test_diff_names_exactly_the_changes(lab: Lab) -> None:
     text = lab.layout("diff", str(before), "live")
     assert text.returncode == 1
     assert len(text.stdout.splitlines()) == len(EXPECTED)
-    assert "leaf re-created: home:alice/@cache" in text.stdout
+    assert "leaf re-created: home:alice/@cache (" in text.stdout
 
 
 def test_moved_leaf_is_one_move(lab: Lab) -> None:
@@ -115,7 +115,7 @@ def test_audit_expect_names_drift_and_honours_ignore(lab: Lab) -> None:
     assert quiet.returncode == 1
     assert sorted(quiet.stdout.splitlines()) == [
         "leaf became read-only: home:@ro-later",
-        "structure directory owner/group/mode changed: home:shared: mode '0755' -> '0700'",
+        "structure directory owner/group/mode changed: home:shared (mode '0755' -> '0700')",
     ]
     by_plan = lab.layout("audit", "--expect", str(plan_file))
     assert by_plan.returncode == 1
@@ -139,7 +139,7 @@ def test_audit_expect_against_a_backup_manifest(lab: Lab) -> None:
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert len(lines) == 2, done.stdout
-    assert lines[0].startswith("leaf re-created: home:alice/@cache: ")
+    assert lines[0].startswith("leaf re-created: home:alice/@cache (")
     assert "uuid" in lines[0]
     assert lines[1] == "leaf removed: home:bob/@gone"
 

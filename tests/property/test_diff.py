@@ -260,3 +260,41 @@ def test_schema_enums_match_the_code() -> None:
     change = SCHEMAS["diff"]["$defs"]["change"]["properties"]
     assert sorted(change["section"]["enum"]) == sorted(s.value for s in Section)
     assert sorted(change["kind"]["enum"]) == sorted(k.value for k in ChangeKind)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**70) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                  max_size=3),
+    max_leaves=6)
+
+
+def _paths(value: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            out += _paths(item, (*prefix, i))
+    return out
+
+
+@given(worlds(hostile=True), st.data())
+def test_hostile_documents_are_read_or_refused_cleanly(world: World, data: st.DataObject) -> None:
+    """A document with any part replaced by any JSON value is either read — and then compares
+    with itself and the original without error — or refused with a UserError."""
+    for doc in documents(world):
+        mutated = copy.deepcopy(doc.data)
+        path = data.draw(st.sampled_from(_paths(mutated)[1:]))
+        target = mutated
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = data.draw(JSON_VALUES)
+        try:
+            read = read_document(json.dumps(mutated))
+        except UserError:
+            continue
+        assert lt.diff(read, read).equal
+        lt.diff(doc, read)
+        lt.diff(read, doc)

@@ -49,7 +49,7 @@ def test_diff_exit_status_and_formats(docs: tuple[Path, Path]) -> None:
     assert text.returncode == 1
     assert text.stdout.splitlines() == [
         "leaf removed: t:@y", "leaf added: t:@z",
-        "structure directory owner/group/mode changed: t:: mode '0755' -> '0700'"]
+        "structure directory owner/group/mode changed: t: (mode '0755' -> '0700')"]
     as_json = run("diff", str(a), str(b), "--format", "json")
     data = json.loads(as_json.stdout)
     assert (as_json.returncode, data["format"], data["equal"]) == (1, "layout-trees-diff", False)
