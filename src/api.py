@@ -1,4 +1,5 @@
-"""The public library API of layout-trees (re-exported by ``layout_trees``).
+"""The public library API of layout-trees (re-exported by ``layout_trees``, whose
+``__all__`` lists the public names).
 
 Everything here except :func:`scan` and :func:`load_config` is pure: it needs
 neither btrfs, nor root, nor typer or rich, and gives the same bytes for the
@@ -15,19 +16,23 @@ from typing import Any
 
 from .core.backup import Manifest, make_manifest
 from .core.config import Config, ParsedConfig, parse_prototype_document, parse_toml_document
-from .core.diff import Change, Diff, diff_to_data, diff_to_text
+from .core.diff import Change as Change
+from .core.diff import Diff, diff_to_data
 from .core.diff import diff as _diff
-from .core.documents import (
-    Document,
-    DocumentKind,
-    canonical_json,
-    manifest_document,
-    read_document,
-    snapshot_document,
-)
+from .core.diff import diff_to_text as diff_to_text
+from .core.documents import Document, canonical_json
+from .core.documents import DocumentKind as DocumentKind
+from .core.documents import manifest_document as manifest_document
 from .core.documents import plan_document as _plan_document
-from .core.errors import ConfigError, LayoutError, UserError
-from .core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+from .core.documents import read_document as read_document
+from .core.documents import snapshot_document as snapshot_document
+from .core.errors import ConfigError, UserError
+from .core.errors import LayoutError as LayoutError
+from .core.model import Entry as Entry
+from .core.model import EntryKind as EntryKind
+from .core.model import Snapshot
+from .core.model import Subvolume as Subvolume
+from .core.model import TreeScan as TreeScan
 from .core.plan import Plan, make_plan
 from .core.plan_json import plan_document_from_data, plan_document_to_data
 
@@ -115,36 +120,3 @@ def schema(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
-
-__all__ = [
-    "SCHEMA_NAMES",
-    "Change",
-    "Config",
-    "ConfigError",
-    "Diff",
-    "Document",
-    "DocumentKind",
-    "Entry",
-    "EntryKind",
-    "LayoutError",
-    "Manifest",
-    "Plan",
-    "Snapshot",
-    "Subvolume",
-    "TreeScan",
-    "UserError",
-    "diff",
-    "diff_to_text",
-    "digest",
-    "load_config",
-    "manifest",
-    "manifest_document",
-    "parse_config",
-    "plan",
-    "plan_document",
-    "read_document",
-    "scan",
-    "schema",
-    "snapshot_document",
-    "write_document",
-]

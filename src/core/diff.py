@@ -37,6 +37,7 @@ from .documents import Document, DocumentKind
 from .model import Entry, EntryKind, Snapshot
 from .plan import make_plan
 from .plan_report import plan_to_data
+from .snapshot_json import _entry_data
 
 DIFF_FORMAT = "layout-trees-diff"
 DIFF_VERSION = 1
@@ -169,27 +170,20 @@ def _mode(mode: int) -> str:
 
 
 def _subvolume_record(entry: Entry) -> dict[str, Any]:
-    sub = entry.subvolume
-    assert sub is not None
-    record: dict[str, Any] = {"subvol": sub.path, "read_only": sub.read_only,
-                              "uid": entry.uid, "gid": entry.gid, "mode": _mode(entry.mode)}
-    for name in ("id", "uuid", "parent_uuid", "received_uuid", "generation", "backup"):
-        value = getattr(sub, name)
-        if value is not None:
-            record[name] = value
-    if sub.nested:
-        record["nested"] = sorted(sub.nested)
+    """A subvolume entry's fields as the snapshot document writes them (``path`` as ``subvol``,
+    the name a manifest and a plan use)."""
+    data = _entry_data(entry)
+    record: dict[str, Any] = dict(data.pop("subvolume"))
+    record["subvol"] = record.pop("path")
+    record.update((k, data[k]) for k in ("uid", "gid", "mode"))
     return record
 
 
 def _entry_record(entry: Entry) -> dict[str, Any]:
-    record: dict[str, Any] = {"kind": entry.kind.value, "uid": entry.uid, "gid": entry.gid,
-                              "mode": _mode(entry.mode)}
-    if entry.target is not None:
-        record["target"] = entry.target
-    if entry.error is not None:
-        record["error"] = entry.error
-    return record
+    """Any other entry's fields as the snapshot document writes them, but its path."""
+    data = _entry_data(entry)
+    del data["path"]
+    return data
 
 
 def _config_records(config: Config) -> dict[Key, Record]:

@@ -178,12 +178,3 @@ def plan_document_from_data(data: Any) -> PlanDocument:
             uid=_uint(d, "uid", dw), gid=_uint(d, "gid", dw), mode=_mode(d.get("mode"), dw)))
     return PlanDocument(parsed.config, tuple(mounts), tuple(skips), tuple(directories))
 
-
-def load_plan(text: str) -> PlanDocument:
-    """Parse plan JSON text; raises :class:`PlanDocumentError` with a hint."""
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise PlanDocumentError(f"the plan is not valid JSON: {exc}",
-                                "create one with 'layout plan --format json'") from None
-    return plan_document_from_data(data)
