@@ -14,26 +14,33 @@ import json
 from importlib import resources
 from typing import Any
 
-from .core.backup import Manifest, make_manifest
-from .core.config import Config, ParsedConfig, parse_prototype_document, parse_toml_document
+# Names re-exported by the package are imported "as" themselves (explicit re-exports).
+from .core.backup import Manifest as Manifest
+from .core.backup import make_manifest
+from .core.config import Config as Config
+from .core.config import ParsedConfig, parse_prototype_document, parse_toml_document
 from .core.diff import Change as Change
-from .core.diff import Diff, diff_to_data
+from .core.diff import Diff as Diff
 from .core.diff import diff as _diff
+from .core.diff import diff_to_data
 from .core.diff import diff_to_text as diff_to_text
-from .core.documents import Document, canonical_json
+from .core.documents import Document as Document
 from .core.documents import DocumentKind as DocumentKind
+from .core.documents import canonical_json
 from .core.documents import manifest_document as manifest_document
 from .core.documents import plan_document as _plan_document
 from .core.documents import read_document as read_document
 from .core.documents import snapshot_document as snapshot_document
-from .core.errors import ConfigError, UserError
+from .core.errors import ConfigError as ConfigError
 from .core.errors import LayoutError as LayoutError
+from .core.errors import UserError as UserError
 from .core.model import Entry as Entry
 from .core.model import EntryKind as EntryKind
-from .core.model import Snapshot
+from .core.model import Snapshot as Snapshot
 from .core.model import Subvolume as Subvolume
 from .core.model import TreeScan as TreeScan
-from .core.plan import Plan, make_plan
+from .core.plan import Plan as Plan
+from .core.plan import make_plan
 from .core.plan_json import plan_document_from_data, plan_document_to_data
 
 SCHEMA_NAMES = ("snapshot", "plan", "manifest", "check", "diff")
