@@ -18,13 +18,13 @@ from ..core.audit import audit_expect, audit_mounted
 from ..core.config import Config
 from ..core.diff import Change, Diff, diff, diff_to_data, diff_to_text
 from ..core.documents import Document, canonical_json, read_document, snapshot_document
-from ..core.errors import EnvironmentProblem, LayoutError, UserError
+from ..core.errors import LayoutError, UserError
 from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher
-from ..core.mountinfo import MountEntry, parse_mountinfo
 from ..core.plan import make_plan
 from .cli import ConfigOpt, Format, warn_problems
 from .configfile import load_config
 from .exits import EXIT_FINDINGS, EXIT_OK
+from .lost import self_mounts, walk_root
 from .scan import scan
 
 
@@ -108,6 +108,8 @@ def audit_cmd(
     """
     if expect is None and not mounted:
         raise UserError("nothing to audit", "pass --expect FILE, --mounted, or both")
+    if expect == "-" and snapshot == "-":
+        raise UserError("only one of --expect and --snapshot can be standard input ('-')")
     changes: tuple[Change, ...] = ()
     lines: list[str] = []
     data: dict[str, object] = {"format": "layout-trees-audit", "version": 1}
@@ -124,7 +126,7 @@ def audit_cmd(
         snap = scan(parsed.config, full=False)
         sources = {t.name: t.device for t in snap.trees}
         problems = audit_mounted(parsed.config, make_plan(parsed.config, snap),
-                                 _self_mounts(), sources, snap.fstab_mountpoints)
+                                 self_mounts(), sources, snap.fstab_mountpoints)
         lines += [p.text for p in problems]
         data["mounted"] = [{"kind": p.kind.value, "where": p.where, "detail": p.detail,
                             "tree": p.tree, "leaf": p.leaf} for p in problems]
@@ -138,16 +140,6 @@ def audit_cmd(
         typer.echo(f"layout: {len(lines)} difference(s)" if drift else "layout: no drift",
                    err=True)
     raise typer.Exit(EXIT_FINDINGS if drift else EXIT_OK)
-
-
-def _self_mounts() -> tuple[MountEntry, ...]:
-    """This process's mount table: what this mount namespace sees (fail closed)."""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-            return parse_mountinfo(handle.read())
-    except OSError as exc:
-        raise EnvironmentProblem(f"/proc/self/mountinfo: cannot be read: {exc.strerror}",
-                                 "is /proc mounted?") from None
 
 
 def _size(n: int) -> str:
@@ -173,8 +165,6 @@ def lost_cmd(
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
 ) -> None:
     """What on the ephemeral root is outside every persisted path, largest first."""
-    from .lost import walk_root
-
     patterns = (() if no_default_ignore else DEFAULT_IGNORE) + tuple(ignore or ())
     walked = walk_root(str(root), ignore_matcher(patterns))
     groups = group_lost(walked.directories, str(root.resolve()), depth)

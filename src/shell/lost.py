@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..core.errors import EnvironmentProblem
 from ..core.lost import is_generated_link, is_ignored
-from .scan import read_mounts
+from ..core.mountinfo import MountEntry, parse_mountinfo
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -30,6 +30,16 @@ class WalkResult:
     """``(path below the root, bytes, files)`` of files directly in each directory;
     files directly in the root each on their own."""
     unreadable: list[str]
+
+
+def self_mounts() -> tuple[MountEntry, ...]:
+    """This process's mount table: what this mount namespace sees (fail closed)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+            return parse_mountinfo(handle.read())
+    except OSError as exc:
+        raise EnvironmentProblem(f"/proc/self/mountinfo: cannot be read: {exc.strerror}",
+                                 "is /proc mounted?") from None
 
 
 def _list(fd: int) -> list[os.DirEntry[str]]:
@@ -46,7 +56,7 @@ def walk_root(root: str, matcher: re.Pattern[str] | None = None) -> WalkResult:
         raise EnvironmentProblem(f"{root}: cannot open the root: {exc.strerror}",
                                  "run as root, or pass --root DIR") from None
     base = real.rstrip("/")
-    mountpoints = frozenset(m.mountpoint for m in read_mounts()
+    mountpoints = frozenset(m.mountpoint for m in self_mounts()
                             if m.mountpoint.startswith(base + "/"))
     root_dev = os.fstat(root_fd).st_dev
     result = WalkResult([], [])
