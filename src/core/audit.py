@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
+from typing import Any
 
 from .config import Config
-from .diff import Change, Section, diff
+from .diff import Change, Section, change_to_data, diff
 from .documents import Document
 from .escape import simplify_path
 from .mountinfo import MountEntry
@@ -201,3 +202,20 @@ def audit_mounted(config: Config, plan: Plan, mounts: tuple[MountEntry, ...],
                 f"{tree.name}'s destination {dest}, but no leaf says so", tree.name))
     problems.sort(key=lambda p: (p.where, p.kind.value))
     return tuple(problems)
+
+
+AUDIT_FORMAT = "layout-trees-audit"
+AUDIT_VERSION = 1
+
+
+def audit_to_data(drift: tuple[Change, ...] | None,
+                  mounted: tuple[MountProblem, ...] | None) -> dict[str, Any]:
+    """The audit as a versioned JSON-ready document; a part not audited is left out."""
+    data: dict[str, Any] = {"format": AUDIT_FORMAT, "version": AUDIT_VERSION,
+                            "drift_found": bool(drift) or bool(mounted)}
+    if drift is not None:
+        data["drift"] = [change_to_data(c) for c in drift]
+    if mounted is not None:
+        data["mounted"] = [{"kind": p.kind.value, "where": p.where, "detail": p.detail,
+                            "tree": p.tree, "leaf": p.leaf, "text": p.text} for p in mounted]
+    return data

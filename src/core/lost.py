@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .audit import glob_regex
 from .errors import UserError
@@ -94,3 +95,17 @@ def group_lost(directories: Iterable[tuple[str, int, int]], root: str,
               for key, (size, count) in totals.items() if count]
     groups.sort(key=lambda g: (-g.bytes, g.path))
     return tuple(groups)
+
+
+LOST_FORMAT = "layout-trees-lost"
+LOST_VERSION = 1
+
+
+def lost_to_data(root: str, ignore: Iterable[str], groups: Iterable[LostGroup],
+                 unreadable: Iterable[str]) -> dict[str, Any]:
+    """What ``layout lost`` found, as a versioned JSON-ready document."""
+    return {"format": LOST_FORMAT, "version": LOST_VERSION, "root": root,
+            "ignore": list(ignore),
+            "groups": [{"path": g.path, "bytes": g.bytes, "files": g.files,
+                        "persist": g.persist} for g in groups],
+            "unreadable": sorted(unreadable)}

@@ -14,12 +14,12 @@ from typing import Annotated
 
 import typer
 
-from ..core.audit import audit_expect, audit_mounted
+from ..core.audit import MountProblem, audit_expect, audit_mounted, audit_to_data
 from ..core.config import Config
 from ..core.diff import Change, Diff, diff, diff_to_data, diff_to_text
 from ..core.documents import Document, canonical_json, read_document, snapshot_document
 from ..core.errors import LayoutError, UserError
-from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher
+from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher, lost_to_data
 from ..core.plan import make_plan
 from .cli import ConfigOpt, Format, warn_problems
 from .configfile import load_config
@@ -110,16 +110,14 @@ def audit_cmd(
         raise UserError("nothing to audit", "pass --expect FILE, --mounted, or both")
     if expect == "-" and snapshot == "-":
         raise UserError("only one of --expect and --snapshot can be standard input ('-')")
-    changes: tuple[Change, ...] = ()
+    changes: tuple[Change, ...] | None = None
+    problems: tuple[MountProblem, ...] | None = None
     lines: list[str] = []
-    data: dict[str, object] = {"format": "layout-trees-audit", "version": 1}
     if expect is not None:
         expected = read_named(expect)
         actual = read_named(snapshot) if snapshot is not None else _live(config, expected.config)
         changes = audit_expect(expected, actual, ignore or ())
         lines += [c.text for c in changes]
-        data["drift"] = diff_to_data(Diff(changes, expected.kind, actual.kind), expect,
-                                     snapshot or "live")["changes"]
     if mounted:
         parsed = load_config(str(config) if config else None, required=True)
         warn_problems(parsed)
@@ -128,12 +126,9 @@ def audit_cmd(
         problems = audit_mounted(parsed.config, make_plan(parsed.config, snap),
                                  self_mounts(), sources, snap.fstab_mountpoints)
         lines += [p.text for p in problems]
-        data["mounted"] = [{"kind": p.kind.value, "where": p.where, "detail": p.detail,
-                            "tree": p.tree, "leaf": p.leaf} for p in problems]
     drift = bool(lines)
     if format is Format.json:
-        data["drift_found"] = drift
-        typer.echo(canonical_json(data), nl=False)
+        typer.echo(canonical_json(audit_to_data(changes, problems)), nl=False)
     else:
         for line in lines:
             typer.echo(line)
@@ -169,12 +164,8 @@ def lost_cmd(
     walked = walk_root(str(root), ignore_matcher(patterns))
     groups = group_lost(walked.directories, str(root.resolve()), depth)
     if format is Format.json:
-        typer.echo(canonical_json({
-            "format": "layout-trees-lost", "version": 1, "root": str(root),
-            "ignore": list(patterns),
-            "groups": [{"path": g.path, "bytes": g.bytes, "files": g.files,
-                        "persist": g.persist} for g in groups],
-            "unreadable": sorted(walked.unreadable)}), nl=False)
+        typer.echo(canonical_json(lost_to_data(str(root), patterns, groups, walked.unreadable)),
+                   nl=False)
         return
     for g in groups:
         typer.echo(f"{_size(g.bytes):>10}  {g.files:>7} file(s)  {g.path}    # {g.persist}")

@@ -14,6 +14,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
+import layout_trees as lt
 import pytest
 from layout_trees.shell.lost import walk_root
 from loopdev_fixtures import LAYOUT, Lab, lab_on_loop, mount_at
@@ -78,6 +80,7 @@ def test_diff_names_exactly_the_changes(lab: Lab) -> None:
     done = lab.layout("diff", str(before), str(after), "--format", "json")
     assert done.returncode == 1, done.stderr
     data = json.loads(done.stdout)
+    jsonschema.validate(data, lt.schema("diff"))
     assert {(c["section"], c["kind"], c["key"]) for c in data["changes"]} == EXPECTED
     text = lab.layout("diff", str(before), "live")
     assert text.returncode == 1
@@ -104,6 +107,8 @@ def test_audit_expect_names_drift_and_honours_ignore(lab: Lab) -> None:
     assert plan.returncode == 0, plan.stderr
     plan_file = lab.top.parent / "plan.json"
     plan_file.write_text(plan.stdout)
+    jsonschema.validate(json.loads(plan.stdout), lt.schema("plan"))
+    jsonschema.validate(json.loads(before.read_text()), lt.schema("snapshot"))
     clean = lab.layout("audit", "--expect", str(before))
     assert clean.returncode == 0, clean.stdout + clean.stderr
     change_everything(lab)
@@ -131,6 +136,7 @@ def test_audit_expect_against_a_backup_manifest(lab: Lab) -> None:
     assert manifest.returncode == 0, manifest.stderr
     path = lab.top.parent / "manifest.json"
     path.write_text(manifest.stdout)
+    jsonschema.validate(json.loads(manifest.stdout), lt.schema("manifest"))
     assert lab.layout("audit", "--expect", str(path)).returncode == 0
     btrfs("subvolume", "delete", str(lab.tree / "bob" / "@gone"))
     btrfs("subvolume", "delete", str(lab.tree / "alice" / "@cache"))
@@ -165,7 +171,9 @@ def test_audit_mounted_catches_unmounted_and_wrong_subvolume(lab: Lab) -> None:
                    check=True)
     done = lab.layout("audit", "--mounted", "--format", "json")
     assert done.returncode == 1
-    found = {(p["kind"], p["where"]) for p in json.loads(done.stdout)["mounted"]}
+    data = json.loads(done.stdout)
+    jsonschema.validate(data, lt.schema("audit"))
+    found = {(p["kind"], p["where"]) for p in data["mounted"]}
     assert found == {("not-mounted", str(ws)), ("wrong-subvolume", str(cache)),
                      ("hand-made", str(hand))}
 
@@ -213,7 +221,9 @@ def test_lost_finds_files_outside_persisted_paths_only(lab: Lab, tmp_path: Path,
     done = subprocess.run([LAYOUT, "lost", "--root", str(root), "--format", "json"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    groups = json.loads(done.stdout)["groups"]
+    data = json.loads(done.stdout)
+    jsonschema.validate(data, lt.schema("lost"))
+    groups = data["groups"]
     paths = [g["path"] for g in groups]
     assert paths[0] == f"{root}/var/lib/forgotten"
     assert groups[0]["bytes"] == 30_000

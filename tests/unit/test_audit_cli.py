@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import layout_trees as lt
 import pytest
 from layout_trees.core.lost import DEFAULT_IGNORE
@@ -53,6 +54,7 @@ def test_diff_exit_status_and_formats(docs: tuple[Path, Path]) -> None:
     as_json = run("diff", str(a), str(b), "--format", "json")
     data = json.loads(as_json.stdout)
     assert (as_json.returncode, data["format"], data["equal"]) == (1, "layout-trees-diff", False)
+    jsonschema.validate(data, lt.schema("diff"))
     assert len(data["changes"]) == 3
 
 
@@ -101,6 +103,10 @@ def test_audit_expect_with_a_snapshot_file(docs: tuple[Path, Path]) -> None:
     assert done.returncode == 1 and len(done.stdout.splitlines()) == 3
     quiet = run("audit", "--expect", str(a), "--snapshot", str(b), "-i", "t:@*", "-i", "t:")
     assert (quiet.returncode, quiet.stdout) == (0, "")
+    as_json = run("audit", "--expect", str(a), "--snapshot", str(b), "--format", "json")
+    data = json.loads(as_json.stdout)
+    jsonschema.validate(data, lt.schema("audit"))
+    assert (as_json.returncode, data["drift_found"], len(data["drift"])) == (1, True, 3)
 
 
 def test_lost_walks_one_filesystem_never_following_symlinks(tmp_path: Path) -> None:
@@ -123,6 +129,7 @@ def test_lost_walks_one_filesystem_never_following_symlinks(tmp_path: Path) -> N
     done = run("lost", "--root", str(root), "--format", "json", "--ignore", "/srv")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
+    jsonschema.validate(data, lt.schema("lost"))
     groups = {g["path"]: (g["bytes"], g["files"]) for g in data["groups"]}
     # the symlink counts as itself (in /var/lib), its target is never walked; db2 is a hard
     # link to db and counted once
@@ -130,6 +137,25 @@ def test_lost_walks_one_filesystem_never_following_symlinks(tmp_path: Path) -> N
     assert data["ignore"] == [*DEFAULT_IGNORE, "/srv"]
     text = run("lost", "--root", str(root), "--depth", "1", "--ignore", "/srv")
     assert text.stdout.splitlines()[0].endswith(f"{root}/var    # layout persist {root}/var")
+
+
+def test_output_is_the_same_in_any_locale_or_time_zone(docs: tuple[Path, Path]) -> None:
+    """Plans, digests and diffs of the same documents are byte-identical whatever the locale
+    and time zone."""
+    a, b = docs
+    outputs = set()
+    for env in ({"LC_ALL": "C", "TZ": "UTC"}, {"LC_ALL": "C.UTF-8", "TZ": "Pacific/Chatham"},
+                {"LANG": "de_DE.UTF-8", "TZ": "America/St_Johns"}):
+        full = {**os.environ, **env}
+        results = [subprocess.run([LAYOUT, *args], capture_output=True, text=True, timeout=60,
+                                  env=full).stdout
+                   for args in (("plan", "--snapshot", str(a), "--format", "json"),
+                                ("plan", "--snapshot", str(a), "--digest"),
+                                ("diff", str(a), str(b), "--format", "json"))]
+        outputs.add(tuple(results))
+    assert len(outputs) == 1
+    [(plan, digest, diff)] = outputs
+    assert digest.strip() == lt.digest(plan) and json.loads(diff)["changes"]
 
 
 def test_walk_root_does_not_enter_other_mounts(tmp_path: Path) -> None:
