@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from layout_trees.core.check import check
 from layout_trees.core.check_report import report_to_data
 from layout_trees.core.config import Config
-from layout_trees.core.diff import ChangeKind, Section, diff_to_data
+from layout_trees.core.diff import ChangeKind, Facts, Section, compare, diff_to_data, facts_of
 from layout_trees.core.documents import (
     Document,
     DocumentKind,
@@ -298,3 +298,43 @@ def test_hostile_documents_are_read_or_refused_cleanly(world: World, data: st.Da
         assert lt.diff(read, read).equal
         lt.diff(doc, read)
         lt.diff(read, doc)
+
+
+def _tree_world(destination: str, options: tuple[str, ...] = ()) -> tuple[Config, Snapshot]:
+    from layout_trees.core.config import TreeConfig
+
+    config = Config((TreeConfig("t", "/mnt/t", destination, device="/dev/vdb",
+                                options=options),))
+    entries = tuple(Entry((name,), EntryKind.SUBVOLUME,
+                          subvolume=Subvolume(f"/t/{name}", uuid=f"u{name}"))
+                    for name in ("@a", "@b"))
+    return config, Snapshot((TreeScan("t", "/mnt/t", device="/dev/vdb", entries=entries),))
+
+
+def test_configuration_change_is_reported_once() -> None:
+    """A tree's destination changed: one configuration change naming the field; the mount
+    points it moves are not repeated."""
+    a = snapshot_document(*reversed(_tree_world("/srv")))
+    b = snapshot_document(*reversed(_tree_world("/data")))
+    changes = lt.diff(a, b).changes
+    assert [(c.section, c.kind, c.label, c.fields) for c in changes] == [
+        (Section.CONFIG, ChangeKind.CHANGED, "t:", ("destination",))]
+    assert changes[0].text == "configured tree changed: t: (destination '/srv' -> '/data')"
+
+
+def test_mount_option_change_between_plans() -> None:
+    """Two plans whose mounts differ only in options: one options change per mount point (and
+    the configuration change that caused it, when both plans carry the configuration)."""
+    def plan_doc(options: tuple[str, ...]) -> Document:
+        config, snapshot = _tree_world("/srv", options)
+        return lt.plan_document(config, lt.plan(config, snapshot))
+    changes = lt.diff(plan_doc(()), plan_doc(("noatime",))).changes
+    assert [(c.section, c.kind) for c in changes] == [(Section.CONFIG, ChangeKind.CHANGED)]
+    # without the configuration to explain it, each mount's options change is named
+    facts_a, facts_b = (facts_of(plan_doc(o)) for o in ((), ("noatime",)))
+    strip = [Facts(f.kind, {s: v for s, v in f.sections.items() if s is not Section.CONFIG})
+             for f in (facts_a, facts_b)]
+    mounts = compare(*strip)
+    assert [(c.kind, c.label) for c in mounts] == [
+        (ChangeKind.OPTIONS, "/srv/a"), (ChangeKind.OPTIONS, "/srv/b")]
+    assert "noatime" in mounts[0].text
