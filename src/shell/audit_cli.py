@@ -22,7 +22,7 @@ from ..core.errors import LayoutError, UserError
 from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher, lost_to_data
 from ..core.plan import make_plan
 from .cli import ConfigOpt, Format, warn_problems
-from .configfile import load_config
+from .configfile import find_config, load_config
 from .exits import EXIT_FINDINGS, EXIT_OK
 from .lost import self_mounts, walk_root
 from .scan import scan
@@ -51,12 +51,11 @@ def read_named(name: str) -> Document:
 
 
 def _live(config: Path | None, fallback: Config | None = None) -> Document:
-    try:
-        parsed = load_config(str(config) if config else None, required=True)
-    except UserError:
-        if config is not None or fallback is None:
-            raise
+    """A scan now, as a snapshot document.  Without any configuration file on this machine
+    (one rebuilt from a backup target) the expectation's own configuration is scanned."""
+    if config is None and fallback is not None and find_config(None) is None:
         return snapshot_document(scan(fallback), fallback)
+    parsed = load_config(str(config) if config else None, required=True)
     warn_problems(parsed)
     return snapshot_document(scan(parsed.config), parsed.config)
 

@@ -234,3 +234,27 @@ def test_lost_finds_files_outside_persisted_paths_only(lab: Lab, tmp_path: Path,
     assert sum(g["bytes"] for g in groups) < 40_000
     walked = walk_root(str(root))
     assert all("kept" not in path for path, _, _ in walked.directories)
+
+
+def test_audit_without_a_configuration_file_uses_the_expectations(lab: Lab) -> None:
+    """On a machine with no configuration file (rebuilt from a backup target), auditing
+    against a snapshot scans the trees the snapshot's own configuration names."""
+    before = built(lab)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LAYOUT_TREES_CONFIG", "LAYOUT_TREES_GENERATOR_CONFIG")}
+    env["SYSTEMD_PROC_CMDLINE"] = ""  # no layout_trees.config= from the kernel command line
+    if any(os.path.exists(p) for p in ("/etc/layout-trees.toml", "/etc/layout-trees.json",
+                                       "/etc/layout-trees.yaml",
+                                       "/usr/lib/layout-trees/layout-trees.toml")):
+        pytest.skip("this machine has a configuration file")
+    clean = subprocess.run([LAYOUT, "audit", "--expect", str(before)], capture_output=True,
+                           text=True, timeout=120, env=env)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    btrfs("subvolume", "delete", str(lab.tree / "bob" / "@gone"))
+    drift = subprocess.run([LAYOUT, "audit", "--expect", str(before)], capture_output=True,
+                           text=True, timeout=120, env=env)
+    assert (drift.returncode, drift.stdout) == (1, "leaf removed: home:bob/@gone\n")
+    bare = subprocess.run([LAYOUT, "audit", "--expect", str(before), "--config",
+                           str(lab.top.parent / "missing.toml")], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert bare.returncode == 2 and "missing.toml" in bare.stderr
