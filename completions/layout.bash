@@ -6,11 +6,14 @@ _layout() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
         case "$cmd/$w" in
+            "/audit") cmd="audit" ;;
             "/backup") cmd="backup" ;;
             "/check") cmd="check" ;;
             "/demo") cmd="demo" ;;
+            "/diff") cmd="diff" ;;
             "/drop") cmd="drop" ;;
             "/generate") cmd="generate" ;;
+            "/lost") cmd="lost" ;;
             "/persist") cmd="persist" ;;
             "/plan") cmd="plan" ;;
             "/reload") cmd="reload" ;;
@@ -25,6 +28,11 @@ _layout() {
         esac
     done
     case "$cmd/$prev" in
+        "audit/--expect"|"audit/-e") return ;;
+        "audit/--snapshot"|"audit/-s") return ;;
+        "audit/--ignore"|"audit/-i") return ;;
+        "audit/--config"|"audit/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "audit/--format"|"audit/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "backup plan/--config"|"backup plan/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "backup run/--config"|"backup run/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "backup run/--tree"|"backup run/-t") return ;;
@@ -36,9 +44,15 @@ _layout() {
         "check/--snapshot"|"check/-s") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "check/--format"|"check/-f") COMPREPLY=($(compgen -W "text json sarif github" -- "$cur")); return ;;
         "demo/--workdir") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "diff/--config"|"diff/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "diff/--format"|"diff/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "drop/--config"|"drop/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "generate/--config"|"generate/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "generate/--snapshot"|"generate/-s") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "lost/--root") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "lost/--ignore"|"lost/-i") return ;;
+        "lost/--depth") return ;;
+        "lost/--format"|"lost/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "persist/--config"|"persist/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "plan/--config"|"plan/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "plan/--snapshot"|"plan/-s") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -51,7 +65,8 @@ _layout() {
         "snapshot/--config"|"snapshot/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     case "$cmd" in
-        "") words="backup check demo drop generate persist plan reload restore snapshot --debug --version --help" ;;
+        "") words="audit backup check demo diff drop generate lost persist plan reload restore snapshot --debug --version --help" ;;
+        "audit") words="--expect -e --snapshot -s --ignore -i --mounted --config -c --format -f --help" ;;
         "backup") words="exclude include plan run status verify --help" ;;
         "backup exclude") words="--help"; files=1 ;;
         "backup include") words="--help"; files=1 ;;
@@ -61,13 +76,15 @@ _layout() {
         "backup verify") words="--config -c --max-age --json --help" ;;
         "check") words="--config -c --snapshot -s --format -f --strict --verbose -v --list-rules --help" ;;
         "demo") words="--workdir --keep --no-keep --help" ;;
+        "diff") words="--config -c --format -f --volatile --help" ;;
         "drop") words="--config -c --help"; files=1 ;;
         "generate") words="--config -c --snapshot -s --help"; files=1 ;;
+        "lost") words="--root --ignore -i --no-default-ignore --depth --format -f --help" ;;
         "persist") words="--config -c --dry-run -n --help"; files=1 ;;
-        "plan") words="--config -c --snapshot -s --format -f --help" ;;
+        "plan") words="--config -c --snapshot -s --format -f --digest --help" ;;
         "reload") words="--config -c --dry-run -n --help" ;;
         "restore") words="--from --into --tree --subvolume --overwrite --help" ;;
-        "snapshot") words="--config -c --help" ;;
+        "snapshot") words="--config -c --digest --help" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
     if [[ $files == 1 && $cur != -* ]]; then

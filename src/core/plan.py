@@ -538,7 +538,8 @@ def _plan_once(config: Config, snapshot: Snapshot,
     kept: list[Mount] = []
     for where, group in by_where.items():
         if len(group) > 1:
-            names = ", ".join(sorted(f"{m.tree}:{'/'.join(m.path)}" for m in group))
+            names = ", ".join(f"{m.tree}:{'/'.join(m.path)}"
+                              for m in sorted(group, key=lambda m: (m.tree, m.path)))
             for m in group:
                 skips.append(Skip(m.tree, m.path, SkipReason.CLASH,
                                   f"{where}: several leaves map here ({names})", where))

@@ -6,7 +6,6 @@ codes themselves, documented in the README, live in ``exits.py``.
 
 from __future__ import annotations
 
-import json
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -18,7 +17,7 @@ from ..core.config import Config, ParsedConfig
 from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError, UserError
 from ..core.model import Snapshot
 from ..core.plan import make_plan
-from ..core.plan_report import plan_to_data, plan_to_text
+from ..core.plan_report import plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
 from ..core.units import render
 from .configfile import load_config, read_document
@@ -118,23 +117,35 @@ def plan(
     config: ConfigOpt = None,
     snapshot: SnapshotOpt = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    digest: Annotated[bool, typer.Option(
+        "--digest", help="Print the sha256 of the canonical JSON plan instead.")] = False,
 ) -> None:
     """Show what would be mounted where, and why anything is skipped. Writes nothing."""
     cfg, snap, parsed = gather(config, snapshot, full=False)
     warn_problems(parsed)
     result = make_plan(cfg, snap)
-    if format is Format.json:
-        typer.echo(json.dumps(plan_to_data(cfg, result), indent=2, sort_keys=True))
+    if digest or format is Format.json:
+        from ..api import digest as digest_of
+        from ..core.plan_json import dump_plan
+
+        text = dump_plan(cfg, result)
+        typer.echo(digest_of(text) if digest else text, nl=digest)
     else:
         typer.echo(plan_to_text(cfg, result), nl=False)
 
 
 @app.command("snapshot")
-def snapshot_cmd(config: ConfigOpt = None) -> None:
+def snapshot_cmd(config: ConfigOpt = None, digest: Annotated[bool, typer.Option(
+        "--digest", help="Print the sha256 of the canonical JSON instead.")] = False) -> None:
     """Print the scan of the layout trees as a canonical JSON document."""
     parsed = load_config(str(config) if config else None, required=True)
     warn_problems(parsed)
-    typer.echo(dump_snapshot(scan(parsed.config), parsed.config), nl=False)
+    text = dump_snapshot(scan(parsed.config), parsed.config)
+    if digest:
+        from ..api import digest as digest_of
+
+        text = digest_of(text) + "\n"
+    typer.echo(text, nl=False)
 
 
 @app.command()
@@ -179,7 +190,7 @@ def demo(
 def _register() -> None:
     import importlib
 
-    for module in ("check_cli", "backup_cli", "restore_cli", "live_cli"):
+    for module in ("check_cli", "backup_cli", "restore_cli", "live_cli", "audit_cli"):
         try:
             mod = importlib.import_module(f"{__package__}.{module}")
         except ModuleNotFoundError as exc:
