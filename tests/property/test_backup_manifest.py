@@ -26,6 +26,7 @@ from layout_trees.core.btrbk import render_btrbk_config
 from layout_trees.core.config import Config
 from layout_trees.core.errors import LayoutError
 from layout_trees.core.model import Entry, EntryKind, Snapshot, TreeScan
+from layout_trees.core.plan import overlapping_trees
 from layout_trees.core.policy import BackupPolicy
 from strategies import World, any_names, worlds
 
@@ -86,14 +87,18 @@ def test_snapshot_name_round_trip(tree: str, path: list[str]) -> None:
 @settings(max_examples=40, deadline=None)
 @given(backup_worlds())
 def test_manifest_invariant_unique_names_and_every_leaf_once(world: World) -> None:
-    """Every writable '@' subvolume is in the manifest once, under a name no other leaf has."""
+    """Every writable '@' subvolume of a tree that is not refused for overlapping another
+    is in the manifest once, under a name no other leaf has; a refused tree has an error."""
     manifest = make_manifest(world.config, world.snapshot)
     names = [leaf.snapshot_name for leaf in manifest.leaves]
     assert len(names) == len(set(names))
     expected = set()
     configured = {t.name for t in world.config.trees}
+    refused = overlapping_trees(world.config, world.snapshot)
+    for tree in manifest.trees:
+        assert (tree.name not in refused) or tree.error is not None
     for scan in world.snapshot.trees:
-        if scan.name not in configured or scan.status.value != "ok":
+        if scan.name not in configured or scan.status.value != "ok" or scan.name in refused:
             continue
         for e in scan.entries:
             if (e.kind is EntryKind.SUBVOLUME and e.is_at_name and e.subvolume is not None
