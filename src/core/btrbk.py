@@ -68,8 +68,11 @@ def parse_backup_name(name: str) -> BackupName | None:
         return None
     y, mo, d = int(match["y"]), int(match["mo"]), int(match["d"])
     h, mi, s = int(match["h"]), int(match["mi"]), int(match["s"])
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+    if not (1 <= mo <= 12 and h < 24 and mi < 60 and s < 61):
         return None
+    next_month = _days_from_civil(y + mo // 12, mo % 12 + 1, 1)
+    if not 1 <= d <= next_month - _days_from_civil(y, mo, 1):
+        return None  # no such day (btrbk never writes one): not a backup
     seconds = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
     tz = match["tz"]
     if tz:
@@ -209,7 +212,9 @@ def parse_listing(text: str) -> tuple[ListedSubvolume, ...]:
                 generation=int(generation) if generation.isdigit() else None,
             ))
 
-    for line in text.splitlines():
+    # "\n" only: a name is one line of the listing script's output, and a file name may hold
+    # characters str.splitlines() breaks at ("\x85", "\u2028", "\x0b", ...).
+    for line in text.split("\n"):
         if line.startswith(LISTING_MARK):
             flush()
             name, fields = line[len(LISTING_MARK):], {}
