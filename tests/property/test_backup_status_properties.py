@@ -173,9 +173,7 @@ def _row(row: LeafStatus) -> tuple[object, ...]:
 @given(situations())
 def test_backup_status_reference_model(
         situation: tuple[Manifest, dict[str, Listing], dict[str, Listing]]) -> None:
-    """Reference model: per leaf, sorted by tree and path, the newest read-only snapshot of
-    its name and, per target of its policy, the newest complete backup and how many there
-    are, or why the target could not be listed."""
+    """Reference model: per leaf, its newest snapshot and per target its newest complete backup."""
     manifest, targets, snapshots = situation
     status = backup_status(manifest, targets, snapshots)
     assert [_row(r) for r in status] == _model_status(manifest, targets, snapshots)
@@ -229,10 +227,7 @@ def _model_findings(manifest: Manifest, targets: dict[str, Listing], now: int,
 def test_verify_reference_model(
         situation: tuple[Manifest, dict[str, Listing], dict[str, Listing]], age: int,
         max_age: int) -> None:
-    """Reference model: verify finds, per covered leaf and target, exactly the targets that
-    cannot be listed, hold no complete backup, or hold none younger than max_age (a partial
-    receive never counts); plus uncovered but not excluded leaves, nested subvolumes and
-    unscanned trees. No finding exactly when the guarantee holds."""
+    """Reference model: verify finds exactly the ways the guarantee fails at now for max_age."""
     manifest, targets, snapshots = situation
     now = T0 + age
     status = backup_status(manifest, targets, snapshots)
@@ -295,10 +290,7 @@ def drops(draw: st.DrawFn) -> tuple[Leaf, str | None, tuple[ListedSubvolume, ...
 def test_drop_check_reference_model(
         case: tuple[Leaf, str | None, tuple[ListedSubvolume, ...], dict[str, Listing],
                     bool | None]) -> None:
-    """Reference model: a leaf may be dropped (no reason) exactly when it is covered, has a
-    read-only snapshot taken from it (its parent UUID), is unchanged since the latest such
-    snapshot and every target of its policy holds a complete backup of that snapshot's
-    data (received UUID); otherwise one reason per failed condition."""
+    """Reference model: drop is allowed exactly when the leaf's latest state is on every target."""
     leaf, leaf_uuid, snaps, targets, changed = case
     reasons = drop_check(leaf, leaf_uuid, snaps, targets, changed)
     if leaf.coverage is not Coverage.COVERED or leaf.policy is None:

@@ -47,8 +47,7 @@ def _stamp(when: int, offset_minutes: int) -> str:
 @example("x", FIRST, -(23 * 60 + 59), 1)
 def test_parse_backup_name_reference_model(name: str, when: int, offset: int,
                                            serial: int | None) -> None:
-    """Reference model (datetime): a btrbk name parses to its snapshot name, the UTC second
-    its local timestamp and offset denote, and its serial."""
+    """Reference model (datetime): a btrbk name parses to its name, UTC second and serial."""
     full = f"{name}.{_stamp(when, offset)}" + ("" if serial is None else f"_{serial}")
     assert parse_backup_name(full) == BackupName(name, when, serial or 0)
 
@@ -59,8 +58,7 @@ def test_parse_backup_name_reference_model(name: str, when: int, offset: int,
 @example(LAST)
 @example(951_782_400)  # 2000-02-29
 def test_format_time_round_trip_and_reference_model(when: int) -> None:
-    """Round trip: format_time agrees with datetime, and its digits read back as a btrbk
-    timestamp give the same second."""
+    """Round trip: format_time agrees with datetime and reads back as the same second."""
     text = format_time(when)
     t = EPOCH + timedelta(seconds=when)
     assert text == (f"{t.year:04d}-{t.month:02d}-{t.day:02d} "
@@ -77,8 +75,7 @@ def test_format_time_round_trip_and_reference_model(when: int) -> None:
 @example("x", 2026, 4, 31, 0, 0, 0)
 def test_parse_backup_name_accepts_only_real_dates(name: str, y: int, mo: int, d: int,
                                                    h: int, mi: int, s: int) -> None:
-    """Reference model (datetime): a timestamp is read exactly when its date exists, and then
-    as that second; '20260231' is no date, so no backup."""
+    """Reference model (datetime): a timestamp is read exactly when its date exists."""
     parsed = parse_backup_name(f"{name}.{y:04d}{mo:02d}{d:02d}T{h:02d}{mi:02d}{s:02d}+0000")
     try:
         real = datetime(y, mo, d, h, mi, s, tzinfo=UTC)
@@ -125,8 +122,7 @@ def _show(sub: ListedSubvolume) -> str:
 @example([ListedSubvolume("a\x85b", "u", None, None, True)], [])
 @example([ListedSubvolume("a\u2028\tReceived UUID: x", "u", None, None, True)], [])
 def test_parse_listing_round_trip(subs: list[ListedSubvolume], others: list[str]) -> None:
-    """Round trip: parsing the listing of some subvolumes, with names that are no subvolume
-    (no UUID) between them, gives those subvolumes back, sorted by name."""
+    """Round trip: a listing of subvolumes and non-subvolumes parses back to the subvolumes."""
     names = {s.name for s in subs}
     text = "".join(_show(s) for s in subs)
     text += "".join(LISTING_MARK + n + "\n" for n in others if n not in names)
@@ -213,9 +209,7 @@ def _expected(leaf: Leaf, volume: str) -> Section:
        st.dictionaries(st.sampled_from(TREES), st.sampled_from(["/run/top/1", "/run/top/2"])))
 def test_render_btrbk_config_reference_model(manifest: Manifest, trees: frozenset[str] | None,
                                              volumes: dict[str, str]) -> None:
-    """Reference model: one section per covered leaf of the chosen trees, below its tree's
-    volume, carrying its name, path, policy and targets, names unique; refused when a chosen
-    tree with covered leaves has no volume."""
+    """Reference model: one section per chosen covered leaf, carrying its whole policy."""
     chosen = [leaf for leaf in manifest.covered() if trees is None or leaf.tree in trees]
     if any(leaf.tree not in volumes for leaf in chosen):
         with pytest.raises(UserError):

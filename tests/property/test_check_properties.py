@@ -28,8 +28,7 @@ def returns(world: World) -> Report:
 
 @given(worlds(hostile=True))
 def test_check_is_total(world: World) -> None:
-    """Invariant: on any generated world, hostile ones included, check returns a report whose
-    JSON and SARIF renderings are valid JSON."""
+    """Invariant: check returns on every world, and its JSON and SARIF renderings are JSON."""
     report = returns(world)
     assert json.loads(report_to_json(report))
     json.dumps(report_to_sarif(report))
@@ -46,8 +45,7 @@ def test_findings_sorted_and_unique(world: World) -> None:
 
 @given(worlds(hostile=True), st.data())
 def test_scan_order_does_not_matter(world: World, data: st.DataObject) -> None:
-    """Metamorphic: listing trees, entries and configured trees in another order changes no
-    finding."""
+    """Metamorphic: listing trees and entries in another order changes no finding."""
     assert returns(data.draw(permuted(world))) == returns(world)
 
 
@@ -122,8 +120,7 @@ JSON_VALUES = st.recursive(
 
 @given(worlds(hostile=True), st.data())
 def test_hostile_snapshot_documents(world: World, data: st.DataObject) -> None:
-    """Invariant: a damaged snapshot document is refused with a LayoutError, or what it
-    holds is checked without an exception."""
+    """Invariant: a damaged snapshot document is refused with LayoutError or checked."""
     config = world.config
     doc = snapshot_to_data(world.snapshot, dataclasses.replace(config, format=ConfigFormat.TOML))
     target: Any = doc
@@ -149,8 +146,7 @@ def test_hostile_snapshot_documents(world: World, data: st.DataObject) -> None:
 @given(st.text())
 @example("a\nb\udcff\x9b")
 def test_show_is_printable_and_idempotent(text: str) -> None:
-    """Invariant and idempotence: show() leaves no control character or surrogate, encodes
-    as UTF-8, changes printable text not at all, and is a no-op on its own output."""
+    """Invariant and idempotence: show() leaves printable UTF-8, unchanged if already so."""
     from layout_trees.core.check import show
 
     shown = show(text)

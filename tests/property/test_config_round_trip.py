@@ -130,8 +130,7 @@ ODD = Config((TreeConfig('a"b\\c.d e', '/x/"q"/\\', "/", device="\t", options=("
 @example(ODD)
 @example(Config())
 def test_config_round_trip_toml(config: Config) -> None:
-    """Round trip: a configuration written as TOML from config_to_data parses back equal,
-    without problems."""
+    """Round trip: a configuration written as TOML from config_to_data parses back equal."""
     source = "/etc/layout-trees.toml"
     parsed = parse_text(to_toml(config_to_data(config)), source)
     assert parsed.problems == ()
@@ -142,8 +141,7 @@ def test_config_round_trip_toml(config: Config) -> None:
 @example(ODD, True)
 @example(Config(), False)
 def test_config_round_trip_json(config: Config, ascii_only: bool) -> None:
-    """Round trip: a configuration written as JSON from config_to_data (as the NixOS module
-    does) parses back equal, without problems."""
+    """Round trip: a configuration written as JSON from config_to_data parses back equal."""
     source = "/etc/layout-trees.json"
     text = json.dumps(config_to_data(config), ensure_ascii=ascii_only)
     parsed = parse_text(text, source)

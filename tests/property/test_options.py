@@ -66,8 +66,7 @@ def test_interpret_reference_model(options: tuple[str, ...]) -> None:
 @example(("x-systemd.idle-timeout=soon",))
 def test_interpret_invariant_refuses_exactly_lists_with_a_bad_option(
         options: tuple[str, ...]) -> None:
-    """An option list is refused with UserError exactly when one of its options is refused on
-    its own; any other list is interpreted."""
+    """A list is refused (UserError) exactly when one of its options is refused alone."""
 
     def refused(one: str) -> bool:
         try:

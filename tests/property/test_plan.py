@@ -145,8 +145,7 @@ def test_make_plan_metamorphic_permutation_byte_identical(world: World,
 
 @given(worlds(hostile=True))
 def test_make_plan_invariant_render_returns_every_mount_unit(world: World) -> None:
-    """make_plan and render return on any generated world: files sorted, each path once,
-    and a mount unit with its Where= for every mount."""
+    """make_plan and render return: files sorted, each once, a unit with Where= per mount."""
     plan = make_plan(world.config, world.snapshot)
     files = render(plan, "/etc/layout-trees.toml")
     paths = [f.path for f in files]

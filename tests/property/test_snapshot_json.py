@@ -112,8 +112,7 @@ def test_snapshot_from_data_invariant_raises_only_layout_error(doc: object) -> N
 @example("[" * 5000)
 @example('{"format": "layout-trees-snapshot", "version": 1, "trees": [}')
 def test_load_snapshot_invariant_raises_only_layout_error(text: str) -> None:
-    """Text that is not JSON is refused with SnapshotError; JSON text gives what its decoded
-    value gives (the same snapshot, or the same LayoutError), nothing else."""
+    """Non-JSON text raises SnapshotError; JSON text gives what its decoded value gives."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
