@@ -8,7 +8,11 @@ mount on the same place).  Hostile trees draw names and entry kinds from
 everything a disk can hold: commas, control characters, surrogate-escaped
 bytes that are not UTF-8, trailing white space or backslash, read-only
 subvolumes, symlinks, mount points, clashing leaves across trees and mount
-points that ``/etc/fstab`` already owns.
+points that ``/etc/fstab`` already owns; they also carry what only ``check``
+and the backups read (``ignore`` with unknown rule ids, backup policies,
+``user.layout-trees.backup`` values, nested subvolumes, ``device_found``, the
+prototype format).  :func:`worlds` is the one strategy for a configuration
+and its snapshot; :func:`permuted` lists the same world in another order.
 """
 
 from __future__ import annotations
