@@ -77,8 +77,11 @@ def _stamp_seconds(stamp: str) -> tuple[int, int] | None:
         return None
     y, mo, d = int(match["y"]), int(match["mo"]), int(match["d"])
     h, mi, s = int(match["h"]), int(match["mi"]), int(match["s"])
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+    if not (1 <= mo <= 12 and h < 24 and mi < 60 and s < 61):
         return None
+    next_month = _days_from_civil(y + mo // 12, mo % 12 + 1, 1)
+    if not 1 <= d <= next_month - _days_from_civil(y, mo, 1):
+        return None  # no such day (btrbk never writes one): not a backup
     seconds = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
     tz = match["tz"]
     if tz:

@@ -8,17 +8,24 @@ mount on the same place).  Hostile trees draw names and entry kinds from
 everything a disk can hold: commas, control characters, surrogate-escaped
 bytes that are not UTF-8, trailing white space or backslash, read-only
 subvolumes, symlinks, mount points, clashing leaves across trees and mount
-points that ``/etc/fstab`` already owns.
+points that ``/etc/fstab`` already owns; they also carry what only ``check``
+and the backups read (``ignore`` with unknown rule ids, backup policies,
+``user.layout-trees.backup`` values, nested subvolumes, ``device_found``, the
+prototype format).  :func:`worlds` is the one strategy for a configuration
+and its snapshot; :func:`permuted` lists the same world in another order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
-from layout_trees.core.config import Config, TreeConfig
+from layout_trees.core.check import RULES
+from layout_trees.core.config import Config, ConfigFormat, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+from layout_trees.core.policy import BackupPolicy
 
 # --- names -------------------------------------------------------------------
 
@@ -137,6 +144,8 @@ _BASES = {
     for hostile in (False, True) for nested in (False, True)
 }
 _1IN2, _1IN4, _1IN6, _1IN7, _1IN10 = (_one_in(n) for n in (2, 4, 6, 7, 10))
+_BACKUP_ATTR = st.sampled_from([None, "skip", " skip\n", "daily", ""])
+_NESTED = st.sampled_from([(), ("x",), ("@y", "a/@b"), ("c/d",)])
 
 
 @st.composite
@@ -176,7 +185,13 @@ def _draw_leaf(draw: st.DrawFn, path: tuple[str, ...], subvol_root: str, hostile
                       draw(modes))
     kind = draw(_HOSTILE_KIND)
     read_only = kind is EntryKind.SUBVOLUME and draw(_1IN4)
-    return _entry(path, kind, subvol_root, draw(owners), draw(owners), draw(modes), read_only)
+    entry = _entry(path, kind, subvol_root, draw(owners), draw(owners), draw(modes), read_only)
+    if entry.subvolume is not None and draw(_1IN4):
+        # what only check and the backups read: the override attribute, nested subvolumes
+        sub = dataclasses.replace(entry.subvolume, backup=draw(_BACKUP_ATTR),
+                                  nested=draw(_NESTED))
+        entry = dataclasses.replace(entry, subvolume=sub)
+    return entry
 
 
 @dataclass(frozen=True)
@@ -260,6 +275,14 @@ _DEVICE = st.sampled_from(DEVICES)
 _STATUS = st.sampled_from(list(TreeStatus))
 _OPTIONS = {hostile: mount_options(hostile) for hostile in (False, True)}
 _BOOL = st.booleans()
+POLICY = BackupPolicy(targets=("/mnt/backup",))
+# rule ids check knows, and two it does not (LT003 names them)
+RULE_IDS = (*(r.id for r in RULES), "LT999", "lt020")
+_IGNORE = st.lists(st.sampled_from(RULE_IDS), max_size=2, unique=True).map(
+    lambda ids: tuple(sorted((r, "why") for r in ids)))
+_POLICY = st.sampled_from([None, POLICY])
+_DEVICE_FOUND = st.sampled_from([None, True, False])
+_FORMAT = st.sampled_from(list(ConfigFormat))
 
 
 @st.composite
@@ -292,6 +315,8 @@ def worlds(draw: st.DrawFn, hostile: bool = False,
             device=device if draw(_BOOL) else None,
             options=draw(options),
             tree_prefix=top if draw(_BOOL) else None,
+            ignore=draw(_IGNORE) if hostile else (),
+            backup=draw(_POLICY) if hostile else None,
         )
         trees.append(tree_cfg)
         status = TreeStatus.OK
@@ -309,6 +334,7 @@ def worlds(draw: st.DrawFn, hostile: bool = False,
             device=scan_device, root_subvol_path=root_subvol,
             uid=draw(owners), gid=draw(owners), mode=draw(modes), entries=entries,
             fs_mountpoint=top if status is TreeStatus.OK else None,
+            device_found=draw(_DEVICE_FOUND) if hostile else None,
         ))
     if hostile and draw(_BOOL):
         scans.append(TreeScan(name="unconfigured", root="/mnt/top/unconfigured"))
@@ -320,23 +346,18 @@ def worlds(draw: st.DrawFn, hostile: bool = False,
                                for s in scans if s.name in by_name
                                for e in s.entries if len(e.path) == 1})
         fstab = frozenset(draw(st.lists(st.sampled_from(candidates), max_size=3)))
-    return World(Config(tuple(trees)), Snapshot(tuple(scans), fstab))
+    homes = frozenset({(1000, "/home/alice")}) if draw(_BOOL) else frozenset()
+    fmt = draw(_FORMAT) if hostile else ConfigFormat.TOML
+    return World(Config(tuple(trees), fmt),
+                 Snapshot(tuple(scans), fstab, user_homes=homes))
 
 
 @st.composite
 def permuted(draw: st.DrawFn, world: World) -> World:
-    """The same world with trees and entries listed in another order."""
-    trees = draw(st.permutations(world.config.trees))
-    scans = []
-    for scan in draw(st.permutations(world.snapshot.trees)):
-        entries = tuple(draw(st.permutations(scan.entries)))
-        scans.append(TreeScan(
-            name=scan.name, root=scan.root, status=scan.status, error=scan.error,
-            device=scan.device, fs_uuid=scan.fs_uuid, root_subvol_path=scan.root_subvol_path,
-            uid=scan.uid, gid=scan.gid, mode=scan.mode, entries=entries,
-            fs_mountpoint=scan.fs_mountpoint,
-        ))
+    """The same world with trees and entries listed in another order, nothing else changed."""
+    scans = tuple(dataclasses.replace(scan, entries=tuple(draw(st.permutations(scan.entries))))
+                  for scan in draw(st.permutations(world.snapshot.trees)))
     return World(
-        Config(tuple(trees), world.config.format, world.config.source),
-        Snapshot(tuple(scans), world.snapshot.fstab_mountpoints),
+        dataclasses.replace(world.config, trees=tuple(draw(st.permutations(world.config.trees)))),
+        dataclasses.replace(world.snapshot, trees=scans),
     )
