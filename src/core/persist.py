@@ -40,7 +40,7 @@ from .errors import UserError
 from .escape import simplify_path
 from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus, check_owner
 from .mountinfo import MountEntry
-from .plan import Mount, Plan, join, make_plan
+from .plan import Mount, Plan, effective_destination, join, make_plan, overlapping_trees
 from .reserved import RESERVED_PREFIX
 
 
@@ -209,16 +209,40 @@ def leaf_for(parts: tuple[str, ...]) -> tuple[str, ...]:
     return (*parts[:-1], "@" + parts[-1])
 
 
-def choose_tree(config: Config, path: str) -> TreeConfig:
-    """The tree whose destination holds ``path`` most closely."""
-    holders = [t for t in config.trees if _within(path, simplify_path(t.destination))]
+def _destinations(tree: TreeConfig, snapshot: Snapshot | None) -> tuple[str, str]:
+    """The tree's destination as configured and as the plan mounts it (resolved)."""
+    configured = simplify_path(tree.destination)
+    scan = snapshot.tree(tree.name) if snapshot is not None else None
+    return configured, simplify_path(effective_destination(tree, scan))
+
+
+def persist_target(config: Config, snapshot: Snapshot, path: str) -> str:
+    """``path`` with its tree's destination as the plan mounts it: below a destination
+    reached through a symlink (``/home`` to ``/var/home``), the resolved path, which is
+    where the leaf will be mounted and what the shell must ``lstat``.  Only the
+    destination part is resolved (root's symlinks, by the scan); a symlink below it is
+    never followed and is refused later."""
+    path = _check_path(path)
+    tree = choose_tree(config, path, snapshot)
+    configured, real = _destinations(tree, snapshot)
+    if real != configured and _within(path, configured):
+        return join(real, relative_parts(path, configured))
+    return path
+
+
+def choose_tree(config: Config, path: str, snapshot: Snapshot | None = None) -> TreeConfig:
+    """The tree whose destination (as configured, or resolved in ``snapshot``) holds
+    ``path`` most closely."""
+    holders = [t for t in config.trees
+               if any(_within(path, d) for d in _destinations(t, snapshot))]
     if not holders:
         known = ", ".join(sorted({t.destination for t in config.trees})) or "none configured"
         raise PersistRefused(
             f"{path}: not below the destination of any layout tree",
             f"persist a directory below one of: {known}",
         )
-    return max(holders, key=lambda t: (len(simplify_path(t.destination)), t.name))
+    return max(holders, key=lambda t: (max(len(d) for d in _destinations(t, snapshot)
+                                           if _within(path, d)), t.name))
 
 
 def _check_path(path: str) -> str:
@@ -283,8 +307,8 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
     destination (exclusive) down to ``path`` (inclusive); missing ones are
     treated as missing paths.
     """
-    path = _check_path(path)
-    tree = choose_tree(config, path)
+    path = persist_target(config, snapshot, path)
+    tree = choose_tree(config, path, snapshot)
     scan = snapshot.tree(tree.name)
     if scan is None or scan.status is not TreeStatus.OK:
         detail = "was not scanned" if scan is None else (scan.error or scan.status.value)
@@ -295,6 +319,16 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
         if _within(path, root) or _within(root, path):
             raise PersistRefused(f"{path}: holds or is inside the layout tree {other.name!r} "
                                  f"({other.path})", "persist a directory outside the trees")
+    if scan.destination_error is not None:
+        raise PersistRefused(f"tree {tree.name!r}: {scan.destination_error}",
+                             "make the destination a real directory, or a symlink only root "
+                             "controls ('layout check' reports it as LT045)")
+    refused = overlapping_trees(config, snapshot)
+    if tree.name in refused:
+        raise PersistRefused(f"tree {tree.name!r} {refused[tree.name]}",
+                             "give every tree its own directory and destination (LT044)")
+    # From here on the tree's destination is where the plan mounts it.
+    tree = replace(tree, destination=_destinations(tree, snapshot)[1])
     plan = make_plan(config, snapshot)
     _refuse_mounts(path, plan, mounts, tree)
 

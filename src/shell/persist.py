@@ -51,6 +51,7 @@ from ..core.persist import (
     PersistPlan,
     StepKind,
     describe,
+    persist_target,
     plan_persist,
 )
 from ..core.reload import mount_shows, pinned_options
@@ -111,9 +112,9 @@ def path_facts(path: str) -> tuple[PathFacts, ...]:
 def prepare(path: str, config_path: str | None = None) -> PersistPlan:
     """Gather the facts and plan; raises ``PersistRefused`` with a hint when refused."""
     parsed = load_config(config_path, required=True)
-    target = simplify_path(os.path.abspath(path))
     mounts = read_mounts()
     snapshot = scan(parsed.config, full=False, mounts=mounts)
+    target = persist_target(parsed.config, snapshot, simplify_path(os.path.abspath(path)))
     return plan_persist(parsed.config, snapshot, mounts, target, path_facts(target))
 
 
