@@ -18,6 +18,7 @@ import stat
 
 from ..core.access import ACL_XATTR, group_members, parse_group, parse_passwd, parse_posix_acl
 from ..core.config import Config, TreeConfig
+from ..core.escape import device_node
 from ..core.model import (
     AclEntry,
     AclTag,
@@ -274,19 +275,14 @@ def scan(config: Config, *, full: bool = True,
     )
 
 
-_SPEC_DIRS = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid",
-              "PARTLABEL": "by-partlabel"}
-
-
 def device_exists(device: str) -> bool | None:
     """Whether a configured device (a path or ``UUID=``-style spec) exists now;
-    None for anything else (e.g. a network source)."""
-    key, _, value = device.partition("=")
-    if key in _SPEC_DIRS and value:
-        device = f"/dev/disk/{_SPEC_DIRS[key]}/{value}"
-    if not device.startswith("/"):
+    None for anything else (e.g. a network source).  The spec becomes a node path
+    as systemd-fstab-generator does it (``device_node``: udev's escaping of labels)."""
+    node = device_node(device)
+    if not node.startswith("/"):
         return None
-    return os.path.exists(device)
+    return os.path.exists(node)
 
 
 def user_homes(trees: list[TreeScan], group_file: str = "/etc/group",
