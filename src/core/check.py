@@ -33,6 +33,7 @@ from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import needs_escaping, unit_name
 from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
+from .paths import is_within
 from .persist import crossed_at, mount_destination
 from .plan import (
     Mount,
@@ -244,13 +245,9 @@ def _entry_path(tree: TreeConfig, path: tuple[str, ...]) -> str:
     return join(tree.path, path) if path else tree.path
 
 
-def _below_leaf(entry: Entry) -> bool:
-    return any(p.startswith("@") for p in entry.path[:-1])
-
-
 def is_leaf(entry: Entry) -> bool:
     """Whether the planner treats ``entry`` as a leaf (before names and clashes)."""
-    return (entry.kind is EntryKind.SUBVOLUME and entry.is_at_name and not _below_leaf(entry)
+    return (entry.kind is EntryKind.SUBVOLUME and entry.has_leaf_name
             and entry.subvolume is not None and not entry.subvolume.read_only)
 
 
@@ -345,7 +342,7 @@ def _skip_findings(config: Config, plan: Plan) -> list[Finding]:
 def _structure_findings(tree: TreeConfig, scan: TreeScan) -> list[Finding]:
     out: list[Finding] = []
     for entry in scan.entries:
-        if _below_leaf(entry):
+        if entry.below_at_name:
             continue  # inside a leaf: a scan never records these
         path = _entry_path(tree, entry.path)
         shown = show(path)
@@ -423,7 +420,7 @@ def _hidden_findings(plan: Plan, config: Config) -> list[Finding]:
 
 
 def _inside(path: str, home: str) -> bool:
-    return home != "/" and (path == home or path.startswith(home + "/"))
+    return home != "/" and is_within(path, home)
 
 
 def _exempt(writer: Writer, where: str, snapshot: Snapshot) -> str | None:
@@ -441,8 +438,7 @@ def _security_findings(tree: TreeConfig, scan: TreeScan, snapshot: Snapshot) -> 
     dirs: list[tuple[tuple[str, ...], int, int, int, tuple[AclEntry, ...]]] = [
         ((), scan.uid, scan.gid, scan.mode, scan.acl)]
     for entry in sorted(scan.entries, key=lambda e: e.path):
-        if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not any(
-                p.startswith("@") for p in entry.path):
+        if entry.is_structure_directory:
             dirs.append((entry.path, entry.uid, entry.gid, entry.mode, entry.acl))
     flagged: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     out: list[Finding] = []

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .escape import check_unit_value, escape_path, simplify_path
+from .paths import is_within
 
 if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
     from .policy import BackupPolicy
@@ -72,7 +73,7 @@ class TreeConfig:
         if self.tree_prefix is not None:
             prefix = simplify_path(self.tree_prefix)
             path = simplify_path(self.path)
-            if not (prefix == "/" or path == prefix or path.startswith(prefix + "/")):
+            if not is_within(path, prefix):
                 raise ConfigError(
                     f"{where}: tree_prefix {self.tree_prefix!r} is not a prefix of layout_tree "
                     f"{self.path!r}",

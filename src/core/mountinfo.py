@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .escape import simplify_path
+from .paths import is_within
 
 
 def _unoctal(field: str) -> str:
@@ -89,7 +90,7 @@ def containing_mount(mounts: tuple[MountEntry, ...], path: str) -> MountEntry | 
     best_len = -1
     for entry in mounts:
         mp = entry.mountpoint
-        if path == mp or mp == "/" or path.startswith(mp + "/"):
+        if is_within(path, mp):
             length = len(mp) if mp != "/" else 0
             if length >= best_len:
                 best, best_len = entry, length

@@ -40,6 +40,7 @@ from .errors import UserError
 from .escape import simplify_path
 from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus, check_owner
 from .mountinfo import MountEntry
+from .paths import is_strictly_below, is_within
 from .plan import Mount, Plan, join, make_plan
 
 
@@ -103,7 +104,7 @@ def crossings_of(plan: Plan, facts: tuple[PathFacts, ...]) -> frozenset[str]:
 def crossed_at(crossings: frozenset[str], destination: str, where: str) -> str | None:
     """The first of ``crossings`` (symlinks or non-directories below ``destination``) that
     a mount at ``where`` would be reached through, or None."""
-    found = [c for c in crossings if _below(c, destination) and _within(where, c)]
+    found = [c for c in crossings if is_strictly_below(c, destination) and is_within(where, c)]
     return min(found, key=len) if found else None
 
 
@@ -186,15 +187,6 @@ class PersistPlan:
         return tuple(s.path for s in self.steps if s.kind is StepKind.MAKE_DIRECTORY)
 
 
-def _below(path: str, base: str) -> bool:
-    """True when ``path`` is strictly below ``base``."""
-    return path != base and (base == "/" or path.startswith(base + "/"))
-
-
-def _within(path: str, base: str) -> bool:
-    return path == base or _below(path, base)
-
-
 def relative_parts(path: str, base: str) -> tuple[str, ...]:
     """The components of ``path`` below ``base`` (``()`` when equal)."""
     if path == base:
@@ -212,7 +204,7 @@ def leaf_for(parts: tuple[str, ...]) -> tuple[str, ...]:
 
 def choose_tree(config: Config, path: str) -> TreeConfig:
     """The tree whose destination holds ``path`` most closely."""
-    holders = [t for t in config.trees if _within(path, simplify_path(t.destination))]
+    holders = [t for t in config.trees if is_within(path, simplify_path(t.destination))]
     if not holders:
         known = ", ".join(sorted({t.destination for t in config.trees})) or "none configured"
         raise PersistRefused(
@@ -246,9 +238,9 @@ def _refuse_mounts(path: str, plan: Plan, mounts: tuple[MountEntry, ...],
             )
     for mount in plan.mounts:
         # A leaf of an outer tree may hold this tree's destination: that is fine.
-        ours = _below(mount.where, destination) or (
+        ours = is_strictly_below(mount.where, destination) or (
             mount.where == destination and mount.tree == tree.name)
-        if ours and _below(path, mount.where):
+        if ours and is_strictly_below(path, mount.where):
             raise PersistRefused(
                 f"{path}: inside the leaf {mount.tree}:{'/'.join(mount.path)} mounted at "
                 f"{mount.where}",
@@ -261,13 +253,14 @@ def _refuse_mounts(path: str, plan: Plan, mounts: tuple[MountEntry, ...],
                 "unmount it first, or persist another directory",
             )
     for entry in mounts:
-        if _below(path, entry.mountpoint) and _below(entry.mountpoint, destination):
+        if (is_strictly_below(path, entry.mountpoint)
+                and is_strictly_below(entry.mountpoint, destination)):
             raise PersistRefused(
                 f"{path}: inside the mount point {entry.mountpoint} ({entry.fstype})",
                 "persist a directory that is not inside another mount",
             )
-    below = sorted({m.where for m in plan.mounts if _below(m.where, path)}
-                   | {m.mountpoint for m in mounts if _below(m.mountpoint, path)})
+    below = sorted({m.where for m in plan.mounts if is_strictly_below(m.where, path)}
+                   | {m.mountpoint for m in mounts if is_strictly_below(m.mountpoint, path)})
     if below:
         raise PersistRefused(
             f"{path}: has mount points below it ({', '.join(below[:3])}"
@@ -293,7 +286,7 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
                              "fix the tree first ('layout check' says what is wrong)")
     for other in config.trees:
         root = simplify_path(other.path)
-        if _within(path, root) or _within(root, path):
+        if is_within(path, root) or is_within(root, path):
             raise PersistRefused(f"{path}: holds or is inside the layout tree {other.name!r} "
                                  f"({other.path})", "persist a directory outside the trees")
     plan = make_plan(config, snapshot)

@@ -39,6 +39,7 @@ from ..core.config import Config
 from ..core.errors import EnvironmentProblem, LayoutError
 from ..core.escape import simplify_path
 from ..core.model import Snapshot
+from ..core.paths import is_within
 from ..core.persist import PathFacts, crossings_of, mount_destination
 from ..core.plan import DirectorySpec, Mount, Plan, make_plan
 from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts, pinned_options
@@ -77,7 +78,7 @@ class Holder:
 
 def _inside(path: str, where: str) -> bool:
     path = path.removesuffix(" (deleted)")
-    return path == where or path.startswith(where.rstrip("/") + "/")
+    return is_within(path, where)
 
 
 def holders(where: str, limit: int = 5) -> list[Holder]:
