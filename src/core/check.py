@@ -52,10 +52,6 @@ class Severity(Enum):
     WARNING = "warning"
     INFO = "info"
 
-    @property
-    def rank(self) -> int:
-        return {"error": 0, "warning": 1, "info": 2}[self.value]
-
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -588,12 +584,6 @@ def _silence(config: Config, findings: list[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(out.values(), key=Finding.sort_key))
 
 
-def checked_leaves(snapshot: Snapshot, config: Config) -> int:
-    """How many leaves the configured trees hold (what a clean check mounts)."""
-    names = {t.name for t in config.trees}
-    return sum(1 for t in snapshot.trees if t.name in names for e in t.entries if is_leaf(e))
-
-
 __all__ = [
     "RULES",
     "RULES_BY_ID",
@@ -602,7 +592,6 @@ __all__ = [
     "Rule",
     "Severity",
     "check",
-    "checked_leaves",
     "is_leaf",
     "show",
 ]

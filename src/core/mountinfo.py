@@ -45,13 +45,6 @@ class MountEntry:
     super_options: tuple[str, ...]
 
     @property
-    def subvol(self) -> str | None:
-        for option in self.super_options:
-            if option.startswith("subvol="):
-                return option[len("subvol="):]
-        return None
-
-    @property
     def subvol_id(self) -> int | None:
         """The btrfs subvolume ID the kernel reports (``subvolid=``), if any."""
         for option in self.super_options:

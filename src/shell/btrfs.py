@@ -12,13 +12,13 @@ mountinfo, which gives the same answer for any path below a btrfs mount.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
 from ..core.errors import EnvironmentProblem
 
 SUBVOLUME_INODE = 256
-EMPTY_SUBVOLUME_INODE = 2
 BTRFS_SUBVOL_RDONLY = 1 << 1  # flag bit of BTRFS_IOC_SUBVOL_GETFLAGS
 BTRFS_ROOT_SUBVOL_RDONLY = 1 << 0  # flag bit in btrfs_util_subvolume_info.flags
 BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
@@ -131,15 +131,13 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True,
         facts["path"] = "/" + module.subvolume_path(where).lstrip("/")
     except module.BtrfsUtilError:
         facts["path"] = fallback_path
-    if full:
-        try:
-            raw = (os.getxattr(where, BACKUP_XATTR) if isinstance(where, int)
-                   else os.getxattr(where, BACKUP_XATTR, follow_symlinks=False))
-            facts["backup"] = raw.decode(
-                "utf-8", "replace")
-        except OSError:
-            facts["backup"] = None
-        facts["nested"] = nested_subvolumes(path)
+    try:
+        raw = (os.getxattr(where, BACKUP_XATTR) if isinstance(where, int)
+               else os.getxattr(where, BACKUP_XATTR, follow_symlinks=False))
+        facts["backup"] = raw.decode("utf-8", "replace")
+    except OSError:
+        facts["backup"] = None
+    facts["nested"] = nested_subvolumes(path)
     return facts
 
 
@@ -189,7 +187,7 @@ def set_backup_attr(path: str, value: str | None) -> None:
         try:
             os.removexattr(path, BACKUP_XATTR, follow_symlinks=False)
         except OSError as exc:
-            if exc.errno != 61:  # ENODATA: nothing to remove
+            if exc.errno != errno.ENODATA:  # nothing to remove
                 raise
     else:
         os.setxattr(path, BACKUP_XATTR, value.encode(), follow_symlinks=False)
