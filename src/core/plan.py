@@ -102,6 +102,11 @@ class Mount:
     """The scanned subvolume's id, also in ``options`` as ``subvolid=``: the kernel
     refuses to mount when ``subvol=`` names another subvolume by then."""
 
+    @property
+    def automount_unit(self) -> str:
+        """The ``.automount`` unit name for ``where`` (used when the leaf mounts on demand)."""
+        return unit_name(self.where, "automount")
+
 
 @dataclass(frozen=True, slots=True)
 class Skip:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from .config import Config
 from .errors import UserError
-from .escape import escape_specifiers, unsafe_reason
+from .escape import c_escape, escape_specifiers, unsafe_reason
 from .model import Entry, Snapshot, TreeStatus
 from .mountinfo import MountEntry, containing_mount, path_in_filesystem
 from .plan import join
@@ -206,7 +206,7 @@ def watch_unit_name(tree: str) -> str:
 def exec_quote(arg: str) -> str:
     """One argument of an ``ExecStart=`` command line, quoted for systemd."""
     safe = arg and all(c.isalnum() or c in "/._-=:+," for c in arg)
-    text = arg if safe else '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    text = arg if safe else '"' + c_escape(arg) + '"'
     return escape_specifiers(text).replace("$", "$$")
 
 

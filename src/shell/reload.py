@@ -231,7 +231,7 @@ def _mount(config: Config, change: Change, systemd: bool) -> None:
     before = frozenset(m.mount_id for m in read_mounts())
     if systemd:
         if mount.semantics.automount:
-            start_unit(mount.unit.removesuffix(".mount") + ".automount")
+            start_unit(mount.automount_unit)
             return
         start_unit(mount.unit)
     else:
