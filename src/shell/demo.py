@@ -20,6 +20,7 @@ import typer
 
 from ..core.errors import EnvironmentProblem
 from .loopdev import LoopBtrfs
+from .mounttable import read_mounts
 from .run import run
 from .unitfile import mount_fields, tmpfiles_lines
 
@@ -149,10 +150,7 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
 
 def _clean_previous(workdir: Path) -> None:
     """Unmount and detach what an earlier ``--keep`` demo left in ``workdir``."""
-    from ..core.mountinfo import parse_mountinfo
-
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-        mounts = parse_mountinfo(handle.read())
+    mounts = read_mounts()
     prefix = str(workdir) + "/"
     for entry in sorted(mounts, key=lambda m: m.mountpoint, reverse=True):
         if entry.mountpoint.startswith(prefix):

@@ -34,23 +34,16 @@ from ..core.mountinfo import (
     MountEntry,
     containing_mount,
     parse_fstab_mountpoints,
-    parse_mountinfo,
     path_in_filesystem,
 )
 from ..core.plan import snapshot_dirs
 from ..core.reserved import DEFAULT_SNAPSHOT_DIR, is_reserved, reserved_paths
 from . import btrfs
+from .mounttable import read_host_mounts
 
-
-def read_mounts() -> tuple[MountEntry, ...]:
-    """Mounts as PID 1 sees them (generators may run in a private namespace)."""
-    for source in ("/proc/1/mountinfo", "/proc/self/mountinfo"):
-        try:
-            with open(source, encoding="utf-8", errors="surrogateescape") as handle:
-                return parse_mountinfo(handle.read())
-        except OSError:
-            continue
-    return ()
+read_mounts = read_host_mounts
+"""Kept for callers that import it from here (``shell/backup.py``); the reader is
+``mounttable.read_host_mounts``."""
 
 
 def read_fstab_mountpoints() -> frozenset[str]:
@@ -255,7 +248,7 @@ def scan(config: Config, *, full: bool = True,
          mounts: tuple[MountEntry, ...] | None = None,
          fstab: frozenset[str] | None = None) -> Snapshot:
     """Scan every configured tree."""
-    mounts = read_mounts() if mounts is None else mounts
+    mounts = read_host_mounts() if mounts is None else mounts
     dirs = snapshot_dirs(config)
     trees = []
     for tree in config.trees:
