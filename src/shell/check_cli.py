@@ -31,10 +31,9 @@ from ..core.check_report import (
     report_to_text,
     rules_to_text,
 )
-from ..core.config import Config, ConfigFormat, ConfigProblem, ParsedConfig
-from ..core.errors import ConfigError
+from ..core.config import ParsedConfig
 from ..core.model import Snapshot
-from .configfile import DEFAULT_PATHS, find_config, parse_text
+from .configfile import load_config
 from .exits import EXIT_FINDINGS, EXIT_OK
 from .scan import scan
 
@@ -49,22 +48,7 @@ class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)
 def read_config(explicit: str | None) -> ParsedConfig:
     """The configuration, with a syntax error turned into a problem (a finding);
     raises :class:`ConfigError` (exit status 2) when there is nothing to read."""
-    path = find_config(explicit)
-    if path is None:
-        raise ConfigError("no configuration file found",
-                          f"create {DEFAULT_PATHS[0]} or pass --config FILE")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}") from None
-    try:
-        return parse_text(text, path)
-    except ConfigError as exc:
-        fmt = ConfigFormat.TOML if path.endswith(".toml") else ConfigFormat.PROTOTYPE
-        return ParsedConfig(Config((), fmt, path), (ConfigProblem(path, exc.message, exc.hint),))
+    return load_config(explicit, required=True, unparsable_is_problem=True)
 
 
 def gather(config_path: Path | None, snapshot_path: Path | None) -> tuple[ParsedConfig, Snapshot]:
