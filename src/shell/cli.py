@@ -15,14 +15,14 @@ from typing import Annotated, NoReturn
 import typer
 
 from ..core.config import Config, ParsedConfig
-from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError, UserError
+from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError
 from ..core.model import Snapshot
 from ..core.plan import make_plan
 from ..core.plan_report import plan_to_data, plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
 from ..core.units import render
 from .configfile import load_config, read_document
-from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE
+from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, exit_code
 from .files import write_generated
 from .scan import scan
 
@@ -213,13 +213,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("layout: aborted", err=True)
         raise SystemExit(130) from None
-    except UserError as exc:
-        _report(exc, EXIT_USAGE)
-    except (EnvironmentProblem, LayoutError) as exc:
-        _report(exc, EXIT_ENVIRONMENT)
+    except LayoutError as exc:
+        _report(exc)
     except PermissionError as exc:
-        _report(EnvironmentProblem(f"{exc.filename or ''}: permission denied",
-                                   "run as root"), EXIT_ENVIRONMENT)
+        _report(EnvironmentProblem(f"{exc.filename or ''}: permission denied", "run as root"))
     except Exception as exc:
         if STATE["debug"]:
             raise
@@ -229,13 +226,13 @@ def main() -> None:
     raise SystemExit(EXIT_OK)
 
 
-def _report(exc: LayoutError, code: int) -> NoReturn:
+def _report(exc: LayoutError) -> NoReturn:
     if STATE["debug"]:
         raise exc
     typer.echo(f"layout: error: {exc.message}", err=True)
     if exc.hint:
         typer.echo(f"layout: hint: {exc.hint}", err=True)
-    raise SystemExit(code)
+    raise SystemExit(exit_code(exc))
 
 
 if __name__ == "__main__" and os.environ.get("LAYOUT_NO_MAIN") is None:
