@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError
 from .escape import check_unit_value, escape_path, simplify_path
 from .paths import is_within
+from .tables import string_list, string_value, unknown_key_error
 
 if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
     from .policy import BackupPolicy
@@ -120,28 +121,6 @@ class ParsedConfig:
     problems: tuple[ConfigProblem, ...] = ()
 
 
-def unknown_key_error(key: str, known: Iterable[str], where: str) -> ConfigError:
-    import difflib  # only on the error path: keeps the boot-time import small
-
-    close = difflib.get_close_matches(str(key), list(known), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-    return ConfigError(f"{where}: unknown key {key!r}", hint)
-
-
-def _str(value: Any, where: str, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: {key} must be a string, not {type(value).__name__}")
-    return value
-
-
-def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(v for v in value.split(",") if v)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key} must be a list of strings", f'e.g. {key} = ["a", "b"]')
-    return tuple(value)
-
-
 def _ignore(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         pairs = [(v, "") for v in value]
@@ -181,11 +160,11 @@ def _tree_from_table(name: str, table: Any) -> TreeConfig:
     prefix = table.get("tree_prefix")
     return TreeConfig(
         name=name,
-        path=simplify_path(_str(table["path"], where, "path")),
-        destination=simplify_path(_str(table["destination"], where, "destination")),
-        device=None if device is None else _str(device, where, "device"),
-        options=_str_list(table.get("options", []), where, "options"),
-        tree_prefix=None if prefix is None else _str(prefix, where, "tree_prefix"),
+        path=simplify_path(string_value(table["path"], where, "path")),
+        destination=simplify_path(string_value(table["destination"], where, "destination")),
+        device=None if device is None else string_value(device, where, "device"),
+        options=string_list(table.get("options", []), where, "options"),
+        tree_prefix=None if prefix is None else string_value(prefix, where, "tree_prefix"),
         ignore=_ignore(table.get("ignore", []), where),
         watch=watch,
         backup=None if backup is None else _policy(backup, f"{where}.backup"),
@@ -250,17 +229,17 @@ def _tree_from_prototype(index: str, item: Any) -> TreeConfig:
     for required in ("layout_tree", "destination"):
         if required not in item:
             raise ConfigError(f"{where}: missing required key {required!r}")
-    destination = simplify_path(_str(item["destination"], where, "destination"))
+    destination = simplify_path(string_value(item["destination"], where, "destination"))
     device = item.get("device_path")
     prefix = item.get("tree_prefix")
     extra = item.get("extra_opts", [])
     return TreeConfig(
         name=prototype_tree_name(destination),
-        path=simplify_path(_str(item["layout_tree"], where, "layout_tree")),
+        path=simplify_path(string_value(item["layout_tree"], where, "layout_tree")),
         destination=destination,
-        device=None if device is None else _str(device, where, "device_path"),
-        options=() if extra is None else _str_list(extra, where, "extra_opts"),
-        tree_prefix=None if prefix is None else _str(prefix, where, "tree_prefix"),
+        device=None if device is None else string_value(device, where, "device_path"),
+        options=() if extra is None else string_list(extra, where, "extra_opts"),
+        tree_prefix=None if prefix is None else string_value(prefix, where, "tree_prefix"),
     )
 
 
