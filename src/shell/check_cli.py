@@ -35,7 +35,6 @@ from ..core.config import ParsedConfig
 from ..core.model import Snapshot
 from .configfile import load_config
 from .exits import EXIT_FINDINGS, EXIT_OK
-from .scan import scan
 
 
 class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)
@@ -51,22 +50,18 @@ def read_config(explicit: str | None) -> ParsedConfig:
     return load_config(explicit, required=True, unparsable_is_problem=True)
 
 
-def gather(config_path: Path | None, snapshot_path: Path | None) -> tuple[ParsedConfig, Snapshot]:
-    from .cli import fail, read_snapshot
+def _checked_world(config_path: Path | None,
+                   snapshot_path: Path | None) -> tuple[ParsedConfig, Snapshot]:
+    """The configuration and snapshot to check; a live scan also gets its crossings."""
+    from .cli import gather
 
+    config, snapshot, parsed = gather(config_path, snapshot_path, unparsable_is_problem=True)
     if snapshot_path is not None:
-        snapshot, embedded = read_snapshot(snapshot_path)
-        if config_path is not None:
-            return read_config(str(config_path)), snapshot
-        if embedded is None:
-            fail(f"{snapshot_path}: the snapshot has no configuration", "pass --config FILE")
-        return embedded, snapshot
-    parsed = read_config(str(config_path) if config_path else None)
+        return parsed, snapshot
     from ..core.plan import make_plan
     from .reload import with_crossings
 
-    snapshot = scan(parsed.config, full=True)
-    return parsed, with_crossings(snapshot, make_plan(parsed.config, snapshot))
+    return parsed, with_crossings(snapshot, make_plan(config, snapshot))
 
 
 def _version() -> str | None:
@@ -104,7 +99,7 @@ def check_command(
     if list_rules:
         typer.echo(rules_to_text(), nl=False)
         raise typer.Exit(EXIT_OK)
-    parsed, snap = gather(config, snapshot)
+    parsed, snap = _checked_world(config, snapshot)
     report = check(parsed.config, snap, parsed.problems)
     if format is CheckFormat.json:
         out = report_to_json(report)

@@ -76,19 +76,23 @@ def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
 
 
 def gather(config_path: Path | None, snapshot_path: Path | None,
-           full: bool = True) -> tuple[Config, Snapshot, ParsedConfig]:
-    """The configuration and a snapshot: scanned live, or read from a file."""
+           full: bool = True, *, unparsable_is_problem: bool = False,
+           ) -> tuple[Config, Snapshot, ParsedConfig]:
+    """The configuration and a snapshot: scanned live, or read from a file.  With
+    ``unparsable_is_problem`` (``layout check``) see ``configfile.load_config``."""
     if snapshot_path is not None:
         snapshot, embedded = read_snapshot(snapshot_path)
         if config_path is not None:
-            parsed = load_config(str(config_path), required=True)
+            parsed = load_config(str(config_path), required=True,
+                                 unparsable_is_problem=unparsable_is_problem)
         elif embedded is not None:
             parsed = embedded
         else:
             fail(f"{snapshot_path}: the snapshot has no configuration",
                  "pass --config FILE as well")
         return parsed.config, snapshot, parsed
-    parsed = load_config(str(config_path) if config_path else None, required=True)
+    parsed = load_config(str(config_path) if config_path else None, required=True,
+                         unparsable_is_problem=unparsable_is_problem)
     return parsed.config, scan(parsed.config, full=full), parsed
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from layout_trees.core.errors import ConfigError
 from layout_trees.shell.check_cli import read_config
@@ -36,3 +38,26 @@ def test_missing_configuration_is_an_error(fs: FakeFilesystem) -> None:
     """An explicit path that does not exist cannot be checked (exit 2)."""
     with pytest.raises(ConfigError, match="no such configuration file"):
         read_config("/nowhere.toml")
+
+
+def test_check_and_plan_read_config_and_snapshot_alike(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """With --snapshot and a broken --config, check reports LT001 (exit 1) where plan
+    stops with one line (exit 2): one reader, the difference only in what a syntax error is."""
+    from layout_trees.core.config import Config
+    from layout_trees.core.model import Snapshot
+    from layout_trees.core.snapshot_json import dump_snapshot
+    from test_check_output import run_layout
+
+    snap = tmp_path / "s.json"
+    snap.write_text(dump_snapshot(Snapshot(), Config()))
+    broken = tmp_path / "c.toml"
+    broken.write_text("[tree.a\n")
+    code, out, _ = run_layout(["check", "-s", str(snap), "-c", str(broken), "-f", "json"], capsys)
+    assert code == 1 and "LT001" in out
+    code, _, err = run_layout(["plan", "-s", str(snap), "-c", str(broken)], capsys)
+    assert code == 2 and err.count("\n") <= 2 and "not valid TOML" in err
+    bare = tmp_path / "bare.json"
+    bare.write_text(dump_snapshot(Snapshot()))
+    code, _, err = run_layout(["check", "-s", str(bare)], capsys)
+    assert code == 2 and "the snapshot has no configuration" in err
