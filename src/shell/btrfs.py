@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import EnvironmentProblem
+
+if TYPE_CHECKING:
+    import subprocess
 
 SUBVOLUME_INODE = 256
 BTRFS_SUBVOL_RDONLY = 1 << 1  # flag bit of BTRFS_IOC_SUBVOL_GETFLAGS
@@ -225,3 +228,32 @@ def delete_subvolume_by_id(fs_fd: int, subvol_id: int) -> None:
 def sync_filesystem(fd: int) -> None:
     """Commit the filesystem of ``fd`` (data and metadata) to disk."""
     require_btrfsutil().sync(fd)
+
+
+# --- the btrfs command (btrfs-progs) ----------------------------------------------------
+# For what btrfsutil does not do (send/receive, mkfs) and for tools that must work
+# without it (the demo).  Imported lazily: the generator never runs a command.
+
+
+def cli_argv(*args: str) -> list[str]:
+    """The argv of ``btrfs ARGS`` (for pipelines such as ``btrfs send | btrfs receive``)."""
+    return ["btrfs", *args]
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run ``btrfs ARGS`` through the one subprocess gateway."""
+    from .run import run
+
+    return run(cli_argv(*args), check=check)
+
+
+def snapshot(source: str, dest: str, *, read_only: bool = False) -> None:
+    """``btrfs subvolume snapshot [-r] SOURCE DEST``."""
+    cli("subvolume", "snapshot", *(["-r"] if read_only else []), source, dest)
+
+
+def make_filesystem(device: str, label: str) -> None:
+    """``mkfs.btrfs`` on ``device`` (overwriting whatever it holds) with ``label``."""
+    from .run import run
+
+    run(["mkfs.btrfs", "-q", "-f", "-L", label, device])

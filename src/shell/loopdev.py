@@ -13,6 +13,7 @@ import os
 import tempfile
 from types import TracebackType
 
+from . import btrfs
 from .run import run
 
 
@@ -34,7 +35,7 @@ class LoopBtrfs:
                     handle.truncate(_size_bytes(self.size))
             self.device = run(["losetup", "--find", "--show", self.image]).stdout.decode().strip()
             if self._mkfs:
-                run(["mkfs.btrfs", "-q", "-f", "-L", self.label, self.device])
+                btrfs.make_filesystem(self.device, self.label)
             if self.mountpoint is None:
                 self.mountpoint = tempfile.mkdtemp(prefix="layout-trees-top-")
                 self._made_mountpoint = True
