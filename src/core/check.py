@@ -48,6 +48,9 @@ from .watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
 
 
 class Severity(Enum):
+    """How much a finding matters: errors fail ``layout check``, warnings only with
+    ``--strict``, notes never."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"

@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup
 
 
 class ConfigFormat(Enum):
+    """How a configuration was written: the native TOML schema (also its JSON form) or the
+    prototype's list of trees."""
+
     TOML = "toml"
     PROTOTYPE = "prototype"
 
@@ -104,11 +107,15 @@ class ConfigProblem:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The whole configuration: every layout tree, in the order written, and where it came
+    from.  Valid by construction (each ``TreeConfig`` validates itself)."""
+
     trees: tuple[TreeConfig, ...] = ()
     format: ConfigFormat = ConfigFormat.TOML
     source: str | None = None
 
     def tree(self, name: str) -> TreeConfig | None:
+        """The tree called ``name``, if configured."""
         for tree in self.trees:
             if tree.name == name:
                 return tree
@@ -117,6 +124,9 @@ class Config:
 
 @dataclass(frozen=True, slots=True)
 class ParsedConfig:
+    """A configuration as read, with the problems that did not stop the reading (unknown
+    or bad entries a tolerant reader skipped, a file that could not be parsed at all)."""
+
     config: Config
     problems: tuple[ConfigProblem, ...] = ()
 

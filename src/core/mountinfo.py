@@ -34,6 +34,9 @@ def _unoctal(field: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MountEntry:
+    """One line of ``/proc/<pid>/mountinfo`` (proc(5)): a mount as the kernel reports it,
+    named by its mount ID; paths are unescaped."""
+
     mount_id: int
     parent_id: int
     root: str

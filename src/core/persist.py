@@ -116,6 +116,8 @@ def mount_destination(mount: Mount) -> str:
 
 
 class StepKind(Enum):
+    """What one step of ``layout persist`` does."""
+
     MAKE_DIRECTORY = "make-directory"
     """Create a structure directory in the tree (path, uid, gid, mode)."""
     CREATE_SUBVOLUME = "create-subvolume"
@@ -130,6 +132,9 @@ class StepKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One effect of ``layout persist``, as data: the shell performs the steps in order,
+    registering each one's undo before it acts."""
+
     kind: StepKind
     path: str
     uid: int = 0
@@ -138,6 +143,7 @@ class Step:
     source: str | None = None
 
     def describe(self, mount: Mount) -> str:
+        """The step in words, for the dry run and for messages."""
         if self.kind is StepKind.MAKE_DIRECTORY:
             return (f"create directory {self.path} (owner {self.uid}:{self.gid}, "
                     f"mode {self.mode:04o})")

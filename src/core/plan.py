@@ -144,12 +144,17 @@ class ResolvedDestination:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """What should be mounted where: the leaves to mount, what is skipped and why, the
+    directories to create above the mount points and the destinations resolved through
+    symlinks.  The same snapshot and configuration give the same plan."""
+
     mounts: tuple[Mount, ...] = ()
     skips: tuple[Skip, ...] = ()
     directories: tuple[DirectorySpec, ...] = ()
     resolved: tuple[ResolvedDestination, ...] = ()
 
     def mounts_of(self, tree: str) -> tuple[Mount, ...]:
+        """The planned mounts of ``tree``."""
         return tuple(m for m in self.mounts if m.tree == tree)
 
     @property

@@ -83,6 +83,8 @@ def pinned_options(options: tuple[str, ...], subvol_id: int) -> tuple[str, ...]:
 
 
 class ChangeKind(Enum):
+    """What ``layout reload`` does about one mount point."""
+
     MOUNT = "mount"
     """A planned leaf that is not mounted: mount it."""
     UNMOUNT = "unmount"
@@ -107,6 +109,8 @@ class LeafMount:
 
 @dataclass(frozen=True, slots=True)
 class Change:
+    """One difference between the mount plan and what is mounted, and what to do about it."""
+
     kind: ChangeKind
     where: str
     tree: str
@@ -133,6 +137,9 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class ReloadPlan:
+    """What ``layout reload`` would change to make the mounts match the trees: the changes,
+    the directories to create or fix, and what is already as planned."""
+
     changes: tuple[Change, ...] = ()
     directories: tuple[DirectorySpec, ...] = ()
     """Directories that must exist with these owners and modes (created when missing, owner
@@ -145,6 +152,7 @@ class ReloadPlan:
     """``(tree, destination)``: where each tree's mounts and directories are below."""
 
     def destination(self, tree: str) -> str | None:
+        """Where ``tree`` mounts, if it is in the plan."""
         return dict(self.destinations).get(tree)
 
     def of(self, kind: ChangeKind) -> tuple[Change, ...]:

@@ -38,6 +38,8 @@ from .exits import EXIT_FINDINGS, EXIT_OK
 
 
 class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)
+    """The output formats of ``layout check --format``."""
+
     text = "text"
     json = "json"
     sarif = "sarif"

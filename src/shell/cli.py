@@ -37,6 +37,8 @@ STATE = {"debug": False}
 
 
 class Format(StrEnum):
+    """The output formats of ``layout plan --format``."""
+
     text = "text"
     json = "json"
 

@@ -18,6 +18,9 @@ from .run import run
 
 
 class LoopBtrfs:
+    """A btrfs on a loop device backed by an image file, mounted at its top level; a context
+    manager that unmounts and detaches what it made (for the demo and the tests)."""
+
     def __init__(self, image: str, size: str = "256M", label: str = "layout-demo",
                  mountpoint: str | None = None, mkfs: bool = True) -> None:
         self.image = image

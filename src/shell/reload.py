@@ -67,6 +67,8 @@ RECHECKS = 2
 
 @dataclass(frozen=True)
 class Holder:
+    """A process that keeps a mount busy, and how (for the message when it cannot go)."""
+
     pid: int
     command: str
     how: str
