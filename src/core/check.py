@@ -44,6 +44,7 @@ from .plan import (
     mount_components,
     without_reserved,
 )
+from .policy import Override, parse_override
 from .watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
 
 
@@ -520,9 +521,15 @@ def _backup_findings(tree: TreeConfig, scan: TreeScan, mounts: tuple[Mount, ...]
         entry = entries.get(mount.path)
         sub = entry.subvolume if entry is not None else None
         path = _entry_path(tree, mount.path)
-        if sub is not None and sub.backup is not None and sub.backup.strip() == "skip":
+        override = parse_override(sub.backup if sub is not None else None)
+        if override is Override.SKIP:
             out.append(Finding("LT061", f"{show(path)}: excluded from backups "
                                "(user.layout-trees.backup=skip)", tree.name, path))
+        elif override is Override.INVALID:
+            assert sub is not None and sub.backup is not None
+            out.append(Finding("LT060", f"{show(path)}: user.layout-trees.backup="
+                               f"{show(sub.backup)!r} is not understood (only 'skip'), so no "
+                               "policy covers it", tree.name, path))
         elif tree.backup is None:
             out.append(Finding("LT060", f"{show(path)}: tree {show(tree.name)!r} has no backup "
                                "policy", tree.name, path))
