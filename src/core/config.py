@@ -271,6 +271,16 @@ def parse_prototype_document(data: Any, source: str | None = None) -> ParsedConf
     return ParsedConfig(Config(tuple(trees), ConfigFormat.PROTOTYPE, source), tuple(problems))
 
 
+def policy_to_data(policy: BackupPolicy) -> dict[str, Any]:
+    """A backup policy as JSON-ready data, every key of ``POLICY_KEYS`` in its order: the
+    one serialisation, for the configuration and the backup manifest alike."""
+    from .policy import POLICY_KEYS
+
+    data: dict[str, Any] = {key: getattr(policy, key) for key in POLICY_KEYS}
+    data["targets"] = list(policy.targets)
+    return data
+
+
 def config_to_data(config: Config) -> dict[str, Any]:
     """The configuration as JSON-ready data (embedded in snapshots)."""
     trees: dict[str, Any] = {}
@@ -287,15 +297,6 @@ def config_to_data(config: Config) -> dict[str, Any]:
         if tree.watch:
             table["watch"] = True
         if tree.backup is not None:
-            b = tree.backup
-            table["backup"] = {
-                "targets": list(b.targets),
-                "schedule": b.schedule,
-                "snapshot_dir": b.snapshot_dir,
-                "snapshot_preserve_min": b.snapshot_preserve_min,
-                "snapshot_preserve": b.snapshot_preserve,
-                "target_preserve_min": b.target_preserve_min,
-                "target_preserve": b.target_preserve,
-            }
+            table["backup"] = policy_to_data(tree.backup)
         trees[tree.name] = table
     return {"tree": trees}
