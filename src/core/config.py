@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UserError
 from .escape import check_unit_value, escape_path, simplify_path
 from .paths import is_within
 from .tables import string_list, string_value, unknown_key_error
@@ -269,6 +269,29 @@ def parse_prototype_document(data: Any, source: str | None = None) -> ParsedConf
         ((f"entry {i}", str(i), item) for i, item in enumerate(data)), _tree_from_prototype
     )
     return ParsedConfig(Config(tuple(trees), ConfigFormat.PROTOTYPE, source), tuple(problems))
+
+
+def select_backup_trees(config: Config, names: Iterable[str] | None = None,
+                        schedule: str | None = None) -> frozenset[str]:
+    """The trees a backup run covers: those with a policy, limited to ``names`` (each must
+    exist and have a policy) and to the policies of ``schedule``."""
+    chosen = {t.name for t in config.trees if t.backup is not None}
+    if names is not None:
+        wanted = list(names)
+        if wanted:
+            unknown = [n for n in wanted if config.tree(n) is None]
+            if unknown:
+                raise UserError(f"no tree named {unknown[0]!r}",
+                                "known trees: " + ", ".join(t.name for t in config.trees))
+            no_policy = [n for n in wanted if n not in chosen]
+            if no_policy:
+                raise UserError(f"tree {no_policy[0]!r} has no backup policy",
+                                f"add a [tree.{no_policy[0]}.backup] table")
+            chosen &= set(wanted)
+    if schedule is not None:
+        chosen = {n for n in chosen if (t := config.tree(n)) is not None
+                  and t.backup is not None and t.backup.schedule == schedule}
+    return frozenset(chosen)
 
 
 def policy_to_data(policy: BackupPolicy) -> dict[str, Any]:
