@@ -33,7 +33,7 @@ from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import needs_escaping, unit_name
 from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
-from .paths import is_within
+from .paths import ancestors, is_within
 from .persist import crossed_at, mount_destination
 from .plan import (
     Mount,
@@ -396,9 +396,7 @@ def _hidden_findings(plan: Plan, config: Config) -> list[Finding]:
     by_where = {m.where: m for m in plan.mounts}
     out: list[Finding] = []
     for mount in plan.mounts:
-        parent = mount.where
-        while parent != "/":
-            parent = parent.rsplit("/", 1)[0] or "/"
+        for parent in ancestors(mount.where):
             outer = by_where.get(parent)
             if outer is None or outer.tree == mount.tree:
                 continue

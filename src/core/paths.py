@@ -22,6 +22,20 @@ def is_strictly_below(path: str, base: str) -> bool:
     return path != base and is_within(path, base)
 
 
+def parent_of(path: str) -> str:
+    """The directory holding ``path`` (``/`` for ``/`` itself and for top-level paths)."""
+    return path.rsplit("/", 1)[0] or "/"
+
+
+def ancestors(path: str) -> tuple[str, ...]:
+    """Every directory strictly above ``path``, nearest first, ending with ``/``."""
+    out = []
+    while path != "/":
+        path = parent_of(path)
+        out.append(path)
+    return tuple(out)
+
+
 def has_at_above(parts: Sequence[str]) -> bool:
     """Whether an ``@`` name stands above the last component of a tree-relative path."""
     return any(p.startswith("@") for p in parts[:-1])
@@ -37,4 +51,5 @@ def is_structure_path(parts: Sequence[str]) -> bool:
     return not any(p.startswith("@") for p in parts)
 
 
-__all__ = ["has_at_above", "is_leaf_path", "is_strictly_below", "is_structure_path", "is_within"]
+__all__ = ["ancestors", "has_at_above", "is_leaf_path", "is_strictly_below", "is_structure_path",
+           "is_within", "parent_of"]

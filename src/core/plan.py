@@ -56,7 +56,7 @@ from .escape import (
 )
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import MountOptions, conflicting_options, interpret
-from .paths import is_within
+from .paths import ancestors, is_within
 from .reserved import DEFAULT_SNAPSHOT_DIR, is_reserved_below, reserved_paths
 
 
@@ -417,11 +417,7 @@ def _directories(
 
 def _containing_mount(path: str, wheres: frozenset[str]) -> str | None:
     """The deepest mount point strictly above ``path``."""
-    while path != "/":
-        path = path.rsplit("/", 1)[0] or "/"
-        if path in wheres:
-            return path
-    return None
+    return next((p for p in ancestors(path) if p in wheres), None)
 
 
 def snapshot_dirs(config: Config) -> frozenset[str]:

@@ -32,6 +32,7 @@ from .escape import (
     unit_name,
     unit_value_problem,
 )
+from .paths import ancestors, parent_of
 from .plan import DirectorySpec, Mount, Plan
 
 GENERATOR = "layout-trees-generator"
@@ -189,7 +190,7 @@ def directories_unit(within: str | None, specs: list[DirectorySpec], before: lis
     lines += ["DefaultDependencies=no", "Conflicts=shutdown.target", "Before=shutdown.target"]
     if within is None:
         lines.append("After=systemd-remount-fs.service")
-        parents = sorted({_parent(s.path) for s in specs})
+        parents = sorted({parent_of(s.path) for s in specs})
         lines.append("RequiresMountsFor=" + " ".join(_quoted(p) for p in parents))
     else:
         lines.append(f"After={unit_name(within, 'mount')}")
@@ -206,10 +207,6 @@ def directories_unit(within: str | None, specs: list[DirectorySpec], before: lis
 
 def _quoted(path: str) -> str:
     return '"' + escape_specifiers(c_escape(path)) + '"'
-
-
-def _parent(path: str) -> str:
-    return path.rsplit("/", 1)[0] or "/"
 
 
 def _refuse_unsafe(plan: Plan, source: str | None) -> None:
@@ -261,9 +258,7 @@ def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
         group_of[spec.path] = spec.within
     before: dict[str | None, set[str]] = defaultdict(set)
     for mount in plan.mounts:
-        path = mount.where
-        while path != "/":
-            path = path.rsplit("/", 1)[0] or "/"
+        for path in ancestors(mount.where):
             if path in group_of:
                 before[group_of[path]].add(mount.unit)
     for within, specs in sorted(groups.items(), key=lambda kv: kv[0] or ""):

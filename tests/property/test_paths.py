@@ -8,11 +8,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.model import Entry, EntryKind, Subvolume
 from layout_trees.core.paths import (
+    ancestors,
     has_at_above,
     is_leaf_path,
     is_strictly_below,
     is_structure_path,
     is_within,
+    parent_of,
 )
 
 COMPONENTS = st.sampled_from(["a", "ab", "b", "@a", "@b", "a@", "x"])
@@ -51,3 +53,15 @@ def test_entry_properties_are_the_path_rules(parts: tuple[str, ...], kind: Entry
     assert entry.below_at_name == has_at_above(parts)
     assert entry.is_structure_directory == (kind is not EntryKind.SYMLINK
                                             and is_structure_path(parts))
+
+
+@given(ABS)
+@example("/")
+@example("/a")
+def test_ancestors_reference_model(path: str) -> None:
+    """Reference model: ancestors are PurePosixPath's parents, nearest first; parent_of is
+    the first of them."""
+    expected = tuple(str(p) for p in PurePosixPath(path).parents)
+    assert ancestors(path) == expected
+    assert parent_of(path) == (expected[0] if expected else "/")
+    assert all(is_strictly_below(path, a) for a in ancestors(path))
