@@ -53,10 +53,16 @@ SnapshotOpt = Annotated[
 ]
 
 
-def fail(message: str, hint: str | None = None, code: int = EXIT_USAGE) -> NoReturn:
+def print_error(message: str, hint: str | None = None) -> None:
+    """An error as ``layout`` prints it: one line, and one more for the hint."""
     typer.echo(f"layout: error: {message}", err=True)
     if hint:
         typer.echo(f"layout: hint: {hint}", err=True)
+
+
+def fail(message: str, hint: str | None = None, code: int = EXIT_USAGE) -> NoReturn:
+    """Stop a command with an error message and ``code``."""
+    print_error(message, hint)
     raise typer.Exit(code)
 
 
@@ -235,9 +241,7 @@ def main() -> None:
 def _report(exc: LayoutError) -> NoReturn:
     if STATE["debug"]:
         raise exc
-    typer.echo(f"layout: error: {exc.message}", err=True)
-    if exc.hint:
-        typer.echo(f"layout: hint: {exc.hint}", err=True)
+    print_error(exc.message, exc.hint)
     raise SystemExit(exit_code(exc))
 
 
