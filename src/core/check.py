@@ -33,7 +33,7 @@ from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import needs_escaping, unit_name
 from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
-from .paths import ancestors, is_within
+from .paths import ancestors, is_structure_path, is_within
 from .persist import crossed_at, mount_destination
 from .plan import (
     Mount,
@@ -366,7 +366,7 @@ def _structure_findings(tree: TreeConfig, scan: TreeScan) -> list[Finding]:
             continue
         plain: list[str] = []
         for rel in sorted(sub.nested):
-            if any(part.startswith("@") for part in rel.split("/")):
+            if not is_structure_path(rel.split("/")):
                 out.append(Finding("LT022", f"{show(path + '/' + rel)}: '@' subvolume inside leaf "
                                    f"{shown}; visible in its mount, not mounted on its own",
                                    tree.name, f"{path}/{rel}"))

@@ -36,6 +36,7 @@ from ..core.mountinfo import (
     parse_fstab_mountpoints,
     path_in_filesystem,
 )
+from ..core.paths import parent_of
 from ..core.plan import snapshot_dirs
 from ..core.reserved import DEFAULT_SNAPSHOT_DIR, is_reserved, reserved_paths
 from . import btrfs
@@ -170,7 +171,7 @@ def resolve_destination(destination: str, limit: int = 40) -> tuple[str, str | N
     while pending:
         part = pending.pop(0)
         if part in (".", ".."):
-            resolved = resolved if part == "." else (resolved.rsplit("/", 1)[0] or "/")
+            resolved = resolved if part == "." else parent_of(resolved)
             continue
         candidate = resolved.rstrip("/") + "/" + part
         try:
