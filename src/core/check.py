@@ -33,6 +33,7 @@ from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import needs_escaping, unit_name
 from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
+from .paths import ancestors, is_structure_path, is_within
 from .persist import crossed_at, mount_destination
 from .plan import (
     Mount,
@@ -43,17 +44,17 @@ from .plan import (
     mount_components,
     without_reserved,
 )
+from .policy import Override, parse_override
 from .watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
 
 
 class Severity(Enum):
+    """How much a finding matters: errors fail ``layout check``, warnings only with
+    ``--strict``, notes never."""
+
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        return {"error": 0, "warning": 1, "info": 2}[self.value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,13 +252,9 @@ def _entry_path(tree: TreeConfig, path: tuple[str, ...]) -> str:
     return join(tree.path, path) if path else tree.path
 
 
-def _below_leaf(entry: Entry) -> bool:
-    return any(p.startswith("@") for p in entry.path[:-1])
-
-
 def is_leaf(entry: Entry) -> bool:
     """Whether the planner treats ``entry`` as a leaf (before names and clashes)."""
-    return (entry.kind is EntryKind.SUBVOLUME and entry.is_at_name and not _below_leaf(entry)
+    return (entry.kind is EntryKind.SUBVOLUME and entry.has_leaf_name
             and entry.subvolume is not None and not entry.subvolume.read_only)
 
 
@@ -352,7 +349,7 @@ def _skip_findings(config: Config, plan: Plan) -> list[Finding]:
 def _structure_findings(tree: TreeConfig, scan: TreeScan) -> list[Finding]:
     out: list[Finding] = []
     for entry in scan.entries:
-        if _below_leaf(entry):
+        if entry.below_at_name:
             continue  # inside a leaf: a scan never records these
         path = _entry_path(tree, entry.path)
         shown = show(path)
@@ -376,7 +373,7 @@ def _structure_findings(tree: TreeConfig, scan: TreeScan) -> list[Finding]:
             continue
         plain: list[str] = []
         for rel in sorted(sub.nested):
-            if any(part.startswith("@") for part in rel.split("/")):
+            if not is_structure_path(rel.split("/")):
                 out.append(Finding("LT022", f"{show(path + '/' + rel)}: '@' subvolume inside leaf "
                                    f"{shown}; visible in its mount, not mounted on its own",
                                    tree.name, f"{path}/{rel}"))
@@ -406,9 +403,7 @@ def _hidden_findings(plan: Plan, config: Config) -> list[Finding]:
     by_where = {m.where: m for m in plan.mounts}
     out: list[Finding] = []
     for mount in plan.mounts:
-        parent = mount.where
-        while parent != "/":
-            parent = parent.rsplit("/", 1)[0] or "/"
+        for parent in ancestors(mount.where):
             outer = by_where.get(parent)
             if outer is None or outer.tree == mount.tree:
                 continue
@@ -430,7 +425,7 @@ def _hidden_findings(plan: Plan, config: Config) -> list[Finding]:
 
 
 def _inside(path: str, home: str) -> bool:
-    return home != "/" and (path == home or path.startswith(home + "/"))
+    return home != "/" and is_within(path, home)
 
 
 def _exempt(writer: Writer, where: str, snapshot: Snapshot) -> str | None:
@@ -448,8 +443,7 @@ def _security_findings(tree: TreeConfig, scan: TreeScan, snapshot: Snapshot) -> 
     dirs: list[tuple[tuple[str, ...], int, int, int, tuple[AclEntry, ...]]] = [
         ((), scan.uid, scan.gid, scan.mode, scan.acl)]
     for entry in sorted(scan.entries, key=lambda e: e.path):
-        if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not any(
-                p.startswith("@") for p in entry.path):
+        if entry.is_structure_directory:
             dirs.append((entry.path, entry.uid, entry.gid, entry.mode, entry.acl))
     flagged: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     out: list[Finding] = []
@@ -532,9 +526,15 @@ def _backup_findings(tree: TreeConfig, scan: TreeScan, mounts: tuple[Mount, ...]
         entry = entries.get(mount.path)
         sub = entry.subvolume if entry is not None else None
         path = _entry_path(tree, mount.path)
-        if sub is not None and sub.backup is not None and sub.backup.strip() == "skip":
+        override = parse_override(sub.backup if sub is not None else None)
+        if override is Override.SKIP:
             out.append(Finding("LT061", f"{show(path)}: excluded from backups "
                                "(user.layout-trees.backup=skip)", tree.name, path))
+        elif override is Override.INVALID:
+            assert sub is not None and sub.backup is not None
+            out.append(Finding("LT060", f"{show(path)}: user.layout-trees.backup="
+                               f"{show(sub.backup)!r} is not understood (only 'skip'), so no "
+                               "policy covers it", tree.name, path))
         elif tree.backup is None:
             out.append(Finding("LT060", f"{show(path)}: tree {show(tree.name)!r} has no backup "
                                "policy", tree.name, path))
@@ -622,12 +622,6 @@ def _silence(config: Config, findings: list[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(out.values(), key=Finding.sort_key))
 
 
-def checked_leaves(snapshot: Snapshot, config: Config) -> int:
-    """How many leaves the configured trees hold (what a clean check mounts)."""
-    names = {t.name for t in config.trees}
-    return sum(1 for t in snapshot.trees if t.name in names for e in t.entries if is_leaf(e))
-
-
 __all__ = [
     "RULES",
     "RULES_BY_ID",
@@ -636,7 +630,6 @@ __all__ = [
     "Rule",
     "Severity",
     "check",
-    "checked_leaves",
     "is_leaf",
     "show",
 ]

@@ -19,14 +19,19 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UserError
 from .escape import check_unit_value, escape_path, simplify_path
+from .paths import is_within
+from .tables import string_list, string_value, unknown_key_error
 
 if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
     from .policy import BackupPolicy
 
 
 class ConfigFormat(Enum):
+    """How a configuration was written: the native TOML schema (also its JSON form) or the
+    prototype's list of trees."""
+
     TOML = "toml"
     PROTOTYPE = "prototype"
 
@@ -72,7 +77,7 @@ class TreeConfig:
         if self.tree_prefix is not None:
             prefix = simplify_path(self.tree_prefix)
             path = simplify_path(self.path)
-            if not (prefix == "/" or path == prefix or path.startswith(prefix + "/")):
+            if not is_within(path, prefix):
                 raise ConfigError(
                     f"{where}: tree_prefix {self.tree_prefix!r} is not a prefix of layout_tree "
                     f"{self.path!r}",
@@ -102,11 +107,15 @@ class ConfigProblem:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The whole configuration: every layout tree, in the order written, and where it came
+    from.  Valid by construction (each ``TreeConfig`` validates itself)."""
+
     trees: tuple[TreeConfig, ...] = ()
     format: ConfigFormat = ConfigFormat.TOML
     source: str | None = None
 
     def tree(self, name: str) -> TreeConfig | None:
+        """The tree called ``name``, if configured."""
         for tree in self.trees:
             if tree.name == name:
                 return tree
@@ -115,30 +124,11 @@ class Config:
 
 @dataclass(frozen=True, slots=True)
 class ParsedConfig:
+    """A configuration as read, with the problems that did not stop the reading (unknown
+    or bad entries a tolerant reader skipped, a file that could not be parsed at all)."""
+
     config: Config
     problems: tuple[ConfigProblem, ...] = ()
-
-
-def unknown_key_error(key: str, known: Iterable[str], where: str) -> ConfigError:
-    import difflib  # only on the error path: keeps the boot-time import small
-
-    close = difflib.get_close_matches(str(key), list(known), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-    return ConfigError(f"{where}: unknown key {key!r}", hint)
-
-
-def _str(value: Any, where: str, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: {key} must be a string, not {type(value).__name__}")
-    return value
-
-
-def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(v for v in value.split(",") if v)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: {key} must be a list of strings", f'e.g. {key} = ["a", "b"]')
-    return tuple(value)
 
 
 def _ignore(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -180,11 +170,11 @@ def _tree_from_table(name: str, table: Any) -> TreeConfig:
     prefix = table.get("tree_prefix")
     return TreeConfig(
         name=name,
-        path=simplify_path(_str(table["path"], where, "path")),
-        destination=simplify_path(_str(table["destination"], where, "destination")),
-        device=None if device is None else _str(device, where, "device"),
-        options=_str_list(table.get("options", []), where, "options"),
-        tree_prefix=None if prefix is None else _str(prefix, where, "tree_prefix"),
+        path=simplify_path(string_value(table["path"], where, "path")),
+        destination=simplify_path(string_value(table["destination"], where, "destination")),
+        device=None if device is None else string_value(device, where, "device"),
+        options=string_list(table.get("options", []), where, "options"),
+        tree_prefix=None if prefix is None else string_value(prefix, where, "tree_prefix"),
         ignore=_ignore(table.get("ignore", []), where),
         watch=watch,
         backup=None if backup is None else _policy(backup, f"{where}.backup"),
@@ -249,17 +239,17 @@ def _tree_from_prototype(index: str, item: Any) -> TreeConfig:
     for required in ("layout_tree", "destination"):
         if required not in item:
             raise ConfigError(f"{where}: missing required key {required!r}")
-    destination = simplify_path(_str(item["destination"], where, "destination"))
+    destination = simplify_path(string_value(item["destination"], where, "destination"))
     device = item.get("device_path")
     prefix = item.get("tree_prefix")
     extra = item.get("extra_opts", [])
     return TreeConfig(
         name=prototype_tree_name(destination),
-        path=simplify_path(_str(item["layout_tree"], where, "layout_tree")),
+        path=simplify_path(string_value(item["layout_tree"], where, "layout_tree")),
         destination=destination,
-        device=None if device is None else _str(device, where, "device_path"),
-        options=() if extra is None else _str_list(extra, where, "extra_opts"),
-        tree_prefix=None if prefix is None else _str(prefix, where, "tree_prefix"),
+        device=None if device is None else string_value(device, where, "device_path"),
+        options=() if extra is None else string_list(extra, where, "extra_opts"),
+        tree_prefix=None if prefix is None else string_value(prefix, where, "tree_prefix"),
     )
 
 
@@ -281,6 +271,39 @@ def parse_prototype_document(data: Any, source: str | None = None) -> ParsedConf
     return ParsedConfig(Config(tuple(trees), ConfigFormat.PROTOTYPE, source), tuple(problems))
 
 
+def select_backup_trees(config: Config, names: Iterable[str] | None = None,
+                        schedule: str | None = None) -> frozenset[str]:
+    """The trees a backup run covers: those with a policy, limited to ``names`` (each must
+    exist and have a policy) and to the policies of ``schedule``."""
+    chosen = {t.name for t in config.trees if t.backup is not None}
+    if names is not None:
+        wanted = list(names)
+        if wanted:
+            unknown = [n for n in wanted if config.tree(n) is None]
+            if unknown:
+                raise UserError(f"no tree named {unknown[0]!r}",
+                                "known trees: " + ", ".join(t.name for t in config.trees))
+            no_policy = [n for n in wanted if n not in chosen]
+            if no_policy:
+                raise UserError(f"tree {no_policy[0]!r} has no backup policy",
+                                f"add a [tree.{no_policy[0]}.backup] table")
+            chosen &= set(wanted)
+    if schedule is not None:
+        chosen = {n for n in chosen if (t := config.tree(n)) is not None
+                  and t.backup is not None and t.backup.schedule == schedule}
+    return frozenset(chosen)
+
+
+def policy_to_data(policy: BackupPolicy) -> dict[str, Any]:
+    """A backup policy as JSON-ready data, every key of ``POLICY_KEYS`` in its order: the
+    one serialisation, for the configuration and the backup manifest alike."""
+    from .policy import POLICY_KEYS
+
+    data: dict[str, Any] = {key: getattr(policy, key) for key in POLICY_KEYS}
+    data["targets"] = list(policy.targets)
+    return data
+
+
 def config_to_data(config: Config) -> dict[str, Any]:
     """The configuration as JSON-ready data (embedded in snapshots)."""
     trees: dict[str, Any] = {}
@@ -297,15 +320,6 @@ def config_to_data(config: Config) -> dict[str, Any]:
         if tree.watch:
             table["watch"] = True
         if tree.backup is not None:
-            b = tree.backup
-            table["backup"] = {
-                "targets": list(b.targets),
-                "schedule": b.schedule,
-                "snapshot_dir": b.snapshot_dir,
-                "snapshot_preserve_min": b.snapshot_preserve_min,
-                "snapshot_preserve": b.snapshot_preserve,
-                "target_preserve_min": b.target_preserve_min,
-                "target_preserve": b.target_preserve,
-            }
+            table["backup"] = policy_to_data(tree.backup)
         trees[tree.name] = table
     return {"tree": trees}

@@ -87,6 +87,18 @@ def unescape_path(escaped: str) -> str:
     return "/" + raw.decode("utf-8", errors="surrogateescape")
 
 
+def escape_string(text: str) -> str:
+    """``systemd-escape TEXT`` (no ``--path``): ``/`` becomes ``-``, a leading ``.`` and
+    every byte outside ``[A-Za-z0-9:_.]`` become ``\\xNN``.  The one escaping of
+    unit-name parts; ``escape_path`` adds the path rules on top of it."""
+    return _escape_bytes(text.encode("utf-8", errors="surrogateescape"))
+
+
+def c_escape(text: str) -> str:
+    """Backslash and double quote escaped, for a value systemd reads inside ``"…"``."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def unit_name(path: str, suffix: str) -> str:
     """The unit name for a path, e.g. ``home-alice.mount``.
 
@@ -183,7 +195,7 @@ def is_plain_component(name: str) -> bool:
 
 def needs_escaping(component: str) -> bool:
     """True when the component's unit name differs from the plain component."""
-    return _escape_bytes(component.encode("utf-8", errors="surrogateescape")) != component
+    return escape_string(component) != component
 
 
 _DEVNODE_TAGS = {"LABEL": "label", "UUID": "uuid", "PARTUUID": "partuuid", "PARTLABEL": "partlabel"}

@@ -18,6 +18,7 @@ from enum import Enum
 
 from .errors import SnapshotError, UserError
 from .escape import check_unit_value, is_plain_component
+from .paths import has_at_above, is_leaf_path, is_structure_path
 
 SNAPSHOT_VERSION = 1
 ID_MAX = 0xFFFFFFFE
@@ -219,7 +220,25 @@ class Entry:
 
     @property
     def is_at_name(self) -> bool:
+        """Whether the entry's own name starts with ``@``."""
         return self.path[-1].startswith("@")
+
+    @property
+    def below_at_name(self) -> bool:
+        """Whether an ``@`` name stands above the entry (a scan never walks there)."""
+        return has_at_above(self.path)
+
+    @property
+    def has_leaf_name(self) -> bool:
+        """The leaf rule on names: an ``@`` name with no ``@`` name above it."""
+        return is_leaf_path(self.path)
+
+    @property
+    def is_structure_directory(self) -> bool:
+        """A directory or plain subvolume with no ``@`` name at or above it: what the
+        plan creates at the destination and the watch watches."""
+        return (self.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME)
+                and is_structure_path(self.path))
 
     @property
     def relpath(self) -> str:

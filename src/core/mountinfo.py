@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .escape import simplify_path
+from .paths import is_within
 
 
 def _unoctal(field: str) -> str:
@@ -33,6 +34,9 @@ def _unoctal(field: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MountEntry:
+    """One line of ``/proc/<pid>/mountinfo`` (proc(5)): a mount as the kernel reports it,
+    named by its mount ID; paths are unescaped."""
+
     mount_id: int
     parent_id: int
     root: str
@@ -42,13 +46,6 @@ class MountEntry:
     source: str
     options: tuple[str, ...]
     super_options: tuple[str, ...]
-
-    @property
-    def subvol(self) -> str | None:
-        for option in self.super_options:
-            if option.startswith("subvol="):
-                return option[len("subvol="):]
-        return None
 
     @property
     def subvol_id(self) -> int | None:
@@ -89,7 +86,7 @@ def containing_mount(mounts: tuple[MountEntry, ...], path: str) -> MountEntry | 
     best_len = -1
     for entry in mounts:
         mp = entry.mountpoint
-        if path == mp or mp == "/" or path.startswith(mp + "/"):
+        if is_within(path, mp):
             length = len(mp) if mp != "/" else 0
             if length >= best_len:
                 best, best_len = entry, length

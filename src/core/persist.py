@@ -40,6 +40,7 @@ from .errors import UserError
 from .escape import simplify_path
 from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus, check_owner
 from .mountinfo import MountEntry
+from .paths import is_strictly_below, is_within
 from .plan import Mount, Plan, effective_destination, join, make_plan, overlapping_trees
 from .reserved import RESERVED_PREFIX
 
@@ -102,7 +103,7 @@ def crossings_of(plan: Plan, facts: tuple[PathFacts, ...]) -> frozenset[str]:
 def crossed_at(crossings: frozenset[str], destination: str, where: str) -> str | None:
     """The first of ``crossings`` (symlinks or non-directories below ``destination``) that
     a mount at ``where`` would be reached through, or None."""
-    found = [c for c in crossings if _below(c, destination) and _within(where, c)]
+    found = [c for c in crossings if is_strictly_below(c, destination) and is_within(where, c)]
     return min(found, key=len) if found else None
 
 
@@ -114,6 +115,8 @@ def mount_destination(mount: Mount) -> str:
 
 
 class StepKind(Enum):
+    """What one step of ``layout persist`` does."""
+
     MAKE_DIRECTORY = "make-directory"
     """Create a structure directory in the tree (path, uid, gid, mode)."""
     CREATE_SUBVOLUME = "create-subvolume"
@@ -128,6 +131,9 @@ class StepKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One effect of ``layout persist``, as data: the shell performs the steps in order,
+    registering each one's undo before it acts."""
+
     kind: StepKind
     path: str
     uid: int = 0
@@ -136,6 +142,7 @@ class Step:
     source: str | None = None
 
     def describe(self, mount: Mount) -> str:
+        """The step in words, for the dry run and for messages."""
         if self.kind is StepKind.MAKE_DIRECTORY:
             return (f"create directory {self.path} (owner {self.uid}:{self.gid}, "
                     f"mode {self.mode:04o})")
@@ -185,15 +192,6 @@ class PersistPlan:
         return tuple(s.path for s in self.steps if s.kind is StepKind.MAKE_DIRECTORY)
 
 
-def _below(path: str, base: str) -> bool:
-    """True when ``path`` is strictly below ``base``."""
-    return path != base and (base == "/" or path.startswith(base + "/"))
-
-
-def _within(path: str, base: str) -> bool:
-    return path == base or _below(path, base)
-
-
 def relative_parts(path: str, base: str) -> tuple[str, ...]:
     """The components of ``path`` below ``base`` (``()`` when equal)."""
     if path == base:
@@ -225,7 +223,7 @@ def persist_target(config: Config, snapshot: Snapshot, path: str) -> str:
     path = _check_path(path)
     tree = choose_tree(config, path, snapshot)
     configured, real = _destinations(tree, snapshot)
-    if real != configured and _within(path, configured):
+    if real != configured and is_within(path, configured):
         return join(real, relative_parts(path, configured))
     return path
 
@@ -234,7 +232,7 @@ def choose_tree(config: Config, path: str, snapshot: Snapshot | None = None) -> 
     """The tree whose destination (as configured, or resolved in ``snapshot``) holds
     ``path`` most closely."""
     holders = [t for t in config.trees
-               if any(_within(path, d) for d in _destinations(t, snapshot))]
+               if any(is_within(path, d) for d in _destinations(t, snapshot))]
     if not holders:
         known = ", ".join(sorted({t.destination for t in config.trees})) or "none configured"
         raise PersistRefused(
@@ -242,7 +240,7 @@ def choose_tree(config: Config, path: str, snapshot: Snapshot | None = None) -> 
             f"persist a directory below one of: {known}",
         )
     return max(holders, key=lambda t: (max(len(d) for d in _destinations(t, snapshot)
-                                           if _within(path, d)), t.name))
+                                           if is_within(path, d)), t.name))
 
 
 def _check_path(path: str) -> str:
@@ -269,9 +267,9 @@ def _refuse_mounts(path: str, plan: Plan, mounts: tuple[MountEntry, ...],
             )
     for mount in plan.mounts:
         # A leaf of an outer tree may hold this tree's destination: that is fine.
-        ours = _below(mount.where, destination) or (
+        ours = is_strictly_below(mount.where, destination) or (
             mount.where == destination and mount.tree == tree.name)
-        if ours and _below(path, mount.where):
+        if ours and is_strictly_below(path, mount.where):
             raise PersistRefused(
                 f"{path}: inside the leaf {mount.tree}:{'/'.join(mount.path)} mounted at "
                 f"{mount.where}",
@@ -284,13 +282,14 @@ def _refuse_mounts(path: str, plan: Plan, mounts: tuple[MountEntry, ...],
                 "unmount it first, or persist another directory",
             )
     for entry in mounts:
-        if _below(path, entry.mountpoint) and _below(entry.mountpoint, destination):
+        if (is_strictly_below(path, entry.mountpoint)
+                and is_strictly_below(entry.mountpoint, destination)):
             raise PersistRefused(
                 f"{path}: inside the mount point {entry.mountpoint} ({entry.fstype})",
                 "persist a directory that is not inside another mount",
             )
-    below = sorted({m.where for m in plan.mounts if _below(m.where, path)}
-                   | {m.mountpoint for m in mounts if _below(m.mountpoint, path)})
+    below = sorted({m.where for m in plan.mounts if is_strictly_below(m.where, path)}
+                   | {m.mountpoint for m in mounts if is_strictly_below(m.mountpoint, path)})
     if below:
         raise PersistRefused(
             f"{path}: has mount points below it ({', '.join(below[:3])}"
@@ -316,7 +315,7 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
                              "fix the tree first ('layout check' says what is wrong)")
     for other in config.trees:
         root = simplify_path(other.path)
-        if _within(path, root) or _within(root, path):
+        if is_within(path, root) or is_within(root, path):
             raise PersistRefused(f"{path}: holds or is inside the layout tree {other.name!r} "
                                  f"({other.path})", "persist a directory outside the trees")
     if scan.destination_error is not None:

@@ -56,6 +56,7 @@ from .escape import (
 )
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import MountOptions, conflicting_options, interpret
+from .paths import ancestors, is_within
 from .reserved import DEFAULT_SNAPSHOT_DIR, is_reserved_below, reserved_paths
 
 
@@ -101,6 +102,11 @@ class Mount:
     """The scanned subvolume's id, also in ``options`` as ``subvolid=``: the kernel
     refuses to mount when ``subvol=`` names another subvolume by then."""
 
+    @property
+    def automount_unit(self) -> str:
+        """The ``.automount`` unit name for ``where`` (used when the leaf mounts on demand)."""
+        return unit_name(self.where, "automount")
+
 
 @dataclass(frozen=True, slots=True)
 class Skip:
@@ -138,12 +144,17 @@ class ResolvedDestination:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """What should be mounted where: the leaves to mount, what is skipped and why, the
+    directories to create above the mount points and the destinations resolved through
+    symlinks.  The same snapshot and configuration give the same plan."""
+
     mounts: tuple[Mount, ...] = ()
     skips: tuple[Skip, ...] = ()
     directories: tuple[DirectorySpec, ...] = ()
     resolved: tuple[ResolvedDestination, ...] = ()
 
     def mounts_of(self, tree: str) -> tuple[Mount, ...]:
+        """The planned mounts of ``tree``."""
         return tuple(m for m in self.mounts if m.tree == tree)
 
     @property
@@ -171,11 +182,6 @@ def join(base: str, parts: tuple[str, ...] | list[str]) -> str:
 
 SYSTEM_MOUNT_POINTS = ("/proc", "/sys", "/dev", "/run")
 """Where systemd mounts API filesystems itself: never a leaf's mount point, nor below."""
-
-
-def is_below(path: str, parent: str) -> bool:
-    """Whether ``path`` is ``parent`` or below it (both simplified absolute paths)."""
-    return path == parent or parent == "/" or path.startswith(parent.rstrip("/") + "/")
 
 
 def effective_destination(tree: TreeConfig, scan: TreeScan | None) -> str:
@@ -211,13 +217,13 @@ def protected_reason(where: str, locations: tuple[Location, ...]) -> str | None:
     if where == "/":
         return "is the root filesystem; a leaf never replaces it"
     for system in SYSTEM_MOUNT_POINTS:
-        if is_below(where, system):
+        if is_within(where, system):
             return f"is {system} or below it, which systemd mounts itself"
     for tree, location, own in locations:
-        if is_below(location, where):
+        if is_within(location, where):
             what = "the tree" if own else "the filesystem holding the tree"
             return f"would hide {what} {tree!r} at {location}"
-        if own and is_below(where, location):
+        if own and is_within(where, location):
             return f"lies inside tree {tree!r} at {location}"
     return None
 
@@ -306,10 +312,8 @@ def _tree_plan(
     destination = effective_destination(tree, scan)
     by_path = {e.path: e for e in scan.entries}
     for entry in scan.entries:
-        if not entry.is_at_name:
-            continue
-        if any(p.startswith("@") for p in entry.path[:-1]):
-            continue  # below an '@' entry: a scan never walks there
+        if not entry.has_leaf_name:
+            continue  # not '@', or below an '@' entry: a scan never walks there
         if any(_not_walked(by_path.get(entry.path[:i])) for i in range(1, len(entry.path))):
             continue  # below a symlink, mount point or unreadable directory: nor there
         rel = "/".join(entry.path)
@@ -392,7 +396,7 @@ def _directories(
                 path = join(destination, list(entry.path))
                 candidates.append((path, entry.uid, entry.gid, entry.mode))
         for path, uid, gid, mode in candidates:
-            if path in wheres or any(is_below(loc, path) for _, loc, _ in locations):
+            if path in wheres or any(is_within(loc, path) for _, loc, _ in locations):
                 continue
             known = specs.get(path)
             if known is not None:
@@ -413,11 +417,7 @@ def _directories(
 
 def _containing_mount(path: str, wheres: frozenset[str]) -> str | None:
     """The deepest mount point strictly above ``path``."""
-    while path != "/":
-        path = path.rsplit("/", 1)[0] or "/"
-        if path in wheres:
-            return path
-    return None
+    return next((p for p in ancestors(path) if p in wheres), None)
 
 
 def snapshot_dirs(config: Config) -> frozenset[str]:
@@ -483,10 +483,10 @@ def _overlap(keep: TreeConfig, keep_scan: TreeScan | None, other: TreeConfig,
         k_dev is not None and k_dev == o_dev and k_sub and k_sub == o_sub)
     if same:
         return f"is the same directory as tree {keep.name!r} ({keep.path})"
-    inside = (other.path != keep.path and is_below(other.path, keep.path)) or (
-        o_dir is not None and k_dir is not None and o_dir != k_dir and is_below(o_dir, k_dir)) or (
+    inside = (other.path != keep.path and is_within(other.path, keep.path)) or (
+        o_dir is not None and k_dir is not None and o_dir != k_dir and is_within(o_dir, k_dir)) or (
         k_dev is not None and k_dev == o_dev and bool(k_sub) and bool(o_sub)
-        and o_sub != k_sub and is_below(o_sub, k_sub))
+        and o_sub != k_sub and is_within(o_sub, k_sub))
     if inside:
         return f"lies inside tree {keep.name!r} ({keep.path}); its leaves belong to that tree"
     if effective_destination(keep, keep_scan) == effective_destination(other, other_scan):

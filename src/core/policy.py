@@ -27,6 +27,7 @@ from typing import Any
 from .calendar import calendar_error
 from .errors import ConfigError
 from .reserved import DEFAULT_SNAPSHOT_DIR
+from .tables import unknown_key_error
 
 # btrbk retention (btrbk.conf(5)): "no", "all", or "[<hourly>h] [<daily>d] [<weekly>w]
 # [<monthly>m] [<yearly>y]" where each count is a number or "*", optionally a bare
@@ -222,8 +223,6 @@ def validate_target(target: str) -> None:
 
 def parse_policy(table: Mapping[str, Any], where: str) -> BackupPolicy:
     """Build a policy from a parsed TOML table, with clear errors."""
-    from .config import unknown_key_error  # local: config imports this module
-
     for key in table:
         if key not in POLICY_KEYS:
             raise unknown_key_error(key, POLICY_KEYS, where)

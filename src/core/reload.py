@@ -38,6 +38,7 @@ from .errors import EnvironmentProblem, UnsafeNameError
 from .escape import simplify_path, unit_name
 from .model import Snapshot, TreeScan, TreeStatus
 from .mountinfo import MountEntry
+from .paths import is_leaf_path, is_strictly_below, is_within
 from .persist import crossed_at, mount_destination
 from .plan import DirectorySpec, Mount, Plan
 
@@ -82,6 +83,8 @@ def pinned_options(options: tuple[str, ...], subvol_id: int) -> tuple[str, ...]:
 
 
 class ChangeKind(Enum):
+    """What ``layout reload`` does about one mount point."""
+
     MOUNT = "mount"
     """A planned leaf that is not mounted: mount it."""
     UNMOUNT = "unmount"
@@ -106,6 +109,8 @@ class LeafMount:
 
 @dataclass(frozen=True, slots=True)
 class Change:
+    """One difference between the mount plan and what is mounted, and what to do about it."""
+
     kind: ChangeKind
     where: str
     tree: str
@@ -132,6 +137,9 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class ReloadPlan:
+    """What ``layout reload`` would change to make the mounts match the trees: the changes,
+    the directories to create or fix, and what is already as planned."""
+
     changes: tuple[Change, ...] = ()
     directories: tuple[DirectorySpec, ...] = ()
     """Directories that must exist with these owners and modes (created when missing, owner
@@ -144,14 +152,11 @@ class ReloadPlan:
     """``(tree, destination)``: where each tree's mounts and directories are below."""
 
     def destination(self, tree: str) -> str | None:
+        """Where ``tree`` mounts, if it is in the plan."""
         return dict(self.destinations).get(tree)
 
     def of(self, kind: ChangeKind) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.kind is kind)
-
-
-def _below(path: str, base: str) -> bool:
-    return path != base and (base == "/" or path.startswith(base + "/"))
 
 
 def tree_fs_root(tree: TreeConfig, scan: TreeScan) -> str | None:
@@ -166,11 +171,11 @@ def tree_fs_root(tree: TreeConfig, scan: TreeScan) -> str | None:
 
 def _leaf_of(root: str, fs_root: str) -> tuple[str, ...] | None:
     """The leaf path inside a tree (rooted at ``fs_root``) of subvolume path ``root``."""
-    if not _below(root, fs_root):
+    if not is_strictly_below(root, fs_root):
         return None
     rest = root[len(fs_root):] if fs_root != "/" else root
     leaf = tuple(p for p in rest.split("/") if p)
-    if not leaf or not leaf[-1].startswith("@") or any(p.startswith("@") for p in leaf[:-1]):
+    if not is_leaf_path(leaf):
         return None
     return leaf
 
@@ -198,7 +203,7 @@ def recognise(config: Config, snapshot: Snapshot,
             fs_root = tree_fs_root(tree, scan)
             leaf = None if fs_root is None else _leaf_of(root, fs_root)
             destination = simplify_path(tree.destination)
-            if leaf is None or not (where == destination or _below(where, destination)):
+            if leaf is None or not (is_within(where, destination)):
                 continue
             found.append(LeafMount(tree.name, leaf, entry, deleted))
             break
@@ -252,7 +257,7 @@ def diff_mounts(config: Config, snapshot: Snapshot, plan: Plan,
     for leaf in stale:
         where = simplify_path(leaf.entry.mountpoint)
         staying = sorted({simplify_path(m.mountpoint) for m in mounts
-                          if _below(simplify_path(m.mountpoint), where)
+                          if is_strictly_below(simplify_path(m.mountpoint), where)
                           and id(m) not in going})
         if staying:
             changes.append(Change(ChangeKind.BLOCKED, where, leaf.tree, leaf.leaf,

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 
 from .errors import UnsafeNameError
 from .escape import (
+    c_escape,
     escape_path,
     escape_specifiers,
     is_plain_component,
     unit_name,
     unit_value_problem,
 )
+from .paths import ancestors, parent_of
 from .plan import DirectorySpec, Mount, Plan
 
 GENERATOR = "layout-trees-generator"
@@ -135,7 +137,7 @@ def _links(mount: Mount) -> list[GeneratedFile]:
     sem = mount.semantics
     name = mount.unit
     if sem.automount:
-        auto = unit_name(mount.where, "automount")
+        auto = mount.automount_unit
         kind = "wants" if sem.nofail else "requires"
         return [GeneratedFile(f"{sem.target}.{kind}/{auto}", link=f"../{auto}")]
     if sem.wanted_by or sem.required_by:
@@ -169,13 +171,9 @@ def _device_dropins(mount: Mount) -> list[GeneratedFile]:
     return files
 
 
-def _c_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
 def tmpfiles_line(spec: DirectorySpec) -> str:
     """A ``systemd-tmpfiles`` ``d`` line for one directory."""
-    path = escape_specifiers(_c_escape(spec.path))
+    path = escape_specifiers(c_escape(spec.path))
     return f'd "{path}" {spec.mode:04o} {spec.uid} {spec.gid} -'
 
 
@@ -192,7 +190,7 @@ def directories_unit(within: str | None, specs: list[DirectorySpec], before: lis
     lines += ["DefaultDependencies=no", "Conflicts=shutdown.target", "Before=shutdown.target"]
     if within is None:
         lines.append("After=systemd-remount-fs.service")
-        parents = sorted({_parent(s.path) for s in specs})
+        parents = sorted({parent_of(s.path) for s in specs})
         lines.append("RequiresMountsFor=" + " ".join(_quoted(p) for p in parents))
     else:
         lines.append(f"After={unit_name(within, 'mount')}")
@@ -203,16 +201,12 @@ def directories_unit(within: str | None, specs: list[DirectorySpec], before: lis
               "ExecStart=systemd-tmpfiles --create -"]
     for spec in specs:
         # StandardInputText= is C-unescaped and specifier-expanded once more.
-        lines.append("StandardInputText=" + escape_specifiers(_c_escape(tmpfiles_line(spec))))
+        lines.append("StandardInputText=" + escape_specifiers(c_escape(tmpfiles_line(spec))))
     return "\n".join(lines) + "\n"
 
 
 def _quoted(path: str) -> str:
-    return '"' + escape_specifiers(_c_escape(path)) + '"'
-
-
-def _parent(path: str) -> str:
-    return path.rsplit("/", 1)[0] or "/"
+    return '"' + escape_specifiers(c_escape(path)) + '"'
 
 
 def _refuse_unsafe(plan: Plan, source: str | None) -> None:
@@ -250,7 +244,7 @@ def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
     for mount in plan.mounts:
         add(GeneratedFile(mount.unit, mount_unit(mount, source)))
         if mount.semantics.automount:
-            add(GeneratedFile(unit_name(mount.where, "automount"), automount_unit(mount, source)))
+            add(GeneratedFile(mount.automount_unit, automount_unit(mount, source)))
         for item in _links(mount):
             add(item)
         for item in _device_dropins(mount):
@@ -264,9 +258,7 @@ def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
         group_of[spec.path] = spec.within
     before: dict[str | None, set[str]] = defaultdict(set)
     for mount in plan.mounts:
-        path = mount.where
-        while path != "/":
-            path = path.rsplit("/", 1)[0] or "/"
+        for path in ancestors(mount.where):
             if path in group_of:
                 before[group_of[path]].add(mount.unit)
     for within, specs in sorted(groups.items(), key=lambda kv: kv[0] or ""):

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 from .config import Config
 from .errors import UserError
-from .escape import escape_specifiers, unsafe_reason
-from .model import Entry, EntryKind, Snapshot, TreeStatus
+from .escape import c_escape, escape_specifiers, unsafe_reason
+from .model import Entry, Snapshot, TreeStatus
 from .mountinfo import MountEntry, containing_mount, path_in_filesystem
 from .plan import join
 from .units import GENERATOR, GeneratedFile
@@ -178,9 +178,7 @@ def watched_directories(root: str, entries: tuple[Entry, ...]) -> tuple[str, ...
     dirs = {root}
     for entry in entries:
         path = entry.path
-        if entry.kind not in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME):
-            continue
-        if any(p.startswith("@") for p in path):
+        if not entry.is_structure_directory:
             continue
         if any(unsafe_reason(p) is not None for p in path):
             continue
@@ -190,17 +188,13 @@ def watched_directories(root: str, entries: tuple[Entry, ...]) -> tuple[str, ...
 
 def too_deep(entries: tuple[Entry, ...]) -> bool:
     """Whether a tree has structure directories deeper than the watch goes."""
-    return any(len(e.path) >= MAX_DEPTH for e in entries
-               if e.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME)
-               and not any(p.startswith("@") for p in e.path))
+    return any(len(e.path) >= MAX_DEPTH for e in entries if e.is_structure_directory)
 
 
 def structure_directories(entries: tuple[Entry, ...]) -> int:
     """How many directories the watch would watch in a tree: its root and every
     directory or plain subvolume not at or below an ``@`` entry."""
-    return 1 + sum(1 for e in entries
-                   if e.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME)
-                   and not any(p.startswith("@") for p in e.path))
+    return 1 + sum(1 for e in entries if e.is_structure_directory)
 
 
 def watch_unit_name(tree: str) -> str:
@@ -212,7 +206,7 @@ def watch_unit_name(tree: str) -> str:
 def exec_quote(arg: str) -> str:
     """One argument of an ``ExecStart=`` command line, quoted for systemd."""
     safe = arg and all(c.isalnum() or c in "/._-=:+," for c in arg)
-    text = arg if safe else '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    text = arg if safe else '"' + c_escape(arg) + '"'
     return escape_specifiers(text).replace("$", "$$")
 
 

@@ -12,13 +12,16 @@ mountinfo, which gives the same answer for any path below a btrfs mount.
 
 from __future__ import annotations
 
+import errno
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import EnvironmentProblem
 
+if TYPE_CHECKING:
+    import subprocess
+
 SUBVOLUME_INODE = 256
-EMPTY_SUBVOLUME_INODE = 2
 BTRFS_SUBVOL_RDONLY = 1 << 1  # flag bit of BTRFS_IOC_SUBVOL_GETFLAGS
 BTRFS_ROOT_SUBVOL_RDONLY = 1 << 0  # flag bit in btrfs_util_subvolume_info.flags
 BTRFS_IOC_SUBVOL_GETFLAGS = 0x80089419
@@ -131,15 +134,13 @@ def subvolume_facts(path: str, fallback_path: str, *, full: bool = True,
         facts["path"] = "/" + module.subvolume_path(where).lstrip("/")
     except module.BtrfsUtilError:
         facts["path"] = fallback_path
-    if full:
-        try:
-            raw = (os.getxattr(where, BACKUP_XATTR) if isinstance(where, int)
-                   else os.getxattr(where, BACKUP_XATTR, follow_symlinks=False))
-            facts["backup"] = raw.decode(
-                "utf-8", "replace")
-        except OSError:
-            facts["backup"] = None
-        facts["nested"] = nested_subvolumes(path)
+    try:
+        raw = (os.getxattr(where, BACKUP_XATTR) if isinstance(where, int)
+               else os.getxattr(where, BACKUP_XATTR, follow_symlinks=False))
+        facts["backup"] = raw.decode("utf-8", "replace")
+    except OSError:
+        facts["backup"] = None
+    facts["nested"] = nested_subvolumes(path)
     return facts
 
 
@@ -189,7 +190,7 @@ def set_backup_attr(path: str, value: str | None) -> None:
         try:
             os.removexattr(path, BACKUP_XATTR, follow_symlinks=False)
         except OSError as exc:
-            if exc.errno != 61:  # ENODATA: nothing to remove
+            if exc.errno != errno.ENODATA:  # nothing to remove
                 raise
     else:
         os.setxattr(path, BACKUP_XATTR, value.encode(), follow_symlinks=False)
@@ -227,3 +228,32 @@ def delete_subvolume_by_id(fs_fd: int, subvol_id: int) -> None:
 def sync_filesystem(fd: int) -> None:
     """Commit the filesystem of ``fd`` (data and metadata) to disk."""
     require_btrfsutil().sync(fd)
+
+
+# --- the btrfs command (btrfs-progs) ----------------------------------------------------
+# For what btrfsutil does not do (send/receive, mkfs) and for tools that must work
+# without it (the demo).  Imported lazily: the generator never runs a command.
+
+
+def cli_argv(*args: str) -> list[str]:
+    """The argv of ``btrfs ARGS`` (for pipelines such as ``btrfs send | btrfs receive``)."""
+    return ["btrfs", *args]
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run ``btrfs ARGS`` through the one subprocess gateway."""
+    from .run import run
+
+    return run(cli_argv(*args), check=check)
+
+
+def snapshot(source: str, dest: str, *, read_only: bool = False) -> None:
+    """``btrfs subvolume snapshot [-r] SOURCE DEST``."""
+    cli("subvolume", "snapshot", *(["-r"] if read_only else []), source, dest)
+
+
+def make_filesystem(device: str, label: str) -> None:
+    """``mkfs.btrfs`` on ``device`` (overwriting whatever it holds) with ``label``."""
+    from .run import run
+
+    run(["mkfs.btrfs", "-q", "-f", "-L", label, device])

@@ -31,15 +31,15 @@ from ..core.check_report import (
     report_to_text,
     rules_to_text,
 )
-from ..core.config import Config, ConfigFormat, ConfigProblem, ParsedConfig
-from ..core.errors import ConfigError
+from ..core.config import ParsedConfig
 from ..core.model import Snapshot
-from .configfile import DEFAULT_PATHS, find_config, parse_text
+from .configfile import load_config
 from .exits import EXIT_FINDINGS, EXIT_OK
-from .scan import scan
 
 
 class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)
+    """The output formats of ``layout check --format``."""
+
     text = "text"
     json = "json"
     sarif = "sarif"
@@ -49,40 +49,21 @@ class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)
 def read_config(explicit: str | None) -> ParsedConfig:
     """The configuration, with a syntax error turned into a problem (a finding);
     raises :class:`ConfigError` (exit status 2) when there is nothing to read."""
-    path = find_config(explicit)
-    if path is None:
-        raise ConfigError("no configuration file found",
-                          f"create {DEFAULT_PATHS[0]} or pass --config FILE")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}") from None
-    try:
-        return parse_text(text, path)
-    except ConfigError as exc:
-        fmt = ConfigFormat.TOML if path.endswith(".toml") else ConfigFormat.PROTOTYPE
-        return ParsedConfig(Config((), fmt, path), (ConfigProblem(path, exc.message, exc.hint),))
+    return load_config(explicit, required=True, unparsable_is_problem=True)
 
 
-def gather(config_path: Path | None, snapshot_path: Path | None) -> tuple[ParsedConfig, Snapshot]:
-    from .cli import fail, read_snapshot
+def _checked_world(config_path: Path | None,
+                   snapshot_path: Path | None) -> tuple[ParsedConfig, Snapshot]:
+    """The configuration and snapshot to check; a live scan also gets its crossings."""
+    from .cli import gather
 
+    config, snapshot, parsed = gather(config_path, snapshot_path, unparsable_is_problem=True)
     if snapshot_path is not None:
-        snapshot, embedded = read_snapshot(snapshot_path)
-        if config_path is not None:
-            return read_config(str(config_path)), snapshot
-        if embedded is None:
-            fail(f"{snapshot_path}: the snapshot has no configuration", "pass --config FILE")
-        return embedded, snapshot
-    parsed = read_config(str(config_path) if config_path else None)
+        return parsed, snapshot
     from ..core.plan import make_plan
     from .reload import with_crossings
 
-    snapshot = scan(parsed.config, full=True)
-    return parsed, with_crossings(snapshot, make_plan(parsed.config, snapshot))
+    return parsed, with_crossings(snapshot, make_plan(config, snapshot))
 
 
 def _version() -> str | None:
@@ -120,7 +101,7 @@ def check_command(
     if list_rules:
         typer.echo(rules_to_text(), nl=False)
         raise typer.Exit(EXIT_OK)
-    parsed, snap = gather(config, snapshot)
+    parsed, snap = _checked_world(config, snapshot)
     targets: tuple[tuple[str, str], ...] = ()
     if snapshot is None and any(t.backup for t in parsed.config.trees):
         from .backup import probe_targets  # only where backups are configured

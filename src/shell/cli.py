@@ -14,14 +14,14 @@ from typing import Annotated, NoReturn
 import typer
 
 from ..core.config import Config, ParsedConfig
-from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError, UserError
+from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError
 from ..core.model import Snapshot
 from ..core.plan import make_plan
 from ..core.plan_report import plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
 from ..core.units import render
 from .configfile import load_config, read_document
-from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE
+from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, exit_code
 from .files import write_generated
 from .scan import scan
 
@@ -36,6 +36,8 @@ STATE = {"debug": False}
 
 
 class Format(StrEnum):
+    """The output formats of ``layout plan --format``."""
+
     text = "text"
     json = "json"
 
@@ -50,10 +52,16 @@ SnapshotOpt = Annotated[
 ]
 
 
-def fail(message: str, hint: str | None = None, code: int = EXIT_USAGE) -> NoReturn:
+def print_error(message: str, hint: str | None = None) -> None:
+    """An error as ``layout`` prints it: one line, and one more for the hint."""
     typer.echo(f"layout: error: {message}", err=True)
     if hint:
         typer.echo(f"layout: hint: {hint}", err=True)
+
+
+def fail(message: str, hint: str | None = None, code: int = EXIT_USAGE) -> NoReturn:
+    """Stop a command with an error message and ``code``."""
+    print_error(message, hint)
     raise typer.Exit(code)
 
 
@@ -75,19 +83,23 @@ def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
 
 
 def gather(config_path: Path | None, snapshot_path: Path | None,
-           full: bool = True) -> tuple[Config, Snapshot, ParsedConfig]:
-    """The configuration and a snapshot: scanned live, or read from a file."""
+           full: bool = True, *, unparsable_is_problem: bool = False,
+           ) -> tuple[Config, Snapshot, ParsedConfig]:
+    """The configuration and a snapshot: scanned live, or read from a file.  With
+    ``unparsable_is_problem`` (``layout check``) see ``configfile.load_config``."""
     if snapshot_path is not None:
         snapshot, embedded = read_snapshot(snapshot_path)
         if config_path is not None:
-            parsed = load_config(str(config_path), required=True)
+            parsed = load_config(str(config_path), required=True,
+                                 unparsable_is_problem=unparsable_is_problem)
         elif embedded is not None:
             parsed = embedded
         else:
             fail(f"{snapshot_path}: the snapshot has no configuration",
                  "pass --config FILE as well")
         return parsed.config, snapshot, parsed
-    parsed = load_config(str(config_path) if config_path else None, required=True)
+    parsed = load_config(str(config_path) if config_path else None, required=True,
+                         unparsable_is_problem=unparsable_is_problem)
     return parsed.config, scan(parsed.config, full=full), parsed
 
 
@@ -224,13 +236,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("layout: aborted", err=True)
         raise SystemExit(130) from None
-    except UserError as exc:
-        _report(exc, EXIT_USAGE)
-    except (EnvironmentProblem, LayoutError) as exc:
-        _report(exc, EXIT_ENVIRONMENT)
+    except LayoutError as exc:
+        _report(exc)
     except PermissionError as exc:
-        _report(EnvironmentProblem(f"{exc.filename or ''}: permission denied",
-                                   "run as root"), EXIT_ENVIRONMENT)
+        _report(EnvironmentProblem(f"{exc.filename or ''}: permission denied", "run as root"))
     except Exception as exc:
         if STATE["debug"]:
             raise
@@ -240,13 +249,11 @@ def main() -> None:
     raise SystemExit(EXIT_OK)
 
 
-def _report(exc: LayoutError, code: int) -> NoReturn:
+def _report(exc: LayoutError) -> NoReturn:
     if STATE["debug"]:
         raise exc
-    typer.echo(f"layout: error: {exc.message}", err=True)
-    if exc.hint:
-        typer.echo(f"layout: hint: {exc.hint}", err=True)
-    raise SystemExit(code)
+    print_error(exc.message, exc.hint)
+    raise SystemExit(exit_code(exc))
 
 
 if __name__ == "__main__" and os.environ.get("LAYOUT_NO_MAIN") is None:

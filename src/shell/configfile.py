@@ -24,6 +24,7 @@ import os
 
 from ..core.config import (
     Config,
+    ConfigFormat,
     ConfigProblem,
     ParsedConfig,
     parse_prototype_document,
@@ -178,8 +179,12 @@ def _parse_json(text: str, path: str) -> ParsedConfig:
     return parse_prototype_document(data, path)
 
 
-def load_config(explicit: str | None = None, *, required: bool = False) -> ParsedConfig:
-    """Read the configuration; a missing file is an empty configuration unless required."""
+def load_config(explicit: str | None = None, *, required: bool = False,
+                unparsable_is_problem: bool = False) -> ParsedConfig:
+    """Read the configuration; a missing file is an empty configuration unless required.
+
+    With ``unparsable_is_problem`` (``layout check``) a file that is read but cannot be
+    parsed gives an empty configuration carrying the problem (a finding), not an error."""
     path = find_config(explicit)
     if path is None:
         if required:
@@ -189,4 +194,10 @@ def load_config(explicit: str | None = None, *, required: bool = False) -> Parse
     if not (required or explicit) and not os.path.lexists(path):
         return ParsedConfig(Config(), (ConfigProblem(path, f"{path}: no such file"),))
     text = read_document(path, ConfigError, "configuration file")
-    return parse_text(text, path)
+    if not unparsable_is_problem:
+        return parse_text(text, path)
+    try:
+        return parse_text(text, path)
+    except ConfigError as exc:
+        fmt = ConfigFormat.TOML if path.endswith(".toml") else ConfigFormat.PROTOTYPE
+        return ParsedConfig(Config((), fmt, path), (ConfigProblem(path, exc.message, exc.hint),))

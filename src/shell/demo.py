@@ -19,7 +19,9 @@ from pathlib import Path
 import typer
 
 from ..core.errors import EnvironmentProblem
+from . import btrfs
 from .loopdev import LoopBtrfs
+from .mounttable import read_mounts
 from .run import run
 from .unitfile import mount_fields, tmpfiles_lines
 
@@ -58,13 +60,13 @@ def build_trees(top: str) -> None:
             os.chmod(path, mode)
         for rel in spec["leaves"]:  # type: ignore[attr-defined]
             path = os.path.join(root, rel)
-            run(["btrfs", "subvolume", "create", path])
+            btrfs.cli("subvolume", "create", path)
             Path(path, "MARKER").write_text(f"{name}:{rel}\n")
     alice = os.path.join(top, "trees", "alice")
-    run(["btrfs", "subvolume", "snapshot", "-r", os.path.join(alice, "@ws"),
-         os.path.join(alice, "@ws-snapshot")])
+    btrfs.snapshot(os.path.join(alice, "@ws"), os.path.join(alice, "@ws-snapshot"),
+                   read_only=True)
     os.mkdir(os.path.join(alice, "@not-a-subvolume"))
-    run(["btrfs", "subvolume", "create", os.path.join(alice, "@bad,name")])
+    btrfs.cli("subvolume", "create", os.path.join(alice, "@bad,name"))
     os.symlink("@ws", os.path.join(alice, "@link-to-ws"))
 
 
@@ -149,10 +151,7 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
 
 def _clean_previous(workdir: Path) -> None:
     """Unmount and detach what an earlier ``--keep`` demo left in ``workdir``."""
-    from ..core.mountinfo import parse_mountinfo
-
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-        mounts = parse_mountinfo(handle.read())
+    mounts = read_mounts()
     prefix = str(workdir) + "/"
     for entry in sorted(mounts, key=lambda m: m.mountpoint, reverse=True):
         if entry.mountpoint.startswith(prefix):

@@ -13,10 +13,14 @@ import os
 import tempfile
 from types import TracebackType
 
+from . import btrfs
 from .run import run
 
 
 class LoopBtrfs:
+    """A btrfs on a loop device backed by an image file, mounted at its top level; a context
+    manager that unmounts and detaches what it made (for the demo and the tests)."""
+
     def __init__(self, image: str, size: str = "256M", label: str = "layout-demo",
                  mountpoint: str | None = None, mkfs: bool = True) -> None:
         self.image = image
@@ -34,7 +38,7 @@ class LoopBtrfs:
                     handle.truncate(_size_bytes(self.size))
             self.device = run(["losetup", "--find", "--show", self.image]).stdout.decode().strip()
             if self._mkfs:
-                run(["mkfs.btrfs", "-q", "-f", "-L", self.label, self.device])
+                btrfs.make_filesystem(self.device, self.label)
             if self.mountpoint is None:
                 self.mountpoint = tempfile.mkdtemp(prefix="layout-trees-top-")
                 self._made_mountpoint = True

@@ -28,12 +28,12 @@ from collections.abc import Iterable
 
 from ..core.errors import EnvironmentProblem
 from ..core.escape import simplify_path
-from ..core.mountinfo import MountEntry, containing_mount, parse_mountinfo
+from ..core.mountinfo import MountEntry, containing_mount
 from ..core.reload import mount_shows
 from .beneath import components, fd_path, open_beneath
+from .mounttable import read_mounts
 from .run import run
 
-MOUNTINFO = "/proc/self/mountinfo"
 SYSTEMD_RUNTIME = "/run/systemd/system"
 _UMOUNT_NOFOLLOW = 8
 
@@ -41,12 +41,6 @@ _UMOUNT_NOFOLLOW = 8
 def systemd_is_pid1() -> bool:
     """systemd's own test (sd_booted): this directory exists only when it runs as PID 1."""
     return os.path.isdir(SYSTEMD_RUNTIME)
-
-
-def read_mounts() -> tuple[MountEntry, ...]:
-    """The mount table of this process's namespace, where the mounts happen."""
-    with open(MOUNTINFO, encoding="utf-8", errors="surrogateescape") as handle:
-        return parse_mountinfo(handle.read())
 
 
 def fd_mount_id(fd: int) -> int:

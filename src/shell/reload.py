@@ -39,6 +39,7 @@ from ..core.config import Config
 from ..core.errors import EnvironmentProblem, LayoutError
 from ..core.escape import simplify_path
 from ..core.model import Snapshot
+from ..core.paths import is_within
 from ..core.persist import PathFacts, crossings_of, mount_destination
 from ..core.plan import DirectorySpec, Mount, Plan, make_plan
 from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts, pinned_options
@@ -66,6 +67,8 @@ RECHECKS = 2
 
 @dataclass(frozen=True)
 class Holder:
+    """A process that keeps a mount busy, and how (for the message when it cannot go)."""
+
     pid: int
     command: str
     how: str
@@ -77,7 +80,7 @@ class Holder:
 
 def _inside(path: str, where: str) -> bool:
     path = path.removesuffix(" (deleted)")
-    return path == where or path.startswith(where.rstrip("/") + "/")
+    return is_within(path, where)
 
 
 def holders(where: str, limit: int = 5) -> list[Holder]:
@@ -230,7 +233,7 @@ def _mount(config: Config, change: Change, systemd: bool) -> None:
     before = frozenset(m.mount_id for m in read_mounts())
     if systemd:
         if mount.semantics.automount:
-            start_unit(mount.unit.removesuffix(".mount") + ".automount")
+            start_unit(mount.automount_unit)
             return
         start_unit(mount.unit)
     else:

@@ -18,6 +18,7 @@ import stat
 
 from ..core.access import ACL_XATTR, group_members, parse_group, parse_passwd, parse_posix_acl
 from ..core.config import Config, TreeConfig
+from ..core.escape import device_node
 from ..core.model import (
     AclEntry,
     AclTag,
@@ -33,23 +34,17 @@ from ..core.mountinfo import (
     MountEntry,
     containing_mount,
     parse_fstab_mountpoints,
-    parse_mountinfo,
     path_in_filesystem,
 )
+from ..core.paths import parent_of
 from ..core.plan import snapshot_dirs
 from ..core.reserved import DEFAULT_SNAPSHOT_DIR, is_reserved, reserved_paths
 from . import btrfs
+from .mounttable import read_host_mounts
 
-
-def read_mounts() -> tuple[MountEntry, ...]:
-    """Mounts as PID 1 sees them (generators may run in a private namespace)."""
-    for source in ("/proc/1/mountinfo", "/proc/self/mountinfo"):
-        try:
-            with open(source, encoding="utf-8", errors="surrogateescape") as handle:
-                return parse_mountinfo(handle.read())
-        except OSError:
-            continue
-    return ()
+read_mounts = read_host_mounts
+"""Kept for callers that import it from here (``shell/backup.py``); the reader is
+``mounttable.read_host_mounts``."""
 
 
 def read_fstab_mountpoints() -> frozenset[str]:
@@ -176,7 +171,7 @@ def resolve_destination(destination: str, limit: int = 40) -> tuple[str, str | N
     while pending:
         part = pending.pop(0)
         if part in (".", ".."):
-            resolved = resolved if part == "." else (resolved.rsplit("/", 1)[0] or "/")
+            resolved = resolved if part == "." else parent_of(resolved)
             continue
         candidate = resolved.rstrip("/") + "/" + part
         try:
@@ -254,7 +249,7 @@ def scan(config: Config, *, full: bool = True,
          mounts: tuple[MountEntry, ...] | None = None,
          fstab: frozenset[str] | None = None) -> Snapshot:
     """Scan every configured tree."""
-    mounts = read_mounts() if mounts is None else mounts
+    mounts = read_host_mounts() if mounts is None else mounts
     dirs = snapshot_dirs(config)
     trees = []
     for tree in config.trees:
@@ -274,19 +269,14 @@ def scan(config: Config, *, full: bool = True,
     )
 
 
-_SPEC_DIRS = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid",
-              "PARTLABEL": "by-partlabel"}
-
-
 def device_exists(device: str) -> bool | None:
     """Whether a configured device (a path or ``UUID=``-style spec) exists now;
-    None for anything else (e.g. a network source)."""
-    key, _, value = device.partition("=")
-    if key in _SPEC_DIRS and value:
-        device = f"/dev/disk/{_SPEC_DIRS[key]}/{value}"
-    if not device.startswith("/"):
+    None for anything else (e.g. a network source).  The spec becomes a node path
+    as systemd-fstab-generator does it (``device_node``: udev's escaping of labels)."""
+    node = device_node(device)
+    if not node.startswith("/"):
         return None
-    return os.path.exists(device)
+    return os.path.exists(node)
 
 
 def user_homes(trees: list[TreeScan], group_file: str = "/etc/group",

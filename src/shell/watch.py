@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from ..core.config import TreeConfig
 from ..core.errors import LayoutError
-from ..core.mountinfo import MountEntry, parse_mountinfo
+from ..core.mountinfo import MountEntry
 from ..core.plan import snapshot_dirs
 from ..core.reserved import is_reserved, reserved_paths
 from ..core.watch import (
@@ -50,6 +50,7 @@ from .btrfs import SUBVOLUME_INODE
 from .configfile import load_config
 from .exits import run_plain
 from .log import Log
+from .mounttable import read_mounts
 from .run import run
 from .scan import read_max_user_watches
 
@@ -129,8 +130,7 @@ class Walk:
 
 def _mounts() -> tuple[MountEntry, ...]:
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-            return parse_mountinfo(handle.read())
+        return read_mounts()
     except OSError:
         return ()
 

@@ -16,11 +16,11 @@ from layout_trees.core.check import check
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.escape import is_plain_component
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+from layout_trees.core.paths import is_within
 from layout_trees.core.plan import (
     SYSTEM_MOUNT_POINTS,
     SkipReason,
     effective_destination,
-    is_below,
     leaf_name_problem,
     make_plan,
     overlapping_trees,
@@ -62,10 +62,10 @@ def test_make_plan_invariant_no_mount_at_protected_places(world: World) -> None:
     locations = tree_locations(world.config, world.snapshot)
     for mount in plan.mounts:
         assert mount.where != "/"
-        assert not any(is_below(mount.where, p) for p in SYSTEM_MOUNT_POINTS)
+        assert not any(is_within(mount.where, p) for p in SYSTEM_MOUNT_POINTS)
         for _, location, own in locations:
-            assert not is_below(location, mount.where)
-            assert not (own and is_below(mount.where, location))
+            assert not is_within(location, mount.where)
+            assert not (own and is_within(mount.where, location))
     refused = {(s.tree, s.path) for s in plan.skips if s.reason is SkipReason.PROTECTED}
     assert all(protected_reason(s.where or "", locations) for s in plan.skips
                if (s.tree, s.path) in refused)
@@ -98,7 +98,7 @@ def test_overlapping_trees_metamorphic_order_and_invariant_disjoint(world: World
         for b in kept:
             if a.name == b.name:
                 continue
-            assert not is_below(b.path, a.path), (a.name, b.name)
+            assert not is_within(b.path, a.path), (a.name, b.name)
             assert effective_destination(a, scans.get(a.name)) != effective_destination(
                 b, scans.get(b.name))
 
@@ -154,7 +154,7 @@ def test_resolved_destination_metamorphic_moves_every_mount(world: World, real: 
     after = make_plan(world.config, other)
     new_dest = effective_destination(tree, moved)
     for mount in after.mounts_of(tree.name):
-        assert is_below(mount.where, new_dest)
+        assert is_within(mount.where, new_dest)
     if after.mounts_of(tree.name):
         assert [(r.tree, r.resolved) for r in after.resolved] == [(tree.name, new_dest)]
 
@@ -263,4 +263,4 @@ def test_make_plan_invariant_no_owner_for_a_tree_location(world: World) -> None:
     plan = make_plan(world.config, world.snapshot)
     locations = tree_locations(world.config, world.snapshot)
     for spec in plan.directories:
-        assert not any(is_below(loc, spec.path) for _, loc, _ in locations)
+        assert not any(is_within(loc, spec.path) for _, loc, _ in locations)

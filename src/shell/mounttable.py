@@ -1,0 +1,34 @@
+"""The one reader of the kernel's mount table (``/proc/<pid>/mountinfo``).
+
+Lean on purpose: the generator and the watch import it at boot, so it needs
+nothing beyond the core's parser.  ``mounts.py`` (which acts on mounts) and the
+scan read the table through here.
+"""
+
+from __future__ import annotations
+
+from ..core.mountinfo import MountEntry, parse_mountinfo
+
+MOUNTINFO = "/proc/self/mountinfo"
+PID1_MOUNTINFO = "/proc/1/mountinfo"
+
+
+def read_mounts(source: str = MOUNTINFO) -> tuple[MountEntry, ...]:
+    """The mount table of this process's namespace (or ``source``), where mounts happen;
+    raises ``OSError`` when it cannot be read."""
+    with open(source, encoding="utf-8", errors="surrogateescape") as handle:
+        return parse_mountinfo(handle.read())
+
+
+def read_host_mounts() -> tuple[MountEntry, ...]:
+    """Mounts as PID 1 sees them (generators may run in a private namespace); this
+    process's table when PID 1's cannot be read, and () when neither can."""
+    for source in (PID1_MOUNTINFO, MOUNTINFO):
+        try:
+            return read_mounts(source)
+        except OSError:
+            continue
+    return ()
+
+
+__all__ = ["MOUNTINFO", "PID1_MOUNTINFO", "read_host_mounts", "read_mounts"]

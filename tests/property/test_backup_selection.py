@@ -1,0 +1,64 @@
+"""Homes in the core for backup decisions the shell made (``config.select_backup_trees``,
+``reserved.snapshot_dir_of``), checked against the shell's copies until those switch."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from layout_trees.core.config import Config, TreeConfig, select_backup_trees
+from layout_trees.core.errors import UserError
+from layout_trees.core.policy import BackupPolicy
+from layout_trees.core.reserved import DEFAULT_SNAPSHOT_DIR, snapshot_dir_of
+from layout_trees.shell import backup as shell_backup
+
+NAMES = ("a", "b", "c", "d")
+SCHEDULES = ("daily", "hourly")
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> Config:
+    trees = []
+    for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=4)):
+        schedule = draw(st.one_of(st.none(), st.sampled_from(SCHEDULES)))
+        policy = None if schedule is None else BackupPolicy(("/mnt/b",), schedule=schedule)
+        trees.append(TreeConfig(name, f"/trees/{name}", f"/srv/{name}", backup=policy))
+    return Config(tuple(trees))
+
+
+def _outcome(call):  # type: ignore[no-untyped-def]
+    try:
+        return frozenset(call())
+    except UserError as exc:
+        return (exc.message, exc.hint)
+
+
+@given(configs(), st.one_of(st.none(), st.lists(st.sampled_from((*NAMES, "zz")), max_size=3)),
+       st.one_of(st.none(), st.sampled_from(SCHEDULES)))
+def test_select_backup_trees_reference_model_shell(config: Config, names: list[str] | None,
+                                                   schedule: str | None) -> None:
+    """Reference model: the core's selection equals shell/backup.py's select_trees, errors
+    included (remove when the shell calls the core)."""
+    live = SimpleNamespace(config=config)
+    ours = _outcome(lambda: select_backup_trees(config, names, schedule))
+    theirs = _outcome(lambda: shell_backup.select_trees(live, names, schedule))  # type: ignore[arg-type]
+    assert ours == theirs
+
+
+def test_select_backup_trees_errors() -> None:
+    """An unknown tree is named before a tree without a policy."""
+    config = Config((TreeConfig("a", "/t/a", "/srv/a"),))
+    with pytest.raises(UserError, match="no tree named 'x'"):
+        select_backup_trees(config, ["a", "x"])
+    with pytest.raises(UserError, match="tree 'a' has no backup policy"):
+        select_backup_trees(config, ["a"])
+
+
+@given(st.one_of(st.none(), st.sampled_from(["snaps", ".snapshots", "x/y"])))
+def test_snapshot_dir_of_reference_model(directory: str | None) -> None:
+    """The snapshot directory of a policy, or the default without one (restore's rule)."""
+    policy = None if directory is None else BackupPolicy(("/mnt/b",), snapshot_dir=directory)
+    assert snapshot_dir_of(policy) == (directory if directory else DEFAULT_SNAPSHOT_DIR)
+    assert BackupPolicy(("/mnt/b",)).snapshot_dir == DEFAULT_SNAPSHOT_DIR
