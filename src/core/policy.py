@@ -255,3 +255,9 @@ def parse_policy(table: Mapping[str, Any], where: str) -> BackupPolicy:
         return BackupPolicy(targets=tuple(targets), **values)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
+
+
+def snapshot_dir_of(policy: BackupPolicy | None) -> str:
+    """Where a tree's backup snapshots live (from the filesystem's top level): its policy's
+    ``snapshot_dir``, or the default when it has no policy (e.g. a restored tree)."""
+    return policy.snapshot_dir if policy is not None else DEFAULT_SNAPSHOT_DIR

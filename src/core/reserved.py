@@ -23,20 +23,10 @@ checked, not watched and not in any manifest.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
-    from .policy import BackupPolicy
 
 RESERVED_PREFIX = ".layout-trees"
 DEFAULT_SNAPSHOT_DIR = ".snapshots"
 """The default of ``BackupPolicy.snapshot_dir`` (a test keeps the two equal)."""
-
-
-def snapshot_dir_of(policy: BackupPolicy | None) -> str:
-    """Where a tree's backup snapshots live (from the filesystem's top level): its policy's
-    ``snapshot_dir``, or the default when it has no policy (e.g. a restored tree)."""
-    return policy.snapshot_dir if policy is not None else DEFAULT_SNAPSHOT_DIR
 
 
 def reserved_paths(root_subvol_path: str | None,

@@ -17,8 +17,6 @@ the remote script.
 from __future__ import annotations
 
 import shlex
-import subprocess
-import tempfile
 from collections.abc import Sequence
 
 from ..core.backup import MANIFEST_FILE
@@ -30,7 +28,7 @@ from ..core.btrbk import (
 )
 from ..core.errors import EnvironmentProblem
 from ..core.policy import BackupTarget, parse_target
-from .run import error_detail, kill_group, run, spawn
+from .run import Background, error_detail, run
 
 SSH_ERROR = 255
 """ssh's own exit status when it could not connect or authenticate."""
@@ -160,42 +158,22 @@ class PendingListing:
 
     def __init__(self, target: Target, complete: bool) -> None:
         self.target = target
-        # files, not pipes: the listing runs to its end while nobody reads it yet
-        self._out = tempfile.TemporaryFile()  # noqa: SIM115 (closed in result())
-        self._err = tempfile.TemporaryFile()  # noqa: SIM115
-        cmd = target.argv(["sh", "-c", _LIST_SCRIPT, "sh", target.path,
-                           "complete" if complete else "all"])
-        try:
-            self._process: subprocess.Popen[bytes] | None = spawn(
-                cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
-        except FileNotFoundError:
-            self._process = None
+        self._job = Background(target.argv(["sh", "-c", _LIST_SCRIPT, "sh", target.path,
+                                            "complete" if complete else "all"]))
 
     def result(self, timeout: float = 600) -> tuple[ListedSubvolume, ...]:
-        process = self._process
         try:
-            if process is None:
-                raise EnvironmentProblem(f"{self.target.url}: ssh: command not found",
-                                         "install openssh-client")
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                kill_group(process)
-                raise EnvironmentProblem(f"{self.target.url}: listing the backups timed out "
-                                         f"after {timeout} s") from None
-            except BaseException:
-                kill_group(process)
-                raise
-            self._out.seek(0)
-            self._err.seek(0)
-            if process.returncode != 0:
-                raise self.target._failure(process.returncode, self._err.read(),
-                                           "listing the backups")
-            text = self._out.read().decode("utf-8", "surrogateescape")
-            try:
-                return parse_subvolume_list(text)
-            except EnvironmentProblem as exc:
-                raise EnvironmentProblem(f"{self.target.url}: {exc.message}", exc.hint) from None
-        finally:
-            self._out.close()
-            self._err.close()
+            done = self._job.wait(timeout)
+        except FileNotFoundError:
+            raise EnvironmentProblem(f"{self.target.url}: ssh: command not found",
+                                     "install openssh-client") from None
+        except TimeoutError:
+            raise EnvironmentProblem(f"{self.target.url}: listing the backups timed out "
+                                     f"after {timeout} s") from None
+        if done.returncode != 0:
+            raise self.target._failure(done.returncode, done.stderr, "listing the backups")
+        text = done.stdout.decode("utf-8", "surrogateescape")
+        try:
+            return parse_subvolume_list(text)
+        except EnvironmentProblem as exc:
+            raise EnvironmentProblem(f"{self.target.url}: {exc.message}", exc.hint) from None

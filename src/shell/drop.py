@@ -69,8 +69,8 @@ def leaf_changed(snapshot: str, leaf: str, scratch: str, undo: Undo) -> bool:
     undo.add(f"delete the comparison snapshot {tmp}", delete)
     btrfs.require_btrfsutil().create_snapshot(leaf, tmp, read_only=True)
     try:
-        result = run_pipeline(["btrfs", "send", "-q", "--no-data", "-p", snapshot, tmp],
-                              ["btrfs", "receive", "--dump"])
+        result = run_pipeline(btrfs.cli_argv("send", "-q", "--no-data", "-p", snapshot, tmp),
+                              btrfs.cli_argv("receive", "--dump"))
         changes = dump_changes(result.stdout.decode("utf-8", "surrogateescape"))
         if changes.other:
             return True

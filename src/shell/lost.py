@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from ..core.errors import EnvironmentProblem
 from ..core.lost import is_generated_link, is_ignored
-from ..core.mountinfo import MountEntry, parse_mountinfo
+from ..core.mountinfo import MountEntry
+from .mounttable import MOUNTINFO, read_mounts
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -35,10 +36,9 @@ class WalkResult:
 def self_mounts() -> tuple[MountEntry, ...]:
     """This process's mount table: what this mount namespace sees (fail closed)."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
-            return parse_mountinfo(handle.read())
+        return read_mounts()
     except OSError as exc:
-        raise EnvironmentProblem(f"/proc/self/mountinfo: cannot be read: {exc.strerror}",
+        raise EnvironmentProblem(f"{MOUNTINFO}: cannot be read: {exc.strerror}",
                                  "is /proc mounted?") from None
 
 

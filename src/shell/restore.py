@@ -51,7 +51,8 @@ from ..core.btrbk import ListedSubvolume, data_id
 from ..core.drop import in_use
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
 from ..core.mountinfo import containing_mount
-from ..core.reserved import DEFAULT_SNAPSHOT_DIR, RESERVED_PREFIX
+from ..core.policy import snapshot_dir_of
+from ..core.reserved import RESERVED_PREFIX
 from . import btrfs
 from .backup import top_levels
 from .backup_target import Target
@@ -397,7 +398,7 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
     tree = _pick_tree(manifest, tree_name)
     wanted = None if subvolume is None else tuple(p for p in subvolume.split("/") if p)
     into = os.path.abspath(into)
-    snapshot_dir = tree.policy.snapshot_dir if tree.policy else DEFAULT_SNAPSHOT_DIR
+    snapshot_dir = snapshot_dir_of(tree.policy)
     parent = os.path.dirname(into)
     exists = os.path.lexists(into)
     if exists and os.path.islink(into):

@@ -130,3 +130,47 @@ def run_pipeline(first: Sequence[str], second: Sequence[str], *,
             raise EnvironmentProblem(
                 f"{shlex.join(cmd)} failed with exit status {code}{error_detail(err)}", hint)
     return subprocess.CompletedProcess(list(second), 0, out, err2)
+
+
+class Background:
+    """A program started now and waited for later (e.g. every target's listing at once).
+
+    Its output goes to files, not pipes, so it runs to its end while nobody reads it;
+    like :func:`run`, it is in its own process group and dies with us."""
+
+    def __init__(self, cmd: Sequence[str]) -> None:
+        import tempfile
+
+        _log.debug("+ " + shlex.join(cmd) + " &")
+        self.cmd = list(cmd)
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 (closed in wait())
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        self._process: subprocess.Popen[bytes] | None
+        try:
+            self._process = spawn(cmd, stdin=subprocess.DEVNULL, stdout=self._out,
+                                  stderr=self._err)
+        except FileNotFoundError:
+            self._process = None
+
+    def wait(self, timeout: float) -> subprocess.CompletedProcess[bytes]:
+        """Its result; ``FileNotFoundError`` when it could not start, ``TimeoutError`` (it
+        is killed) after ``timeout`` seconds.  Interrupted, it is killed too."""
+        try:
+            process = self._process
+            if process is None:
+                raise FileNotFoundError(self.cmd[0])
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(process)
+                raise TimeoutError(f"{shlex.join(self.cmd)}: timed out after {timeout} s") from None
+            except BaseException:
+                kill_group(process)
+                raise
+            self._out.seek(0)
+            self._err.seek(0)
+            return subprocess.CompletedProcess(self.cmd, process.returncode, self._out.read(),
+                                               self._err.read())
+        finally:
+            self._out.close()
+            self._err.close()

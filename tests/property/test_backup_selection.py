@@ -1,5 +1,5 @@
 """Homes in the core for backup decisions the shell made (``config.select_backup_trees``,
-``reserved.snapshot_dir_of``), checked against the shell's copies until those switch."""
+``policy.snapshot_dir_of``), checked against the shell's copies until those switch."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from layout_trees.core.config import Config, TreeConfig, select_backup_trees
 from layout_trees.core.errors import UserError
-from layout_trees.core.policy import BackupPolicy
-from layout_trees.core.reserved import DEFAULT_SNAPSHOT_DIR, snapshot_dir_of
+from layout_trees.core.policy import BackupPolicy, snapshot_dir_of
+from layout_trees.core.reserved import DEFAULT_SNAPSHOT_DIR
 from layout_trees.shell import backup as shell_backup
 
 NAMES = ("a", "b", "c", "d")
