@@ -141,18 +141,21 @@ def _check_mount(mount: Mount, top: MountEntry, source: str | None) -> list[Moun
             f"{top.fstype} {top.source} is mounted here, not {label} from {source or 'btrfs'}",
             mount.tree, "/".join(mount.path)))
         return problems
-    root = simplify_path(top.root)
     shown_id = _subvolume_id(top)
-    if root != simplify_path(mount.subvol):
+    if mount.subvol_id is not None and shown_id is not None and shown_id != mount.subvol_id:
+        # the same path, another subvolume: re-created since it was mounted (the kernel
+        # shows a deleted one as 'PATH//deleted')
+        gone = top.root.endswith("//deleted")
+        problems.append(MountProblem(
+            MountProblemKind.WRONG_SUBVOLUME, mount.where,
+            f"subvolume id {shown_id} ({'deleted, was ' if gone else ''}"
+            f"{top.root.removesuffix('//deleted')!r}) is mounted here, the tree says id "
+            f"{mount.subvol_id} ({mount.subvol!r}, {label}): re-created since it was mounted; "
+            "run 'layout reload'", mount.tree, "/".join(mount.path)))
+    elif simplify_path(top.root) != simplify_path(mount.subvol):
         problems.append(MountProblem(
             MountProblemKind.WRONG_SUBVOLUME, mount.where,
             f"subvolume {top.root!r} is mounted here, the tree says {mount.subvol!r} ({label})",
-            mount.tree, "/".join(mount.path)))
-    elif mount.subvol_id is not None and shown_id is not None and shown_id != mount.subvol_id:
-        problems.append(MountProblem(
-            MountProblemKind.WRONG_SUBVOLUME, mount.where,
-            f"subvolume id {shown_id} is mounted here from {top.root!r}, the tree says id "
-            f"{mount.subvol_id} (re-created since the scan, or mounted before it; {label})",
             mount.tree, "/".join(mount.path)))
     want_ro = "ro" in mount.options
     is_ro = "ro" in top.options
