@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .backup import MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError, manifest_from_data, manifest_to_data
+from .backup import (
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    Manifest,
+    ManifestError,
+    manifest_from_data,
+    manifest_to_data,
+)
 from .config import Config
 from .errors import UserError
 from .model import Snapshot

@@ -5,7 +5,11 @@ skips and directories grouped by tree) with a ``format``, a ``version`` and
 the configuration the plan was made from, so that a recorded plan can be
 compared with a machine later (``layout diff``, ``layout audit --expect``).
 Reading validates the whole document before anything uses it; every failure
-is a :class:`PlanDocumentError` naming the place in the document.
+is a :class:`PlanDocumentError` naming the place in the document.  What is
+read back is a :class:`PlanDocument`: each mount with its subvolume id (which
+must agree with its ``subvolid=`` option) and each destination reached through
+a symlink; option semantics and the enclosing mount of each directory are
+derived by the planner and not recorded.
 """
 
 from __future__ import annotations
