@@ -219,12 +219,30 @@ def _plan_records(
     return mounts, skips, leaves
 
 
-def _plan_directories(config: Config, directories: Iterable[Mapping[str, Any]]
-                      ) -> dict[Key, Record]:
+def _with_resolved(config: dict[Key, Record], trees: dict[Key, Record] | None,
+                   plan_data: Mapping[str, Any]) -> dict[Key, Record]:
+    """The configuration records with each destination the plan reached through a symlink
+    (it moves every mount point of the tree: one change, which explains the mounts'); a
+    snapshot's tree record then leaves its ``destination_real`` to it."""
+    out = dict(config)
+    for tree in plan_data["trees"]:
+        key = (tree["name"], "")
+        if "resolved_destination" in tree and key in out:
+            out[key] = {**out[key], "resolved_destination": tree["resolved_destination"]}
+            if trees is not None and key in trees:
+                trees[key] = {k: v for k, v in trees[key].items() if k != "destination_real"}
+    return out
+
+
+def _plan_directories(config: Config, plan_data: Mapping[str, Any]) -> dict[Key, Record]:
+    """The plan's directories by tree and path below its destination (as resolved)."""
+    resolved = {t["name"]: t["resolved_destination"] for t in plan_data["trees"]
+                if "resolved_destination" in t}
     records: dict[Key, Record] = {}
-    for d in directories:
+    for d in plan_data["directories"]:
         tree = config.tree(d["tree"])
-        dest = tree.destination.rstrip("/") if tree is not None else None
+        dest = resolved.get(d["tree"], tree.destination).rstrip("/") if tree is not None \
+            else None
         path = d["path"]
         if dest is not None and path == (dest or "/"):
             rel = ""
@@ -288,8 +306,8 @@ def snapshot_facts(snapshot: Snapshot, config: Config | None) -> Facts:
         Section.TREE: trees, Section.DOCUMENT: document}
     if config is not None:
         document[("", "config_source")] = {"value": config.source}
-        sections[Section.CONFIG] = _config_records(config)
         plan_data = plan_to_data(config, make_plan(config, snapshot))
+        sections[Section.CONFIG] = _with_resolved(_config_records(config), trees, plan_data)
         mounts, skips, _ = _plan_records(plan_data)
         sections[Section.MOUNT] = mounts
         sections[Section.SKIP] = skips
@@ -304,9 +322,11 @@ def facts_of(document: Document) -> Facts:
     if document.kind is DocumentKind.PLAN:
         assert document.config is not None
         mounts, skips, leaves = _plan_records(document.data)
-        directories = _plan_directories(document.config, document.data["directories"])
+        directories = _plan_directories(document.config, document.data)
         return Facts(DocumentKind.PLAN, {
-            Section.CONFIG: _config_records(document.config), Section.MOUNT: mounts,
+            Section.CONFIG: _with_resolved(_config_records(document.config), None,
+                                           document.data),
+            Section.MOUNT: mounts,
             Section.SKIP: skips, Section.LEAF: leaves, Section.DIRECTORY: directories},
             partial=frozenset({Section.DIRECTORY}))
     return _manifest_facts(document.data)

@@ -444,3 +444,16 @@ def test_plan_document_carries_subvolume_ids_and_resolved_destinations() -> None
     bad["trees"][0]["mounts"][0]["subvol_id"] = 7
     with pytest.raises(UserError, match="subvolid= option disagree"):
         read_document(json.dumps(bad))
+
+
+def test_resolved_destination_change_is_reported_once() -> None:
+    """Two plans whose only difference is a destination now reached through a symlink: one
+    configuration change naming resolved_destination; the moved mount points follow it."""
+    def plan_doc(real: str | None) -> Document:
+        config, snapshot = _tree_world("/home")
+        snapshot = dataclasses.replace(snapshot, trees=(dataclasses.replace(
+            snapshot.trees[0], destination_real=real),))
+        return lt.plan_document(config, lt.plan(config, snapshot))
+    changes = lt.diff(plan_doc(None), plan_doc("/var/home")).changes
+    assert [(c.section, c.kind, c.fields) for c in changes] == [
+        (Section.CONFIG, ChangeKind.CHANGED, ("resolved_destination",))]
