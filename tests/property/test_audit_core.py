@@ -162,3 +162,18 @@ def test_ignore_matches_a_pattern_or_below(path: str, patterns: list) -> None:
     prefixes = ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     expected = any(fnmatch.fnmatchcase(p, pat) for p in prefixes for pat in patterns)
     assert is_ignored(path, ignore_matcher(patterns)) == expected
+
+
+def test_audit_mounted_leaves_refused_trees_to_check() -> None:
+    """A tree refused for overlapping another is not 'not-checked': its leaves are the kept
+    tree's, mounted and checked there."""
+    from layout_trees.core.config import Config, TreeConfig
+    from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+
+    config = Config((TreeConfig("a", "/mnt/t", "/home"), TreeConfig("b", "/mnt/t", "/home")))
+    entry = Entry(("@x",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@x", id=300))
+    scans = tuple(TreeScan(n, "/mnt/t", device="/dev/vdb", entries=(entry,)) for n in "ab")
+    plan = make_plan(config, Snapshot(scans))
+    assert plan.refused_trees == frozenset({"b"})
+    table = perfect_mounts(World(config, Snapshot(scans)), plan)
+    assert audit_mounted(config, plan, table, {"a": "/dev/vdb", "b": "/dev/vdb"}) == ()

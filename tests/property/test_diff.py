@@ -457,3 +457,17 @@ def test_resolved_destination_change_is_reported_once() -> None:
     changes = lt.diff(plan_doc(None), plan_doc("/var/home")).changes
     assert [(c.section, c.kind, c.fields) for c in changes] == [
         (Section.CONFIG, ChangeKind.CHANGED, ("resolved_destination",))]
+
+
+def test_manifest_leaves_out_what_lies_below_a_mount_point() -> None:
+    """A leaf below a mount point inside a tree (a hand-written snapshot; a scan never looks
+    there) is no part of the manifest, which reads back as written."""
+    entries = (Entry(("s",), EntryKind.MOUNTPOINT),
+               Entry(("s", "@below"), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/s/@below")),
+               Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@a")))
+    config, _ = _tree_world("/srv")
+    snapshot = Snapshot((TreeScan("t", "/mnt/t", device="/dev/vdb", root_subvol_path="/t",
+                                  entries=entries),))
+    doc = manifest_document(lt.manifest(config, snapshot))
+    assert [leaf["path"] for leaf in doc.data["leaves"]] == [["@a"]]
+    assert read_document(lt.write_document(doc)).data == doc.data
