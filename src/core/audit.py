@@ -24,7 +24,7 @@ from .diff import Change, Section, change_to_data, diff
 from .documents import Document
 from .escape import simplify_path
 from .mountinfo import MountEntry
-from .plan import Mount, Plan
+from .plan import Mount, Plan, SkipReason
 
 # Per-mount flags the kernel shows in mountinfo's fifth field (or the superblock's).
 _VFS_FLAGS = frozenset({"nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime",
@@ -123,6 +123,15 @@ def _option_missing(option: str, entry: MountEntry) -> bool:
     return not any(s == option or s.startswith(option + ":") for s in shown)
 
 
+def _subvolume_id(entry: MountEntry) -> int | None:
+    """The ``subvolid=`` the kernel shows for a btrfs mount (in the superblock options)."""
+    for option in (*entry.super_options, *entry.options):
+        if option.startswith("subvolid="):
+            value = option[len("subvolid="):]
+            return int(value) if value.isdigit() and value.isascii() else None
+    return None
+
+
 def _check_mount(mount: Mount, top: MountEntry, source: str | None) -> list[MountProblem]:
     problems = []
     label = f"{mount.tree}:{'/'.join(mount.path)}"
@@ -132,8 +141,18 @@ def _check_mount(mount: Mount, top: MountEntry, source: str | None) -> list[Moun
             f"{top.fstype} {top.source} is mounted here, not {label} from {source or 'btrfs'}",
             mount.tree, "/".join(mount.path)))
         return problems
-    root = simplify_path(top.root)
-    if root != simplify_path(mount.subvol):
+    shown_id = _subvolume_id(top)
+    if mount.subvol_id is not None and shown_id is not None and shown_id != mount.subvol_id:
+        # the same path, another subvolume: re-created since it was mounted (the kernel
+        # shows a deleted one as 'PATH//deleted')
+        gone = top.root.endswith("//deleted")
+        problems.append(MountProblem(
+            MountProblemKind.WRONG_SUBVOLUME, mount.where,
+            f"subvolume id {shown_id} ({'deleted, was ' if gone else ''}"
+            f"{top.root.removesuffix('//deleted')!r}) is mounted here, the tree says id "
+            f"{mount.subvol_id} ({mount.subvol!r}, {label}): re-created since it was mounted; "
+            "run 'layout reload'", mount.tree, "/".join(mount.path)))
+    elif simplify_path(top.root) != simplify_path(mount.subvol):
         problems.append(MountProblem(
             MountProblemKind.WRONG_SUBVOLUME, mount.where,
             f"subvolume {top.root!r} is mounted here, the tree says {mount.subvol!r} ({label})",
@@ -169,7 +188,10 @@ def audit_mounted(config: Config, plan: Plan, mounts: tuple[MountEntry, ...],
         by_where[simplify_path(entry.mountpoint)] = entry  # the last one is on top
     planned = {m.where for m in plan.mounts}
     for skip in plan.skips:
-        if not skip.path:  # the whole tree: its leaves could not be looked at (fail closed)
+        # the whole tree: its leaves could not be looked at (fail closed); a tree refused
+        # for overlapping another is not mounted by design (its leaves are the other tree's,
+        # and 'layout check' names it)
+        if not skip.path and skip.reason is not SkipReason.OVERLAP:
             tree = config.tree(skip.tree)
             problems.append(MountProblem(
                 MountProblemKind.NOT_CHECKED, tree.destination if tree else "/",

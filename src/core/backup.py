@@ -247,14 +247,18 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
             trees.append(Tree(tree.name, tree.path, tree.destination, tree.backup, error=error))
             continue
         directories: list[Directory] = []
+        structure: set[tuple[str, ...]] = set()
         for entry in sorted(scan.entries, key=lambda e: e.path):
             if any(p.startswith("@") for p in entry.path[:-1]):
                 continue
+            if len(entry.path) > 1 and entry.path[:-1] not in structure:
+                continue  # below a mount point, symlink or unreadable entry: not structure
             if any(p.startswith(RESERVED_PREFIX) for p in entry.path):
                 continue  # a leaf being built by persist: neither a leaf nor structure yet
             if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
                 directories.append(Directory(entry.path, entry.uid, entry.gid, entry.mode,
                                              entry.kind is EntryKind.SUBVOLUME))
+                structure.add(entry.path)
                 continue
             sub = entry.subvolume
             if not entry.is_at_name or sub is None or sub.read_only:

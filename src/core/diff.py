@@ -37,11 +37,14 @@ from .documents import Document, DocumentKind
 from .model import Entry, EntryKind, Snapshot
 from .plan import make_plan
 from .plan_report import plan_to_data
-from .snapshot_json import _entry_data
+from .snapshot_json import _ancestor_data, _entry_data
 
 DIFF_FORMAT = "layout-trees-diff"
 DIFF_VERSION = 1
-VOLATILE_FIELDS = frozenset({"generation"})
+VOLATILE_FIELDS = frozenset({"generation", "max_user_watches"})
+"""Fields that change by themselves: a subvolume's generation grows with every write; the
+inotify limit is a kernel tunable, not part of the layout."""
+OWNER_FIELDS = frozenset({"uid", "gid", "mode", "acl"})
 
 Key = tuple[str, str]
 """``(tree, path inside it)``; ``("", mount point)`` for mounts; ``("", field)`` for the
@@ -175,7 +178,7 @@ def _subvolume_record(entry: Entry) -> dict[str, Any]:
     data = _entry_data(entry)
     record: dict[str, Any] = dict(data.pop("subvolume"))
     record["subvol"] = record.pop("path")
-    record.update((k, data[k]) for k in ("uid", "gid", "mode"))
+    record.update((k, data[k]) for k in ("uid", "gid", "mode", "acl") if k in data)
     return record
 
 
@@ -202,9 +205,13 @@ def _plan_records(
         name = tree["name"]
         for m in tree["mounts"]:
             mounts[("", m["where"])] = {"tree": name, "leaf": m["leaf"], "subvol": m["subvol"],
+                                        "subvol_id": m.get("subvol_id"),
                                         "what": m["what"], "options": list(m["options"]),
                                         "unit": m["unit"]}
-            leaves[(name, m["leaf"])] = {"subvol": m["subvol"], "read_only": False}
+            leaf: dict[str, Any] = {"subvol": m["subvol"], "read_only": False}
+            if m.get("subvol_id") is not None:
+                leaf["id"] = m["subvol_id"]
+            leaves[(name, m["leaf"])] = leaf
         for s in tree["skipped"]:
             skips[(name, s["path"])] = {"reason": s["reason"], "detail": s["detail"]}
             if s["reason"] == "read-only":
@@ -212,12 +219,30 @@ def _plan_records(
     return mounts, skips, leaves
 
 
-def _plan_directories(config: Config, directories: Iterable[Mapping[str, Any]]
-                      ) -> dict[Key, Record]:
+def _with_resolved(config: dict[Key, Record], trees: dict[Key, Record] | None,
+                   plan_data: Mapping[str, Any]) -> dict[Key, Record]:
+    """The configuration records with each destination the plan reached through a symlink
+    (it moves every mount point of the tree: one change, which explains the mounts'); a
+    snapshot's tree record then leaves its ``destination_real`` to it."""
+    out = dict(config)
+    for tree in plan_data["trees"]:
+        key = (tree["name"], "")
+        if "resolved_destination" in tree and key in out:
+            out[key] = {**out[key], "resolved_destination": tree["resolved_destination"]}
+            if trees is not None and key in trees:
+                trees[key] = {k: v for k, v in trees[key].items() if k != "destination_real"}
+    return out
+
+
+def _plan_directories(config: Config, plan_data: Mapping[str, Any]) -> dict[Key, Record]:
+    """The plan's directories by tree and path below its destination (as resolved)."""
+    resolved = {t["name"]: t["resolved_destination"] for t in plan_data["trees"]
+                if "resolved_destination" in t}
     records: dict[Key, Record] = {}
-    for d in directories:
+    for d in plan_data["directories"]:
         tree = config.tree(d["tree"])
-        dest = tree.destination.rstrip("/") if tree is not None else None
+        dest = resolved.get(d["tree"], tree.destination).rstrip("/") if tree is not None \
+            else None
         path = d["path"]
         if dest is not None and path == (dest or "/"):
             rel = ""
@@ -237,14 +262,20 @@ def snapshot_facts(snapshot: Snapshot, config: Config | None) -> Facts:
     trees: dict[Key, Record] = {}
     for tree in snapshot.trees:
         record: dict[str, Any] = {"root": tree.root, "status": tree.status.value}
-        for name in ("error", "device", "fs_uuid", "device_found"):
+        for name in ("error", "device", "fs_uuid", "device_found", "real_root", "fs_mountpoint",
+                     "destination_real", "destination_error"):
             value = getattr(tree, name)
             if value is not None:
                 record[name] = value
         if tree.root_subvol_path is not None:
             record["root_subvol"] = tree.root_subvol_path
+        if tree.ancestors:
+            record["ancestors"] = [_ancestor_data(a) for a in tree.ancestors]
         trees[(tree.name, "")] = record
-        directories[(tree.name, "")] = {"uid": tree.uid, "gid": tree.gid, "mode": _mode(tree.mode)}
+        root: dict[str, Any] = {"uid": tree.uid, "gid": tree.gid, "mode": _mode(tree.mode)}
+        if tree.acl:
+            root["acl"] = [e.text for e in tree.acl]
+        directories[(tree.name, "")] = root
         for entry in tree.entries:
             key = (tree.name, entry.relpath)
             if entry.kind is EntryKind.SUBVOLUME and entry.is_at_name:
@@ -253,24 +284,30 @@ def snapshot_facts(snapshot: Snapshot, config: Config | None) -> Facts:
                 dir_record: dict[str, Any] = {"uid": entry.uid, "gid": entry.gid,
                                               "mode": _mode(entry.mode),
                                               "subvolume": entry.subvolume is not None}
+                if entry.acl:
+                    dir_record["acl"] = [e.text for e in entry.acl]
                 if entry.subvolume is not None:
                     sub = _subvolume_record(entry)
                     dir_record["subvolume_facts"] = {
-                        k: v for k, v in sub.items() if k not in ("uid", "gid", "mode")}
+                        k: v for k, v in sub.items() if k not in OWNER_FIELDS}
                 directories[key] = dir_record
             else:
                 entries[key] = _entry_record(entry)
     document: dict[Key, Record] = {
         ("", "fstab_mountpoints"): {"value": sorted(snapshot.fstab_mountpoints)},
         ("", "user_homes"): {"value": [list(p) for p in sorted(snapshot.user_homes)]},
+        ("", "group_members"): {"value": [[gid, sorted(members)]
+                                          for gid, members in sorted(snapshot.group_members)]},
+        # volatile: compared only with volatile=True
+        ("", "max_user_watches"): {"max_user_watches": snapshot.max_user_watches},
     }
     sections: dict[Section, Mapping[Key, Record]] = {
         Section.LEAF: leaves, Section.DIRECTORY: directories, Section.ENTRY: entries,
         Section.TREE: trees, Section.DOCUMENT: document}
     if config is not None:
         document[("", "config_source")] = {"value": config.source}
-        sections[Section.CONFIG] = _config_records(config)
         plan_data = plan_to_data(config, make_plan(config, snapshot))
+        sections[Section.CONFIG] = _with_resolved(_config_records(config), trees, plan_data)
         mounts, skips, _ = _plan_records(plan_data)
         sections[Section.MOUNT] = mounts
         sections[Section.SKIP] = skips
@@ -285,9 +322,11 @@ def facts_of(document: Document) -> Facts:
     if document.kind is DocumentKind.PLAN:
         assert document.config is not None
         mounts, skips, leaves = _plan_records(document.data)
-        directories = _plan_directories(document.config, document.data["directories"])
+        directories = _plan_directories(document.config, document.data)
         return Facts(DocumentKind.PLAN, {
-            Section.CONFIG: _config_records(document.config), Section.MOUNT: mounts,
+            Section.CONFIG: _with_resolved(_config_records(document.config), None,
+                                           document.data),
+            Section.MOUNT: mounts,
             Section.SKIP: skips, Section.LEAF: leaves, Section.DIRECTORY: directories},
             partial=frozenset({Section.DIRECTORY}))
     return _manifest_facts(document.data)
@@ -360,14 +399,23 @@ def _leaf_changes(cmp: _Comparison, a: Mapping[Key, Record], b: Mapping[Key, Rec
             kind = ChangeKind.READ_ONLY if after["read_only"] else ChangeKind.WRITABLE
             cmp.changes.append(Change(Section.LEAF, kind, key, ("read_only",), before, after))
         if rest:
-            recreated = before.get("uuid") is not None and after.get("uuid") is not None \
-                and before["uuid"] != after["uuid"]
+            # a subvolume's UUID, and its id, are never given to another one
+            recreated = any(before.get(n) is not None and after.get(n) is not None
+                            and before[n] != after[n] for n in ("uuid", "id"))
             kind = ChangeKind.RECREATED if recreated else ChangeKind.CHANGED
             cmp.changes.append(Change(Section.LEAF, kind, key, tuple(rest), before, after))
-    by_uuid = {(k[0], b[k]["uuid"]): k for k in added if b[k].get("uuid") is not None}
+    # same UUID (or, where a side has none, like a plan, the same id) at another path: moved
+    by_identity = {(k[0], name, b[k][name]): k for k in added for name in ("uuid", "id")
+                   if b[k].get(name) is not None}
     for key in removed:
-        uuid = a[key].get("uuid")
-        target = by_uuid.pop((key[0], uuid), None) if uuid is not None else None
+        target = None
+        for name in ("uuid", "id"):
+            value = a[key].get(name)
+            found = by_identity.get((key[0], name, value)) if value is not None else None
+            if found is not None and found in added and (
+                    name == "uuid" or None in (a[key].get("uuid"), b[found].get("uuid"))):
+                target = found
+                break
         if target is not None:
             added.remove(target)
             cmp.changes.append(Change(Section.LEAF, ChangeKind.MOVED, key, (), a[key], b[target],
@@ -390,7 +438,7 @@ def _plain_changes(cmp: _Comparison, section: Section, a: Mapping[Key, Record],
             if not names:
                 continue
             kind = ChangeKind.CHANGED
-            if section is Section.DIRECTORY and set(names) <= {"uid", "gid", "mode"}:
+            if section is Section.DIRECTORY and set(names) <= OWNER_FIELDS:
                 kind = ChangeKind.OWNER
             elif section is Section.MOUNT and names == ["options"]:
                 kind = ChangeKind.OPTIONS

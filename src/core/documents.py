@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .backup import MANIFEST_FORMAT, Manifest, manifest_from_data, manifest_to_data
+from .backup import (
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    Manifest,
+    ManifestError,
+    manifest_from_data,
+    manifest_to_data,
+)
 from .config import Config
 from .errors import UserError
 from .model import Snapshot
@@ -82,6 +89,11 @@ def document_from_data(data: Any) -> Document:
         # the canonical data is the document as read, after validation
         return plan_document(plan, json.loads(canonical_json(data)))
     if fmt == MANIFEST_FORMAT:
+        version = data.get("version")
+        if version != MANIFEST_VERSION:  # the same message as for the other documents
+            raise ManifestError(
+                f"manifest version {str(version)[:20]} is not supported "
+                f"(this is {MANIFEST_VERSION})", "use the layout-trees version that wrote it")
         return manifest_document(manifest_from_data(data))
     raise DocumentError(
         "not a layout-trees snapshot, plan or backup manifest"

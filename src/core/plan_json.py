@@ -5,7 +5,11 @@ skips and directories grouped by tree) with a ``format``, a ``version`` and
 the configuration the plan was made from, so that a recorded plan can be
 compared with a machine later (``layout diff``, ``layout audit --expect``).
 Reading validates the whole document before anything uses it; every failure
-is a :class:`PlanDocumentError` naming the place in the document.
+is a :class:`PlanDocumentError` naming the place in the document.  What is
+read back is a :class:`PlanDocument`: each mount with its subvolume id (which
+must agree with its ``subvolid=`` option) and each destination reached through
+a symlink; option semantics and the enclosing mount of each directory are
+derived by the planner and not recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class PlannedMount:
     subvol: str
     options: tuple[str, ...]
     unit: str
+    subvol_id: int | None = None
+    """The subvolume's id the plan was made with (also ``subvolid=`` in ``options``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,8 @@ class PlanDocument:
     mounts: tuple[PlannedMount, ...] = ()
     skips: tuple[PlannedSkip, ...] = ()
     directories: tuple[PlannedDirectory, ...] = ()
+    resolved: tuple[tuple[str, str], ...] = ()
+    """``(tree, resolved destination)`` of each destination reached through a symlink."""
     version: int = PLAN_VERSION
 
 
@@ -128,6 +136,20 @@ def _uint(data: Any, key: str, where: str) -> int:
     return value
 
 
+def _subvol_id(data: dict[str, Any], where: str) -> int | None:
+    """``subvol_id``: required (null when the scan had no id), and ``subvolid=`` in the
+    options says the same."""
+    if not isinstance(data, dict) or "subvol_id" not in data:
+        raise PlanDocumentError(f"{where}: missing 'subvol_id'")
+    value = None if data["subvol_id"] is None else _uint(data, "subvol_id", where)
+    options = data.get("options")
+    named = [o for o in options if isinstance(o, str) and o.startswith("subvolid=")] \
+        if isinstance(options, list) else []
+    if named != ([] if value is None else [f"subvolid={value}"]):
+        raise PlanDocumentError(f"{where}: 'subvol_id' and the subvolid= option disagree")
+    return value
+
+
 def plan_document_from_data(data: Any) -> PlanDocument:
     """Read a decoded plan document; raises :class:`PlanDocumentError`."""
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
@@ -144,6 +166,7 @@ def plan_document_from_data(data: Any) -> PlanDocument:
         raise PlanDocumentError(f"plan: config: {problem.message}", problem.hint)
     mounts: list[PlannedMount] = []
     skips: list[PlannedSkip] = []
+    resolved: list[tuple[str, str]] = []
     names: list[str] = []
     for i, tree in enumerate(_get(data, "trees", list, "plan")):
         where = f"plan trees[{i}]"
@@ -151,6 +174,9 @@ def plan_document_from_data(data: Any) -> PlanDocument:
         names.append(name)
         _absolute(_get(tree, "path", str, where), where)
         _absolute(_get(tree, "destination", str, where), where)
+        if "resolved_destination" in tree:
+            resolved.append((name, _absolute(_get(tree, "resolved_destination", str, where),
+                                             where)))
         for j, m in enumerate(_get(tree, "mounts", list, where)):
             mw = f"{where}.mounts[{j}]"
             mounts.append(PlannedMount(
@@ -161,6 +187,7 @@ def plan_document_from_data(data: Any) -> PlanDocument:
                 subvol=_absolute(_get(m, "subvol", str, mw), mw),
                 options=_strings(_get(m, "options", list, mw), mw),
                 unit=_get(m, "unit", str, mw),
+                subvol_id=_subvol_id(m, mw),
             ))
         for j, s in enumerate(_get(tree, "skipped", list, where)):
             sw = f"{where}.skipped[{j}]"
@@ -176,5 +203,6 @@ def plan_document_from_data(data: Any) -> PlanDocument:
         directories.append(PlannedDirectory(
             tree=_get(d, "tree", str, dw), path=_absolute(_get(d, "path", str, dw), dw),
             uid=_uint(d, "uid", dw), gid=_uint(d, "gid", dw), mode=_mode(d.get("mode"), dw)))
-    return PlanDocument(parsed.config, tuple(mounts), tuple(skips), tuple(directories))
+    return PlanDocument(parsed.config, tuple(mounts), tuple(skips), tuple(directories),
+                        tuple(resolved))
 

@@ -178,6 +178,22 @@ def test_audit_mounted_catches_unmounted_and_wrong_subvolume(lab: Lab) -> None:
                      ("hand-made", str(hand))}
 
 
+def test_audit_mounted_catches_a_leaf_recreated_under_its_mount(lab: Lab) -> None:
+    """A mounted leaf deleted and created again at the same path (new subvolume id) is named
+    as mounted from the wrong subvolume, by its id (the kernel shows the old one deleted)."""
+    built(lab)
+    done = lab.layout("reload")
+    assert done.returncode == 0, done.stdout + done.stderr
+    btrfs("subvolume", "delete", str(lab.tree / "alice" / "@ws"))
+    btrfs("subvolume", "create", str(lab.tree / "alice" / "@ws"))
+    done = lab.layout("audit", "--mounted", "--format", "json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    [problem] = json.loads(done.stdout)["mounted"]
+    assert (problem["kind"], problem["where"]) == ("wrong-subvolume",
+                                                   str(lab.dest / "alice" / "ws"))
+    assert "subvolume id " in problem["detail"] and "deleted, was " in problem["detail"]
+
+
 def test_digest_is_stable_and_follows_the_state(lab: Lab) -> None:
     """``snapshot --digest`` and ``plan --digest`` print sha256 of the canonical documents:
     equal for the same state, different after a change."""

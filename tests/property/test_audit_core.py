@@ -25,32 +25,45 @@ def test_glob_match_reference_fnmatch(pattern: str, text: str) -> None:
     assert glob_match(pattern, text) == fnmatch.fnmatchcase(text, pattern)
 
 
+def _super_options(subvol: str, subvol_id: int | None) -> tuple[str, ...]:
+    """btrfs's superblock options as mountinfo shows them: ``subvolid=`` then ``subvol=``."""
+    return ("rw", *((f"subvolid={subvol_id}",) if subvol_id is not None else ()),
+            f"subvol={subvol}")
+
+
 def perfect_mounts(world: World, plan: Plan) -> tuple[MountEntry, ...]:
-    """The mount table a correct boot leaves: every planned leaf, as planned."""
+    """The mount table a correct boot leaves: every planned leaf, as planned (the kernel shows
+    ``subvol=`` and ``subvolid=`` among the superblock's options, not the mount's)."""
     sources = {t.name: t.device for t in world.snapshot.trees}
     out = []
     for i, m in enumerate(plan.mounts):
-        passed = tuple(o for o in m.options if not o.startswith("subvol="))
+        passed = tuple(o for o in m.options if not o.startswith(("subvol=", "subvolid=")))
         out.append(MountEntry(100 + i, 1, m.subvol, m.where, "btrfs", sources[m.tree] or "",
-                              ("rw", *passed), ("rw", *passed, f"subvol={m.subvol}")))
+                              ("rw", *passed), (*_super_options(m.subvol, m.subvol_id),
+                                                *passed)))
     return tuple(out)
 
 
 @st.composite
-def mounted_worlds(draw: st.DrawFn) -> tuple[World, Plan, set[int], set[int]]:
+def mounted_worlds(draw: st.DrawFn) -> tuple[World, Plan, set[int], set[int], set[int]]:
+    """A world, its plan, and which planned mounts are left out, mounted from another path,
+    or mounted from the same path but another subvolume id (re-created since the scan)."""
     world = draw(worlds())
     plan = make_plan(world.config, world.snapshot)
     indexes = range(len(plan.mounts))
     missing = set(draw(st.sets(st.sampled_from(indexes)))) if plan.mounts else set()
     wrong = set(draw(st.sets(st.sampled_from(indexes)))) - missing if plan.mounts else set()
-    return world, plan, missing, wrong
+    with_id = {i for i in indexes if plan.mounts[i].subvol_id is not None}
+    other_id = (set(draw(st.sets(st.sampled_from(sorted(with_id))))) - missing - wrong
+                if with_id else set())
+    return world, plan, missing, wrong, other_id
 
 
 @given(mounted_worlds())
 def test_audit_mounted_names_exactly_the_broken_mounts(case: tuple) -> None:
     """A mount table with every planned leaf has no problem; leaving some out and mounting
     others from another subvolume names exactly those, by kind."""
-    world, plan, missing, wrong = case
+    world, plan, missing, wrong, other_id = case
     sources = {t.name: t.device for t in world.snapshot.trees}
     table = perfect_mounts(world, plan)
     assert audit_mounted(world.config, plan, table, sources) == ()
@@ -61,11 +74,18 @@ def test_audit_mounted_names_exactly_the_broken_mounts(case: tuple) -> None:
         if i in wrong:
             entry = MountEntry(entry.mount_id, 1, entry.root + "-other", entry.mountpoint,
                                entry.fstype, entry.source, entry.options, entry.super_options)
+        if i in other_id:
+            mount = plan.mounts[i]
+            assert mount.subvol_id is not None
+            entry = MountEntry(entry.mount_id, 1, entry.root, entry.mountpoint, entry.fstype,
+                               entry.source, entry.options,
+                               _super_options(mount.subvol, mount.subvol_id + 1))
         broken.append(entry)
     problems = audit_mounted(world.config, plan, tuple(broken), sources)
     found = {(p.kind, p.where) for p in problems}
     assert found == ({(MountProblemKind.NOT_MOUNTED, plan.mounts[i].where) for i in missing}
-                     | {(MountProblemKind.WRONG_SUBVOLUME, plan.mounts[i].where) for i in wrong})
+                     | {(MountProblemKind.WRONG_SUBVOLUME, plan.mounts[i].where)
+                        for i in wrong | other_id})
 
 
 def test_audit_mounted_options_and_hand_made() -> None:
@@ -142,3 +162,18 @@ def test_ignore_matches_a_pattern_or_below(path: str, patterns: list) -> None:
     prefixes = ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     expected = any(fnmatch.fnmatchcase(p, pat) for p in prefixes for pat in patterns)
     assert is_ignored(path, ignore_matcher(patterns)) == expected
+
+
+def test_audit_mounted_leaves_refused_trees_to_check() -> None:
+    """A tree refused for overlapping another is not 'not-checked': its leaves are the kept
+    tree's, mounted and checked there."""
+    from layout_trees.core.config import Config, TreeConfig
+    from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+
+    config = Config((TreeConfig("a", "/mnt/t", "/home"), TreeConfig("b", "/mnt/t", "/home")))
+    entry = Entry(("@x",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@x", id=300))
+    scans = tuple(TreeScan(n, "/mnt/t", device="/dev/vdb", entries=(entry,)) for n in "ab")
+    plan = make_plan(config, Snapshot(scans))
+    assert plan.refused_trees == frozenset({"b"})
+    table = perfect_mounts(World(config, Snapshot(scans)), plan)
+    assert audit_mounted(config, plan, table, {"a": "/dev/vdb", "b": "/dev/vdb"}) == ()

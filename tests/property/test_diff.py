@@ -24,7 +24,16 @@ from layout_trees.core.documents import (
     snapshot_document,
 )
 from layout_trees.core.errors import UserError
-from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+from layout_trees.core.model import (
+    AclEntry,
+    AclTag,
+    Ancestor,
+    Entry,
+    EntryKind,
+    Snapshot,
+    Subvolume,
+    TreeScan,
+)
 from layout_trees.core.plan import SkipReason
 from strategies import World, permuted, worlds
 
@@ -49,6 +58,40 @@ def with_uuids(world: World) -> World:
             if e.subvolume is not None else e for e in tree.entries)
         trees.append(dataclasses.replace(tree, entries=entries))
     return World(world.config, dataclasses.replace(world.snapshot, trees=tuple(trees)))
+
+
+ACLS = st.lists(st.sampled_from([
+    AclEntry(AclTag.USER_OBJ, 7), AclEntry(AclTag.USER, 5, 1000), AclEntry(AclTag.GROUP_OBJ, 5),
+    AclEntry(AclTag.GROUP, 7, 100), AclEntry(AclTag.MASK, 7), AclEntry(AclTag.OTHER, 0)]),
+    unique=True, max_size=3).map(tuple)
+ABSOLUTE = st.sampled_from(["/var/home", "/srv/x", "/mnt/real"])
+
+
+@st.composite
+def rich_worlds(draw: st.DrawFn) -> World:
+    """A hostile world with the facts a scan adds beyond the plan's: ACLs on directories and
+    tree roots, the directories above a tree, resolved destinations, group members and the
+    inotify limit (the shared strategies leave them at their defaults)."""
+    world = draw(worlds(hostile=True))
+    trees = []
+    for tree in world.snapshot.trees:
+        entries = tuple(
+            dataclasses.replace(e, acl=draw(ACLS)) if e.kind is EntryKind.DIRECTORY else e
+            for e in tree.entries)
+        trees.append(dataclasses.replace(
+            tree, entries=entries, acl=draw(ACLS),
+            real_root=draw(st.none() | ABSOLUTE),
+            destination_real=draw(st.none() | ABSOLUTE),
+            destination_error=draw(st.none() | st.just("crosses a symlink owned by uid 1000")),
+            ancestors=tuple(Ancestor(path, draw(st.integers(0, 1001)), 0, 0o755, draw(ACLS))
+                            for path in draw(st.lists(ABSOLUTE, unique=True, max_size=2)))))
+    snapshot = dataclasses.replace(
+        world.snapshot, trees=tuple(trees),
+        group_members=frozenset(draw(st.dictionaries(
+            st.integers(0, 1001), st.frozensets(st.integers(0, 1001), max_size=2),
+            max_size=2)).items()),
+        max_user_watches=draw(st.none() | st.integers(0, 2**20)))
+    return World(world.config, snapshot)
 
 
 EMPTY_TREE = World(Config(()), Snapshot((TreeScan("t", "/mnt/t"),)))
@@ -77,7 +120,7 @@ def test_diff_ignores_scan_order(pair: tuple[World, World]) -> None:
         assert lt.diff(a, b).equal
 
 
-@given(worlds(hostile=True), worlds(hostile=True))
+@given(rich_worlds(), rich_worlds())
 def test_diff_empty_iff_canonical_documents_equal(w1: World, w2: World) -> None:
     """For documents of one kind, the diff is empty exactly when the canonical texts are
     equal, and the digests are equal exactly then too."""
@@ -192,7 +235,7 @@ def test_volatile_fields_are_compared_only_when_asked() -> None:
 
 # --- documents: round trip, schemas, versions -------------------------------------------------
 
-@given(worlds(hostile=True))
+@given(rich_worlds())
 def test_reading_what_we_write_is_the_identity(world: World) -> None:
     """read_document(write_document(d)) has the same canonical data for every document."""
     for doc in documents(world):
@@ -202,7 +245,7 @@ def test_reading_what_we_write_is_the_identity(world: World) -> None:
         assert lt.write_document(again) == lt.write_document(doc)
 
 
-@given(worlds(hostile=True), worlds(hostile=True))
+@given(rich_worlds(), rich_worlds())
 def test_schemas_accept_everything_we_write(w1: World, w2: World) -> None:
     """Snapshots, plans, manifests, check reports and diffs (of any two kinds) validate."""
     docs1, docs2 = documents(w1), documents(w2)
@@ -229,7 +272,7 @@ def _mutations(data: dict) -> list[dict]:
     return out
 
 
-@given(worlds(hostile=True))
+@given(rich_worlds())
 def test_schemas_reject_mutated_documents(world: World) -> None:
     """Dropping a required key, giving a key a value of the wrong type or adding an unknown one
     makes every document invalid; so does any other version."""
@@ -280,7 +323,7 @@ def _paths(value: object, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-@given(worlds(hostile=True), st.data())
+@given(rich_worlds(), st.data())
 def test_hostile_documents_are_read_or_refused_cleanly(world: World, data: st.DataObject) -> None:
     """A document with any part replaced by any JSON value is either read — and then compares
     with itself and the original without error — or refused with a UserError."""
@@ -338,3 +381,93 @@ def test_mount_option_change_between_plans() -> None:
     assert [(c.kind, c.label) for c in mounts] == [
         (ChangeKind.OPTIONS, "/srv/a"), (ChangeKind.OPTIONS, "/srv/b")]
     assert "noatime" in mounts[0].text
+
+
+def _leaf_snapshot(subvol_id: int | None = 5, uuid: str | None = "u", acl: tuple = (),
+                   watches: int | None = None) -> Document:
+    sub = Subvolume("/t/@a", id=subvol_id, uuid=uuid)
+    entries = (Entry(("d",), EntryKind.DIRECTORY, acl=acl),
+               Entry(("d", "@a"), EntryKind.SUBVOLUME, subvolume=sub))
+    return snapshot_document(Snapshot((TreeScan("t", "/mnt/t", entries=entries),),
+                                      max_user_watches=watches))
+
+
+def test_new_subvolume_id_at_the_same_path_is_recreated() -> None:
+    """A leaf whose subvolume id changed (btrfs never reuses one) was re-created, also when
+    neither side knows a UUID; the same id at another path is a move."""
+    again = lt.diff(_leaf_snapshot(5, None), _leaf_snapshot(6, None)).changes
+    assert [(c.kind, c.label, c.fields) for c in again] == [
+        (ChangeKind.RECREATED, "t:d/@a", ("id",))]
+
+    def plan_doc(leaf: str, subvol_id: int) -> Document:
+        config, snapshot = _tree_world("/srv")
+        entry = Entry((leaf,), EntryKind.SUBVOLUME, subvolume=Subvolume(f"/t/{leaf}",
+                                                                        id=subvol_id))
+        snapshot = dataclasses.replace(snapshot, trees=(dataclasses.replace(
+            snapshot.trees[0], entries=(entry,)),))
+        return lt.plan_document(config, lt.plan(config, snapshot))
+    plans = lt.diff(plan_doc("@a", 5), plan_doc("@a", 6)).changes
+    assert [(c.section, c.kind) for c in plans] == [(Section.LEAF, ChangeKind.RECREATED)]
+    moved = lt.diff(plan_doc("@a", 5), plan_doc("@b", 5)).changes
+    assert [(c.kind, c.to) for c in moved] == [(ChangeKind.MOVED, ("t", "@b"))]
+
+
+def test_acl_change_of_a_structure_directory_is_an_owner_change() -> None:
+    """An ACL entry added to a structure directory is reported once, as an owner change."""
+    changes = lt.diff(_leaf_snapshot(), _leaf_snapshot(acl=(AclEntry(AclTag.USER, 7, 1000),
+                                                            AclEntry(AclTag.MASK, 7)))).changes
+    assert [(c.section, c.kind, c.label, c.fields) for c in changes] == [
+        (Section.DIRECTORY, ChangeKind.OWNER, "t:d", ("acl",))]
+
+
+def test_inotify_limit_is_volatile() -> None:
+    """The kernel's inotify limit is compared only with volatile=True."""
+    a, b = _leaf_snapshot(watches=8192), _leaf_snapshot(watches=524288)
+    assert [c.label for c in lt.diff(a, b).changes] == ["max_user_watches"]
+    assert lt.diff(a, b, volatile=False).equal
+
+
+def test_plan_document_carries_subvolume_ids_and_resolved_destinations() -> None:
+    """A plan read back has each mount's subvolume id and each resolved destination; a
+    document whose subvol_id and subvolid= option disagree is refused."""
+    config, snapshot = _tree_world("/home")
+    entries = tuple(dataclasses.replace(e, subvolume=dataclasses.replace(e.subvolume, id=300 + i))
+                    for i, e in enumerate(snapshot.trees[0].entries) if e.subvolume)
+    snapshot = dataclasses.replace(snapshot, trees=(dataclasses.replace(
+        snapshot.trees[0], entries=entries, destination_real="/var/home"),))
+    doc = read_document(lt.write_document(lt.plan_document(config, lt.plan(config, snapshot))))
+    assert doc.plan is not None
+    assert [(m.where, m.subvol_id) for m in doc.plan.mounts] == [
+        ("/var/home/a", 300), ("/var/home/b", 301)]
+    assert doc.plan.resolved == (("t", "/var/home"),)
+    bad = copy.deepcopy(doc.data)
+    bad["trees"][0]["mounts"][0]["subvol_id"] = 7
+    with pytest.raises(UserError, match="subvolid= option disagree"):
+        read_document(json.dumps(bad))
+
+
+def test_resolved_destination_change_is_reported_once() -> None:
+    """Two plans whose only difference is a destination now reached through a symlink: one
+    configuration change naming resolved_destination; the moved mount points follow it."""
+    def plan_doc(real: str | None) -> Document:
+        config, snapshot = _tree_world("/home")
+        snapshot = dataclasses.replace(snapshot, trees=(dataclasses.replace(
+            snapshot.trees[0], destination_real=real),))
+        return lt.plan_document(config, lt.plan(config, snapshot))
+    changes = lt.diff(plan_doc(None), plan_doc("/var/home")).changes
+    assert [(c.section, c.kind, c.fields) for c in changes] == [
+        (Section.CONFIG, ChangeKind.CHANGED, ("resolved_destination",))]
+
+
+def test_manifest_leaves_out_what_lies_below_a_mount_point() -> None:
+    """A leaf below a mount point inside a tree (a hand-written snapshot; a scan never looks
+    there) is no part of the manifest, which reads back as written."""
+    entries = (Entry(("s",), EntryKind.MOUNTPOINT),
+               Entry(("s", "@below"), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/s/@below")),
+               Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@a")))
+    config, _ = _tree_world("/srv")
+    snapshot = Snapshot((TreeScan("t", "/mnt/t", device="/dev/vdb", root_subvol_path="/t",
+                                  entries=entries),))
+    doc = manifest_document(lt.manifest(config, snapshot))
+    assert [leaf["path"] for leaf in doc.data["leaves"]] == [["@a"]]
+    assert read_document(lt.write_document(doc)).data == doc.data
