@@ -91,6 +91,8 @@ def audit_expect(expected: Document, actual: Document,
 
 
 class MountProblemKind(Enum):
+    """What is wrong with a leaf's mount, as ``layout audit --mounted`` reports it."""
+
     NOT_MOUNTED = "not-mounted"
     WRONG_SUBVOLUME = "wrong-subvolume"
     WRONG_FILESYSTEM = "wrong-filesystem"
@@ -101,6 +103,8 @@ class MountProblemKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class MountProblem:
+    """One difference between the mount table and what the trees say should be mounted."""
+
     kind: MountProblemKind
     where: str
     detail: str

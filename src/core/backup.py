@@ -141,6 +141,9 @@ class Tree:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """What is backed up: every tree with its policy and structure, and every leaf with
+    its coverage; stored on each target so a machine can be rebuilt from it."""
+
     trees: tuple[Tree, ...] = ()
     leaves: tuple[Leaf, ...] = ()
     version: int = MANIFEST_VERSION

@@ -46,6 +46,9 @@ class LocalLeaf:
 
 @dataclass(frozen=True, slots=True)
 class RestoreStep:
+    """What restore does for one leaf: receive a backup (against a parent already
+    here), then place a writable snapshot of it at the leaf's path."""
+
     leaf: Leaf
     receive: str | None = None
     """Backup to receive from the target into the snapshot directory."""

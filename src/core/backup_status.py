@@ -30,6 +30,8 @@ Listing = tuple[ListedSubvolume, ...] | str
 
 @dataclass(frozen=True, slots=True)
 class TargetState:
+    """A leaf's backups on one target: the latest complete one and how many there are."""
+
     target: str
     latest: BackupName | None
     count: int = 0
@@ -38,6 +40,8 @@ class TargetState:
 
 @dataclass(frozen=True, slots=True)
 class LeafStatus:
+    """A leaf's latest own snapshot and its state on every target of its policy."""
+
     leaf: Leaf
     snapshot: BackupName | None
     targets: tuple[TargetState, ...] = ()

@@ -53,6 +53,8 @@ Record = Mapping[str, Any]
 
 
 class Section(Enum):
+    """Which part of a document a change is in."""
+
     LEAF = "leaf"
     DIRECTORY = "directory"
     ENTRY = "entry"
@@ -64,6 +66,8 @@ class Section(Enum):
 
 
 class ChangeKind(Enum):
+    """What happened to the thing a change names."""
+
     ADDED = "added"
     REMOVED = "removed"
     MOVED = "moved"
@@ -135,6 +139,8 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Diff:
+    """The changes from document A to document B, in a canonical order."""
+
     changes: tuple[Change, ...] = ()
     a_kind: DocumentKind | None = None
     b_kind: DocumentKind | None = None

@@ -37,6 +37,8 @@ from .snapshot_json import snapshot_from_data, snapshot_to_data
 
 
 class DocumentKind(Enum):
+    """The documents layout-trees writes and reads back."""
+
     SNAPSHOT = "snapshot"
     PLAN = "plan"
     MANIFEST = "manifest"

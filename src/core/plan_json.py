@@ -33,6 +33,8 @@ class PlanDocumentError(UserError):
 
 @dataclass(frozen=True, slots=True)
 class PlannedMount:
+    """One planned mount as the plan document records it."""
+
     tree: str
     leaf: tuple[str, ...]
     where: str
@@ -46,6 +48,8 @@ class PlannedMount:
 
 @dataclass(frozen=True, slots=True)
 class PlannedSkip:
+    """One entry (or whole tree) the plan does not mount, with the reason."""
+
     tree: str
     path: tuple[str, ...]
     """Empty for the whole tree."""
@@ -55,6 +59,8 @@ class PlannedSkip:
 
 @dataclass(frozen=True, slots=True)
 class PlannedDirectory:
+    """One directory above the mount points, with the owner and mode it is given."""
+
     tree: str
     path: str
     uid: int

@@ -165,6 +165,8 @@ def select_trees(live: Live, trees: list[str] | None, schedule: str | None) -> s
 
 @dataclass
 class RunResult:
+    """How ``backup run`` went: success, the errors to print, and unusable targets."""
+
     ok: bool
     errors: list[str]
     hint: str | None = None

@@ -159,6 +159,8 @@ def busy(path: str, leaf_fd: int, subvol_path: str,
 
 @dataclass(frozen=True)
 class Dropped:
+    """A leaf that was dropped, and the targets holding its latest state."""
+
     path: str
     targets: tuple[str, ...]
 

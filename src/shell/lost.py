@@ -27,6 +27,8 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 @dataclass
 class WalkResult:
+    """What a walk of the root found outside every persisted path."""
+
     directories: list[tuple[str, int, int]]
     """``(path below the root, bytes, files)`` of files directly in each directory;
     files directly in the root each on their own."""

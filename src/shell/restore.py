@@ -79,6 +79,8 @@ STAGE = RESERVED_PREFIX + "-restore"
 
 @dataclass
 class RestoreReport:
+    """What a restore did: each step with the error that stopped it, and problems."""
+
     steps: list[tuple[RestoreStep, str | None]]
     """Each step with the error that stopped it, if any."""
     problems: list[str] = field(default_factory=list)
