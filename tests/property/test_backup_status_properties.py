@@ -3,10 +3,7 @@ leaf the latest snapshot and the latest complete backup on each target), ``verif
 (no finding exactly when every covered leaf has a complete backup younger than
 ``max_age`` on every target of its policy) and ``drop_check`` (a leaf may go exactly
 when it is unchanged since its own latest snapshot and every target holds a complete
-copy of that snapshot).
-
-``drop_check`` is imported from ``layout_trees.core.backup_status``, where it lives on
-this branch."""
+copy of that snapshot)."""
 
 from __future__ import annotations
 
@@ -20,10 +17,10 @@ from layout_trees.core.backup_status import (
     Listing,
     TargetState,
     backup_status,
-    drop_check,
     verify,
 )
 from layout_trees.core.btrbk import BackupName, ListedSubvolume
+from layout_trees.core.drop import drop_check
 from layout_trees.core.policy import BackupPolicy
 
 T0 = 1_764_072_000  # 2025-11-25 12:00:00 UTC
