@@ -247,14 +247,18 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
             trees.append(Tree(tree.name, tree.path, tree.destination, tree.backup, error=error))
             continue
         directories: list[Directory] = []
+        listed: set[tuple[str, ...]] = {()}
         for entry in sorted(scan.entries, key=lambda e: e.path):
             if any(p.startswith("@") for p in entry.path[:-1]):
                 continue
+            if entry.path[:-1] not in listed:
+                continue  # below a mount point or a file (an untrusted snapshot): no structure
             if any(p.startswith(RESERVED_PREFIX) for p in entry.path):
                 continue  # a leaf being built by persist: neither a leaf nor structure yet
             if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
                 directories.append(Directory(entry.path, entry.uid, entry.gid, entry.mode,
                                              entry.kind is EntryKind.SUBVOLUME))
+                listed.add(entry.path)
                 continue
             sub = entry.subvolume
             if not entry.is_at_name or sub is None or sub.read_only:

@@ -24,7 +24,7 @@ from layout_trees.core.backup import (
 from layout_trees.core.backup_units import backup_units, escape_string
 from layout_trees.core.btrbk import render_btrbk_config
 from layout_trees.core.config import Config
-from layout_trees.core.errors import LayoutError
+from layout_trees.core.errors import LayoutError, UserError
 from layout_trees.core.model import Entry, EntryKind, Snapshot, TreeScan
 from layout_trees.core.plan import overlapping_trees
 from layout_trees.core.policy import BackupPolicy
@@ -189,13 +189,16 @@ def test_btrbk_config_reference_model(world: World) -> None:
 @settings(max_examples=60, deadline=None)
 @given(backup_worlds(hostile=True))
 def test_manifest_hostile_input_only_layout_errors(world: World) -> None:
-    """For hostile snapshots, deriving and rendering either succeed or raise LayoutError."""
+    """For hostile snapshots, deriving refuses with a one-line user error (exit 2) or gives
+    a manifest that renders to btrbk without error and reads back equal."""
     try:
         manifest = make_manifest(world.config, world.snapshot)
-        render_btrbk_config(manifest, _volumes(world.config), "/run/l.lock")
-        assert manifest_from_json(manifest_to_json(manifest)) == manifest
-    except LayoutError:
-        pass
+    except LayoutError as exc:
+        assert isinstance(exc, UserError), repr(exc)
+        assert len(f"{exc.message} {exc.hint or ''}".splitlines()) == 1, repr(exc)
+        return
+    render_btrbk_config(manifest, _volumes(world.config), "/run/l.lock")
+    assert manifest_from_json(manifest_to_json(manifest)) == manifest
 
 
 json_values = st.recursive(

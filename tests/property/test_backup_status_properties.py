@@ -1,7 +1,8 @@
 """Properties of the backup guarantee against reference models: ``backup_status`` (per
 leaf the latest snapshot and the latest complete backup on each target), ``verify``
-(no finding exactly when some leaf is covered, every tree is scanned and has a policy, and every covered leaf has a complete backup younger than
-``max_age`` on every target of its policy) and ``drop_check`` (a leaf may go exactly
+(no finding exactly when some leaf is covered, every tree is scanned and has a policy,
+and every covered leaf has a complete backup younger than ``max_age`` on every target
+of its policy) and ``drop_check`` (a leaf may go exactly
 when it is unchanged since its own latest snapshot and every target holds a complete
 copy of that snapshot)."""
 
