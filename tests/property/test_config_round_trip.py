@@ -70,6 +70,8 @@ def trees(draw: st.DrawFn, name: str) -> TreeConfig:
         prefix = "/" + "/".join(parts[:draw(st.integers(0, len(parts)))])
         if draw(st.booleans()):
             prefix += "/"  # kept as written: the check simplifies it, the parser does not
+        if not _accepted(prefix):
+            prefix = None  # a cut after a component ending in a blank ("/a /b" -> "/a ")
     options = _VALUE.filter(lambda o: "," not in o)
     rules = st.text(_ANY, max_size=6)
     return TreeConfig(
