@@ -218,6 +218,12 @@ def _unescape_findmnt(text: str) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+_LIST_LINE = re.compile(r"ID ([0-9]+) gen ([0-9]+) top level [0-9]+ parent_uuid (\S+) +"
+                        r"received_uuid (\S+) +uuid (\S+) +path (.*)", re.DOTALL)
+"""A line of ``btrfs subvolume list -R -u -q``: UUIDs padded to 36 columns, one space
+before the path, which keeps its blanks (and whatever else Python calls white space)."""
+
+
 def _uuid_field(value: str) -> str | None:
     return None if value in ("", "-") else value
 
@@ -261,14 +267,13 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
             elif line.startswith("ID "):
                 read_only.add(line.split(" ", 2)[1])
         else:
-            # ID n gen n top level n parent_uuid U received_uuid U uuid U path PATH
-            fields = line.split(None, 14)
-            if len(fields) != 15 or fields[0] != "ID" or fields[13] != "path":
+            match = _LIST_LINE.fullmatch(line)
+            if match is None:
                 continue
-            path = fields[14]
+            sid, gen, parent, received, uuid, path = match.groups()
             if not path.startswith(prefix) or "/" in path[cut:] or len(path) == cut:
                 continue
-            raw.append((fields[1], path[cut:], fields[12], fields[10], fields[8], fields[3]))
+            raw.append((sid, path[cut:], uuid, received, parent, gen))
     if not in_ro:
         raise EnvironmentProblem("the listing of the directory is incomplete",
                                  "is btrfs-progs (>= 5.0) installed where it is?")

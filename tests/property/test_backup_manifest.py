@@ -23,9 +23,9 @@ from layout_trees.core.backup import (
 )
 from layout_trees.core.backup_units import backup_units, escape_string
 from layout_trees.core.btrbk import render_btrbk_config
-from layout_trees.core.config import Config
-from layout_trees.core.errors import LayoutError
-from layout_trees.core.model import Entry, EntryKind, Snapshot, TreeScan
+from layout_trees.core.config import Config, TreeConfig
+from layout_trees.core.errors import LayoutError, UserError
+from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from layout_trees.core.plan import overlapping_trees
 from layout_trees.core.policy import BackupPolicy
 from strategies import World, any_names, worlds
@@ -186,16 +186,28 @@ def test_btrbk_config_reference_model(world: World) -> None:
         assert section["target_preserve"] == [leaf.policy.target_preserve]
 
 
+# a leaf below a mount point: no real scan has one, an untrusted snapshot document may
+_BELOW_MOUNT = World(
+    Config((TreeConfig("t", "/mnt/top/t", "/srv/t", backup=BackupPolicy(("/backup/a",))),)),
+    Snapshot((TreeScan("t", "/mnt/top/t", entries=(
+        Entry(("m",), EntryKind.MOUNTPOINT),
+        Entry(("m", "@x"), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/m/@x")))),)))
+
+
 @settings(max_examples=60, deadline=None)
 @given(backup_worlds(hostile=True))
+@example(_BELOW_MOUNT)
 def test_manifest_hostile_input_only_layout_errors(world: World) -> None:
-    """For hostile snapshots, deriving and rendering either succeed or raise LayoutError."""
+    """For hostile snapshots, deriving refuses with a one-line user error (exit 2) or gives
+    a manifest that renders to btrbk without error and reads back equal."""
     try:
         manifest = make_manifest(world.config, world.snapshot)
-        render_btrbk_config(manifest, _volumes(world.config), "/run/l.lock")
-        assert manifest_from_json(manifest_to_json(manifest)) == manifest
-    except LayoutError:
-        pass
+    except LayoutError as exc:
+        assert isinstance(exc, UserError), repr(exc)
+        assert len(f"{exc.message} {exc.hint or ''}".splitlines()) == 1, repr(exc)
+        return
+    render_btrbk_config(manifest, _volumes(world.config), "/run/l.lock")
+    assert manifest_from_json(manifest_to_json(manifest)) == manifest
 
 
 json_values = st.recursive(

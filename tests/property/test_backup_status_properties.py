@@ -1,12 +1,10 @@
 """Properties of the backup guarantee against reference models: ``backup_status`` (per
 leaf the latest snapshot and the latest complete backup on each target), ``verify``
-(no finding exactly when every covered leaf has a complete backup younger than
-``max_age`` on every target of its policy) and ``drop_check`` (a leaf may go exactly
+(no finding exactly when some leaf is covered, every tree is scanned and has a policy,
+and every covered leaf has a complete backup younger than ``max_age`` on every target
+of its policy) and ``drop_check`` (a leaf may go exactly
 when it is unchanged since its own latest snapshot and every target holds a complete
-copy of that snapshot).
-
-``drop_check`` is imported from ``layout_trees.core.backup_status``, where it lives on
-this branch."""
+copy of that snapshot)."""
 
 from __future__ import annotations
 
@@ -16,14 +14,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree, snapshot_name
 from layout_trees.core.backup_status import (
+    ALL_TREES,
     LeafStatus,
     Listing,
     TargetState,
     backup_status,
-    drop_check,
     verify,
 )
 from layout_trees.core.btrbk import BackupName, ListedSubvolume
+from layout_trees.core.drop import drop_check
 from layout_trees.core.policy import BackupPolicy
 
 T0 = 1_764_072_000  # 2025-11-25 12:00:00 UTC
@@ -184,7 +183,9 @@ def _kind(message: str, target: str | None) -> str:
     rest = message[len(target) + 2:] if target and message.startswith(target + ": ") else message
     for prefix, kind in (("the tree could not be scanned", "scan"), ("not backed up", "not"),
                          ("nested subvolume", "nested"), ("cannot be checked", "error"),
-                         ("no backup yet", "none"), ("latest backup is", "old")):
+                         ("no backup yet", "none"), ("latest backup is", "old"),
+                         ("the tree has no backup policy", "no policy"),
+                         ("no leaf is covered", "nothing")):
         if rest.startswith(prefix):
             return kind
     raise AssertionError(f"unexpected finding {message!r}")
@@ -192,13 +193,19 @@ def _kind(message: str, target: str | None) -> str:
 
 def _model_findings(manifest: Manifest, targets: dict[str, Listing], now: int,
                     max_age: int) -> Counter[tuple[object, ...]]:
-    """(tree, path, target, category) of every way the guarantee fails."""
+    """(tree, path, target, category) of every way the guarantee fails: a tree not scanned
+    or without a policy (once for the tree, not per leaf), no covered leaf at all (once),
+    and per leaf that is neither excluded nor in a tree without a policy its own failures."""
     out: Counter[tuple[object, ...]] = Counter()
     for tree in manifest.trees:
         if tree.error is not None:
             out[tree.name, (), None, "scan"] += 1
+        elif tree.policy is None:
+            out[tree.name, (), None, "no policy"] += 1
+    if all(leaf.coverage is not Coverage.COVERED for leaf in manifest.leaves):
+        out[ALL_TREES, (), None, "nothing"] += 1
     for leaf in manifest.leaves:
-        if leaf.coverage is Coverage.EXCLUDED:
+        if leaf.coverage in (Coverage.EXCLUDED, Coverage.NO_POLICY):
             continue
         if leaf.policy is None:
             out[leaf.tree, leaf.path, None, "not"] += 1

@@ -1,6 +1,6 @@
 """Properties of the btrbk module against reference models: backup names and times
-(``datetime`` as the oracle), the listing parser (a renderer of ``btrfs subvolume
-show`` blocks as the inverse) and the configuration renderer (a reader of btrbk's
+(``datetime`` as the oracle), the target listing parser (a renderer of ``findmnt`` and
+``btrfs subvolume list`` output as the inverse) and the configuration renderer (a reader of btrbk's
 configuration as the inverse)."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree, snapshot_name
 from layout_trees.core.btrbk import (
-    LISTING_MARK,
+    ALL_READ_ONLY,
+    LISTING_SEPARATOR,
     TIMESTAMP_FORMAT,
     BackupName,
     ListedSubvolume,
     format_time,
     parse_backup_name,
-    parse_listing,
+    parse_subvolume_list,
     render_btrbk_config,
 )
 from layout_trees.core.errors import UserError
@@ -85,48 +86,88 @@ def test_parse_backup_name_accepts_only_real_dates(name: str, y: int, mo: int, d
     assert parsed == BackupName(name, int((real - EPOCH).total_seconds()), 0)
 
 
-# --- btrfs subvolume show listings ------------------------------------------------------------
+# --- target listings: findmnt and btrfs subvolume list -----------------------------------------
 
-# Names a directory may have: spaces, colons, tabs, '== ', and line separators that are not
-# "\n" (a name is one line of the listing script's output, whatever Python calls a line).
-listing_names = st.text(st.sampled_from("ab.@+-_:= \t\x0b\x0c\x1c\x85\u2028é"),
-                        min_size=1, max_size=12)
+# Names a subvolume may have: blanks at either end, backslashes (also spelling findmnt's own
+# escapes), and characters Python counts as white space or line breaks that are not "\n"
+# (a record is one line of the listing script's output, whatever else Python calls a line).
+listing_names = st.text(st.sampled_from("ab.@+-_:= \t\r\x0b\x0c\x1c\x85\u2028é\\x4"),
+                        min_size=1, max_size=12).filter(lambda n: n not in (".", ".."))
 uuids = st.one_of(st.none(), st.uuids().map(str))
-listed = st.builds(ListedSubvolume, name=listing_names, uuid=st.uuids().map(str),
+listed = st.builds(ListedSubvolume, name=listing_names, uuid=uuids,
                    received_uuid=uuids, parent_uuid=uuids, read_only=st.booleans(),
-                   generation=st.none() | st.integers(0, 2**40))
+                   generation=st.integers(0, 2**40))
+# (FSROOT of the mount, its TARGET, the directory below the mount point)
+MOUNTS = (("/", "/", ""), ("/", "/mnt/backup", ""), ("/@backups", "/mnt/backup", "/t"),
+          ("/sub vol/x\\y", "/mnt/a b\\x20\x85", "/t/@x y\u2028"), ("/@", "/", "/srv/b"))
 
 
-def _show(sub: ListedSubvolume) -> str:
-    """What the listing script prints for one subvolume: the mark, then
-    ``btrfs subvolume show`` (its path line, tab-indented fields, '-' for none)."""
-
-    def field(value: object) -> str:
-        return "-" if value is None else str(value)
-
-    lines = [LISTING_MARK + sub.name, "x/" + sub.name,
-             f"\tName: \t\t\t{sub.name}",
-             f"\tUUID: \t\t\t{sub.uuid}",
-             f"\tParent UUID: \t\t{field(sub.parent_uuid)}",
-             f"\tReceived UUID: \t\t{field(sub.received_uuid)}",
-             "\tCreation time: \t\t2026-11-25 17:22:35 +0000"]
-    if sub.generation is not None:
-        lines.append(f"\tGeneration: \t\t{sub.generation}")
-    lines.append(f"\tFlags: \t\t\t{'readonly' if sub.read_only else '-'}")
-    lines.append("\tSnapshot(s):")
-    return "\n".join(lines) + "\n"
+def _findmnt(text: str, escape_non_ascii: bool) -> str:
+    """A path as ``findmnt -r`` prints it: blanks, backslashes and non-printable bytes (all
+    non-ASCII ones in a non-UTF-8 locale) as ``\\xNN``."""
+    out = bytearray()
+    for byte in text.encode("utf-8", "surrogateescape"):
+        if byte <= 0x20 or byte in (0x5C, 0x7F) or (byte >= 0x80 and escape_non_ascii):
+            out += f"\\x{byte:02x}".encode()
+        else:
+            out.append(byte)
+    return out.decode("utf-8", "surrogateescape")
 
 
-@given(st.lists(listed, max_size=5, unique_by=lambda s: s.name),
-       st.lists(listing_names, max_size=2))
-@example([ListedSubvolume("a\x85b", "u", None, None, True)], [])
-@example([ListedSubvolume("a\u2028\tReceived UUID: x", "u", None, None, True)], [])
-def test_parse_listing_round_trip(subs: list[ListedSubvolume], others: list[str]) -> None:
-    """Round trip: a listing of subvolumes and non-subvolumes parses back to the subvolumes."""
-    names = {s.name for s in subs}
-    text = "".join(_show(s) for s in subs)
-    text += "".join(LISTING_MARK + n + "\n" for n in others if n not in names)
-    assert parse_listing(text) == tuple(sorted(subs, key=lambda s: s.name))
+def _record(sid: int, sub: ListedSubvolume, path: str, *, short: bool = False) -> str:
+    """One line of ``btrfs subvolume list -o [-R -u -q]`` as btrfs-progs prints it (UUIDs,
+    or '-' for none, padded to 36 columns)."""
+    head = f"ID {sid} gen {sub.generation} top level 256"
+    if short:
+        return f"{head} path {path}"
+    return (f"{head} parent_uuid {sub.parent_uuid or '-':36} received_uuid "
+            f"{sub.received_uuid or '-':36} uuid {sub.uuid or '-':36} path {path}")
+
+
+@st.composite
+def target_listings(draw: st.DrawFn) -> tuple[str, tuple[ListedSubvolume, ...]]:
+    """The listing script's output for a directory, and the subvolumes directly in it."""
+    fsroot, mountpoint, below = draw(st.sampled_from(MOUNTS))
+    real = (mountpoint.rstrip("/") + below) or "/"
+    directory = (fsroot.rstrip("/") + below).strip("/")
+    prefix = directory + "/" if directory else ""
+    subs = draw(st.lists(listed, max_size=5, unique_by=lambda s: s.name))
+    # subvolumes btrfs lists too (-o: anywhere in the same subvolume) that are not in it
+    elsewhere = [p for p in draw(st.lists(st.sampled_from(
+        [prefix + "d/x.20260101T000000", (directory or "d") + "x/y", "o/y", prefix + "a b/c"]),
+        max_size=3, unique=True)) if p.count("/") > prefix.count("/") or not p.startswith(prefix)]
+    complete = draw(st.booleans())
+    everything = [(prefix + s.name, s) for s in subs]
+    everything += [(p, ListedSubvolume(p, "u", "r", None, True, 1)) for p in elsewhere]
+    everything = draw(st.permutations(everything))
+    if complete:
+        everything = [(p, s) for p, s in everything if s.read_only]
+    ids = range(300, 300 + len(everything))
+    lines = [_findmnt(fsroot, draw(st.booleans())) + " " + _findmnt(mountpoint, False), real]
+    lines += [_record(i, s, p) for i, (p, s) in zip(ids, everything, strict=True)]
+    lines.append(LISTING_SEPARATOR)
+    if complete:
+        lines.append(ALL_READ_ONLY)
+    else:
+        lines += [_record(i, s, p, short=True)
+                  for i, (p, s) in zip(ids, everything, strict=True) if s.read_only]
+    expected = [s for s in subs if s.read_only or not complete]
+    return "\n".join(lines) + "\n", tuple(sorted(expected, key=lambda s: s.name))
+
+
+@given(target_listings())
+@example(("/ /mnt/t\n/mnt/t\nID 257 gen 9 top level 5 parent_uuid - received_uuid r uuid u "
+          "path \x85 x\\x20\n--\nread-only-only\n",
+          (ListedSubvolume("\x85 x\\x20", "u", "r", None, True, 9),)))
+@example(("/@b /mnt/b\n/mnt/b/t\nID 257 gen 1 top level 5 parent_uuid p received_uuid - uuid u "
+          "path @b/t/a\u2028b \nID 258 gen 2 top level 5 parent_uuid - received_uuid - uuid - "
+          "path @b/tx/c\n--\nID 257 gen 1 top level 5 path @b/t/a\u2028b \n",
+          (ListedSubvolume("a\u2028b ", "u", None, "p", True, 1),)))
+def test_parse_subvolume_list_round_trip(case: tuple[str, tuple[ListedSubvolume, ...]]) -> None:
+    """Round trip: findmnt plus btrfs subvolume list output parses back to exactly the
+    subvolumes directly in the directory, their read-only flags and UUIDs."""
+    text, expected = case
+    assert parse_subvolume_list(text) == expected
 
 
 # --- the btrbk configuration ------------------------------------------------------------------

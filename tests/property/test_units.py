@@ -12,10 +12,8 @@ from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeS
 from layout_trees.core.plan import DirectorySpec, make_plan
 from layout_trees.core.units import (
     DIRECTORIES_UNIT,
-    automount_unit,
     directories_unit,
     directories_unit_name,
-    mount_unit,
     render,
     tmpfiles_line,
 )
@@ -141,12 +139,3 @@ def test_directories_unit_invariant_one_input_line_per_directory(dirs: list[str]
     lines = [x for x in content.splitlines() if x.startswith("StandardInputText=")]
     assert len(lines) == len(dirs)
     assert "ExecStart=systemd-tmpfiles --create -" in content
-
-
-@given(worlds())
-def test_mount_unit_idempotence(world: World) -> None:
-    """Rendering a mount twice gives the same text (no hidden state)."""
-    for mount in make_plan(world.config, world.snapshot).mounts:
-        assert mount_unit(mount, None) == mount_unit(mount, None)
-        assert automount_unit(mount, "/s") == automount_unit(mount, "/s")
-        assert f"Where={mount.where.replace('%', '%%')}\n" in mount_unit(mount, None)
