@@ -19,7 +19,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from ..core.backup import MANIFEST_FILE
+from ..core.backup import MANIFEST_FILE, ManifestError
 from ..core.btrbk import (
     ALL_READ_ONLY,
     LISTING_SEPARATOR,
@@ -132,15 +132,21 @@ class Target:
         return PendingListing(self, complete)
 
     def read_manifest(self) -> str:
+        """The manifest's text; a target without one is exit 3, one that is not UTF-8 is
+        a bad document (exit 2)."""
         try:
-            return self.run(["cat", "--", self.join(MANIFEST_FILE)],
-                            what="reading the manifest").decode("utf-8")
-        except (EnvironmentProblem, UnicodeDecodeError) as exc:
-            why = exc.message if isinstance(exc, EnvironmentProblem) else "not UTF-8"
+            data = self.run(["cat", "--", self.join(MANIFEST_FILE)], what="reading the manifest")
+        except EnvironmentProblem as exc:
             raise EnvironmentProblem(
                 f"{self.url}: no readable backup manifest ({MANIFEST_FILE})",
                 "is this a layout-trees backup target? every 'layout backup run' writes one"
-                f" [{why}]") from None
+                f" [{exc.message}]") from None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ManifestError(f"{self.join(MANIFEST_FILE)}: not UTF-8 text",
+                                "the manifest on the target is damaged or not ours; "
+                                "nothing was changed") from None
 
     def write_manifest(self, text: str) -> None:
         self.run(["sh", "-c", _WRITE_SCRIPT, "sh", self.join(MANIFEST_FILE)],
