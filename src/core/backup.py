@@ -36,7 +36,7 @@ from enum import Enum
 from typing import Any
 
 from .check import show
-from .config import Config
+from .config import Config, policy_to_data
 from .errors import UserError
 from .model import EntryKind, Snapshot, TreeStatus
 from .plan import make_plan, overlapping_trees, without_reserved
@@ -309,18 +309,6 @@ def manifest_for_target(manifest: Manifest, target: str) -> Manifest:
 
 # --- JSON -------------------------------------------------------------------------------------
 
-def _policy_data(policy: BackupPolicy) -> dict[str, Any]:
-    return {
-        "targets": list(policy.targets),
-        "schedule": policy.schedule,
-        "snapshot_dir": policy.snapshot_dir,
-        "snapshot_preserve_min": policy.snapshot_preserve_min,
-        "snapshot_preserve": policy.snapshot_preserve,
-        "target_preserve_min": policy.target_preserve_min,
-        "target_preserve": policy.target_preserve,
-    }
-
-
 def manifest_to_data(manifest: Manifest) -> dict[str, Any]:
     trees = []
     for tree in sorted(manifest.trees, key=lambda t: t.name):
@@ -334,7 +322,7 @@ def manifest_to_data(manifest: Manifest) -> dict[str, Any]:
             ],
         }
         if tree.policy is not None:
-            data["policy"] = _policy_data(tree.policy)
+            data["policy"] = policy_to_data(tree.policy)
         if tree.root_subvol is not None:
             data["root_subvol"] = tree.root_subvol
         if tree.error is not None:
@@ -351,7 +339,7 @@ def manifest_to_data(manifest: Manifest) -> dict[str, Any]:
             if getattr(leaf, key) is not None:
                 item[key] = getattr(leaf, key)
         if leaf.policy is not None:
-            item["policy"] = _policy_data(leaf.policy)
+            item["policy"] = policy_to_data(leaf.policy)
         if leaf.nested:
             item["nested"] = list(leaf.nested)
         leaves.append(item)

@@ -16,28 +16,11 @@ string: ``daily`` stays ``daily``, ``*-*-* 02:00`` becomes
 
 from __future__ import annotations
 
-import re
-
 from .config import Config
+from .escape import escape_string
 from .units import GENERATOR, GeneratedFile
 
 UNIT_PREFIX = "layout-trees-backup"
-_NEEDS_ESCAPE = re.compile(rb"[^A-Za-z0-9:_.]")
-
-
-def escape_string(text: str) -> str:
-    """``systemd-escape TEXT``: '/' becomes '-', bytes outside [A-Za-z0-9:_.] become \\xNN."""
-    raw = text.encode("utf-8", "surrogateescape")
-    out = []
-    for i, byte in enumerate(raw):
-        char = bytes([byte])
-        if char == b"/":
-            out.append("-")
-        elif _NEEDS_ESCAPE.match(char) or (char == b"." and i == 0):
-            out.append(f"\\x{byte:02x}")
-        else:
-            out.append(char.decode("ascii"))
-    return "".join(out)
 
 
 def unit_base(schedule: str) -> str:

@@ -40,6 +40,7 @@ from ..core.escape import escape_path
 from ..core.model import Snapshot, TreeStatus
 from ..core.mountinfo import containing_mount
 from . import btrfs
+from . import mounts as mounts_gateway
 from .backup_target import PendingListing, Target
 from .configfile import load_config
 from .files import write_atomic
@@ -93,15 +94,28 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
                 made[mount.source] = where
                 if not leftover:
                     os.makedirs(where, exist_ok=True)
-                    run(["mount", "-t", "btrfs", "-o", "subvolid=5", mount.source, where],
-                        hint="the filesystem's top level must be mountable to take snapshots")
+                    fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                 | os.O_CLOEXEC)
+                    try:
+                        mounts_gateway.mount_btrfs(mount.source, fd, ("subvolid=5",), where)
+                    finally:
+                        os.close(fd)
             result[key] = made[mount.source]
         yield result
     finally:
-        for where in made.values():
-            run(["umount", where], check=False)
-            with contextlib.suppress(OSError):
-                os.rmdir(where)
+        for source, where in made.items():
+            _unmount_top_level(source, where)
+
+
+def _unmount_top_level(source: str, where: str) -> None:
+    """Unmount the top level this run mounted at ``where`` (identified in mountinfo by its
+    source and root, on top of that point), then remove the directory."""
+    ours = [m for m in read_mounts() if m.mountpoint == where]
+    if ours and ours[-1].source == source and ours[-1].fstype == "btrfs" and ours[-1].root == "/":
+        with contextlib.suppress(EnvironmentProblem):
+            mounts_gateway.unmount_exact(ours[-1])
+    with contextlib.suppress(OSError):
+        os.rmdir(where)
 
 
 def start_listings(urls: set[str] | list[str] | tuple[str, ...], *, complete: bool = True
@@ -143,24 +157,6 @@ def configured_targets(config: Config) -> set[str]:
 def scanned_trees(live: Live, names: set[str] | None = None) -> dict[str, str]:
     return {t.name: t.root for t in live.snapshot.trees
             if t.status is TreeStatus.OK and (names is None or t.name in names)}
-
-
-def select_trees(live: Live, trees: list[str] | None, schedule: str | None) -> set[str]:
-    names = {t.name for t in live.config.trees if t.backup is not None}
-    if trees:
-        unknown = [t for t in trees if live.config.tree(t) is None]
-        if unknown:
-            raise UserError(f"no tree named {unknown[0]!r}",
-                            "known trees: " + ", ".join(t.name for t in live.config.trees))
-        nopolicy = [t for t in trees if t not in names]
-        if nopolicy:
-            raise UserError(f"tree {nopolicy[0]!r} has no backup policy",
-                            f"add a [tree.{nopolicy[0]}.backup] table")
-        names &= set(trees)
-    if schedule is not None:
-        names = {n for n in names if (b := live.config.tree(n)) and b.backup
-                 and b.backup.schedule == schedule}
-    return names
 
 
 @dataclass

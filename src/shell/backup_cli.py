@@ -28,6 +28,7 @@ from ..core.backup_status import (
 )
 from ..core.btrbk import format_age
 from ..core.check import show
+from ..core.config import select_backup_trees
 from ..core.errors import UserError
 from ..core.timespan import USEC_PER_SEC, parse_timespan
 from .backup import (
@@ -39,7 +40,6 @@ from .backup import (
     run_backup,
     run_locks,
     scanned_trees,
-    select_trees,
     set_override,
     snapshot_listings,
     start_listings,
@@ -104,7 +104,7 @@ def run_cmd(
 def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
     with run_locks():
         live = gather(parsed)
-        names = select_trees(live, tree, schedule)
+        names = set(select_backup_trees(live.config, tree, schedule))
         verdict = run_verdict(live.manifest, frozenset(names), not tree and schedule is None)
         for name, error in verdict.unscanned:
             typer.echo(f"{'FAILED':6} tree {name}: not scanned ({error}); its leaves "

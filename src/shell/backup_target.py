@@ -28,6 +28,7 @@ from ..core.btrbk import (
 )
 from ..core.errors import EnvironmentProblem
 from ..core.policy import BackupTarget, parse_target
+from . import btrfs
 from .run import Background, error_detail, run
 
 SSH_ERROR = 255
@@ -153,7 +154,7 @@ class Target:
                  what="writing the manifest", input=text.encode("utf-8"))
 
     def send_argv(self, name: str, parent: str | None) -> list[str]:
-        cmd = ["btrfs", "send", "-q"]
+        cmd = btrfs.cli_argv("send", "-q")
         if parent is not None:
             cmd += ["-p", self.join(parent)]
         return self.argv([*cmd, self.join(name)])

@@ -332,7 +332,7 @@ class _Restore:
         with _undoable(self.say) as undo:
             undo.add(f"delete the partial copy {name}", lambda: _discard(snaps_fd, before))
             run_pipeline(self.target.send_argv(name, parent),
-                         ["btrfs", "receive", "--chroot", fd_path(snaps_fd)],
+                         btrfs.cli_argv("receive", "--chroot", fd_path(snaps_fd)),
                          hint="is there enough space on the destination?")
             arrived = sorted(set(os.listdir(fd_path(snaps_fd))) - before)
             if arrived != [name]:
@@ -360,7 +360,7 @@ def _discard(snaps_fd: int, before: set[str]) -> None:
             ids.append(str(btrfs.require_btrfsutil().subvolume_id(fd_path(snaps_fd, name))))
         _remove(snaps_fd, name)
     if ids:
-        run(["btrfs", "subvolume", "sync", fd_path(snaps_fd), *ids], check=False,
+        run(btrfs.cli_argv("subvolume", "sync", fd_path(snaps_fd), *ids), check=False,
             timeout=600)
 
 

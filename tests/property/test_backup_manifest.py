@@ -21,10 +21,11 @@ from layout_trees.core.backup import (
     snapshot_name,
     split_snapshot_name,
 )
-from layout_trees.core.backup_units import backup_units, escape_string
+from layout_trees.core.backup_units import backup_units
 from layout_trees.core.btrbk import render_btrbk_config
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.errors import LayoutError, UserError
+from layout_trees.core.escape import escape_string
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from layout_trees.core.plan import overlapping_trees
 from layout_trees.core.policy import BackupPolicy

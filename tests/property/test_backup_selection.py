@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +10,6 @@ from layout_trees.core.config import Config, TreeConfig, select_backup_trees
 from layout_trees.core.errors import UserError
 from layout_trees.core.policy import BackupPolicy, snapshot_dir_of
 from layout_trees.core.reserved import DEFAULT_SNAPSHOT_DIR
-from layout_trees.shell import backup as shell_backup
 
 NAMES = ("a", "b", "c", "d")
 SCHEDULES = ("daily", "hourly")
@@ -37,14 +34,25 @@ def _outcome(call):  # type: ignore[no-untyped-def]
 
 @given(configs(), st.one_of(st.none(), st.lists(st.sampled_from((*NAMES, "zz")), max_size=3)),
        st.one_of(st.none(), st.sampled_from(SCHEDULES)))
-def test_select_backup_trees_reference_model_shell(config: Config, names: list[str] | None,
-                                                   schedule: str | None) -> None:
-    """Reference model: the core's selection equals shell/backup.py's select_trees, errors
-    included (remove when the shell calls the core)."""
-    live = SimpleNamespace(config=config)
-    ours = _outcome(lambda: select_backup_trees(config, names, schedule))
-    theirs = _outcome(lambda: shell_backup.select_trees(live, names, schedule))  # type: ignore[arg-type]
-    assert ours == theirs
+def test_select_backup_trees_reference_model(config: Config, names: list[str] | None,
+                                             schedule: str | None) -> None:
+    """Reference model: the trees with a policy, narrowed to the names asked for (an unknown
+    name or one without a policy is an error) and to the schedule."""
+    with_policy = {t.name: t.backup for t in config.trees if t.backup is not None}
+    expected: object
+    if names and any(config.tree(n) is None for n in names):
+        expected = "unknown"
+    elif names and any(n not in with_policy for n in names):
+        expected = "no policy"
+    else:
+        chosen = set(names) if names else set(with_policy)
+        expected = frozenset(n for n in chosen if schedule is None
+                             or with_policy[n].schedule == schedule)  # type: ignore[union-attr]
+    got = _outcome(lambda: select_backup_trees(config, names, schedule))
+    if isinstance(got, tuple):
+        assert expected == ("unknown" if got[0].startswith("no tree named") else "no policy")
+    else:
+        assert got == expected
 
 
 def test_select_backup_trees_errors() -> None:

@@ -6,7 +6,6 @@ import subprocess
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from layout_trees.core.backup_units import escape_string as backup_escape_string
 from layout_trees.core.escape import c_escape, escape_string
 from layout_trees.core.plan import make_plan
 from layout_trees.core.units import render
@@ -23,13 +22,6 @@ def test_escape_string_reference_model_systemd_escape(texts: list[str]) -> None:
     done = subprocess.run(["systemd-escape", "--", *texts], capture_output=True, text=True,
                           check=True)
     assert [escape_string(t) for t in texts] == done.stdout.split()
-
-
-@given(st.text(max_size=20))
-def test_backup_units_escape_agrees(text: str) -> None:
-    """Reference model: the backup units' own escaping gives what core.escape gives
-    (so their unit names can switch to the one function without a rename)."""
-    assert backup_escape_string(text) == escape_string(text)
 
 
 @given(st.text(max_size=20))

@@ -18,12 +18,8 @@ GATEWAYS = {
 and unmount what they made themselves, through ``run``; the watch's default reload
 command is an argv it runs with its own time-out, replaceable by the tests)."""
 
-PENDING = {
-    "btrfs": {"shell/backup.py", "shell/restore.py", "shell/backup_target.py"},
-    "mount": {"shell/backup.py"},
-    "umount": {"shell/backup.py"},
-}
-"""Call sites being rewritten on other branches; they move to the gateway at the merge."""
+PENDING: dict[str, set[str]] = {}
+"""Call sites not yet moved to their gateway (none)."""
 
 
 def _argv_tools(tree: ast.AST) -> set[str]:
