@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .backup import Leaf, Manifest
+from .calendar import civil_from_days
 from .errors import EnvironmentProblem, UserError
 
 TIMESTAMP_FORMAT = "long-iso"
@@ -102,15 +103,7 @@ def _name_key(name: str) -> tuple[str, int, int] | None:
 def format_time(seconds: int) -> str:
     """``YYYY-MM-DD HH:MM:SS UTC``, for reports."""
     days, rest = divmod(seconds, 86400)
-    z = days + 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    y = yoe + era * 400 + (m <= 2)
+    y, m, d = civil_from_days(days)
     return f"{y:04d}-{m:02d}-{d:02d} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d} UTC"
 
 

@@ -259,7 +259,7 @@ class _Parser:
         if negative and value:
             raise _Invalid("a time before 1970")
         days = value // 86400
-        year = _year_of_day(days)
+        year = civil_from_days(days)[0]
         if not _MIN_YEAR <= year <= _MAX_YEAR:
             raise _Invalid(f"year {year} is outside {_MIN_YEAR}..{_MAX_YEAR}")
 
@@ -281,15 +281,18 @@ class _Parser:
             raise _Invalid(f"unexpected {self.s[self.i:]!r} after the time")
 
 
-def _year_of_day(days: int) -> int:
-    """The proleptic Gregorian year of a day number (days since 1970-01-01)."""
+def civil_from_days(days: int) -> tuple[int, int, int]:
+    """``(year, month, day)`` of the proleptic Gregorian calendar for a day number (days
+    since 1970-01-01), by Howard Hinnant's days-to-civil algorithm."""
     z = days + 719468
     era = (z if z >= 0 else z - 146096) // 146097
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     mp = (5 * doy + 2) // 153
-    return yoe + era * 400 + (mp >= 10)
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 def _normalized_valid(chain: list[_Component] | None, low: int, high: int,
