@@ -334,6 +334,8 @@ def _tree_plan(
         subvol = subvol_for(tree, scan, entry)
         try:
             unit = unit_name(where, "mount")
+            if semantics.automount:  # its .automount unit's name is longer still
+                unit_name(where, "automount")
         except UnsafeNameError as exc:
             skips.append(Skip(tree.name, entry.path, SkipReason.UNSAFE_NAME,
                               f"{tree.path}/{rel}: {exc.message}"))

@@ -264,3 +264,26 @@ def test_make_plan_invariant_no_owner_for_a_tree_location(world: World) -> None:
     locations = tree_locations(world.config, world.snapshot)
     for spec in plan.directories:
         assert not any(is_within(loc, spec.path) for _, loc, _ in locations)
+
+
+@given(st.integers(240, 260), st.booleans())
+def test_every_planned_unit_name_fits(length: int, automount: bool) -> None:
+    """Invariant: every unit a planned mount needs (its .mount and, with
+    x-systemd.automount, its .automount) has a name systemd can load; a leaf whose name
+    would be too long is skipped, so rendering never fails on it."""
+    from layout_trees.core.escape import UNIT_NAME_MAX
+    from layout_trees.core.units import render
+
+    name = "@" + "n" * length
+    tree = TreeConfig("t", "/mnt/top/t", "/d",
+                      options=("x-systemd.automount",) if automount else ())
+    scan = TreeScan("t", "/mnt/top/t", device="/dev/vdb", root_subvol_path="/t",
+                    entries=(Entry((name,), EntryKind.SUBVOLUME,
+                                   subvolume=Subvolume(f"/t/{name}", id=300)),))
+    plan = make_plan(Config((tree,)), Snapshot((scan,)))
+    for mount in plan.mounts:
+        assert len(mount.unit) <= UNIT_NAME_MAX
+        if automount:
+            assert len(mount.automount_unit) <= UNIT_NAME_MAX
+    assert len(plan.mounts) + len(plan.skips) == 1
+    render(plan)
