@@ -20,6 +20,7 @@ from test_backup_support import (
     checksums,
     images,  # noqa: F401  (fixture)
     layout,
+    one_tree,
     subvol,
     tree_below_subvolume_mount,
     write_config,
@@ -35,14 +36,8 @@ def _random_file(path: Path, mib: int) -> None:
 
 
 def _setup(images, tmp_path: Path, src_size: str = "400M", dst_size: str = "400M"):  # noqa: F811
-    src, dst = images("src", src_size), images("dst", dst_size)
-    tree = Path(src.mountpoint) / "trees" / "main"
-    tree.mkdir(parents=True)
-    target = Path(dst.mountpoint) / "backups"
-    target.mkdir()
-    config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
-                          [str(target)])
-    return tree, target, config, base_env(tmp_path)
+    lab = one_tree(images, tmp_path, src_size, dst_size)
+    return lab.tree, lab.target, lab.config, lab.env
 
 
 def test_killed_run_is_never_counted(images, tmp_path: Path) -> None:  # noqa: F811

@@ -4,6 +4,7 @@ a checksum manifest of a tree, and running ``layout`` as a user would."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -308,3 +309,27 @@ def test_checksums_see_a_change(tmp_path: Path) -> None:
     after = checksums(tmp_path)
     os.chmod(tmp_path / "f", 0o600)
     assert checksums(tmp_path) != after
+
+
+@dataclasses.dataclass
+class OneTree:
+    """A source image with one tree ``main`` (at /srv/main), a target image and a config."""
+
+    source: object
+    tree: Path
+    target: Path
+    config: Path
+    env: dict[str, str]
+
+
+def one_tree(images, tmp_path: Path, src_size: str = "400M",  # type: ignore[no-untyped-def]
+             dst_size: str = "400M") -> OneTree:
+    """Make the :class:`OneTree` lab on two fresh images from the ``images`` fixture."""
+    src, dst = images("src", src_size), images("dst", dst_size)
+    tree = Path(src.mountpoint) / "trees" / "main"
+    tree.mkdir(parents=True)
+    target = Path(dst.mountpoint) / "backups"
+    target.mkdir()
+    config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
+                          [str(target)])
+    return OneTree(src, tree, target, config, base_env(tmp_path))

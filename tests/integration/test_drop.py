@@ -14,26 +14,19 @@ import pytest
 from loopdev_fixtures import kill_tree
 from test_backup_support import (
     LAYOUT,
-    base_env,
     checksums,
     images,  # noqa: F401  (fixture)
     layout,
+    one_tree,
     subvol,
-    write_config,
 )
 
 pytestmark = pytest.mark.integration
 
 
 def _setup(images, tmp_path: Path):  # noqa: F811
-    src, dst = images("src", "300M"), images("dst", "300M")
-    tree = Path(src.mountpoint) / "trees" / "main"
-    tree.mkdir(parents=True)
-    target = Path(dst.mountpoint) / "backups"
-    target.mkdir()
-    config = write_config(tmp_path / "layout-trees.toml", {"main": (tree, "/srv/main")},
-                          [str(target)])
-    return src, tree, config, base_env(tmp_path)
+    lab = one_tree(images, tmp_path, "300M", "300M")
+    return lab.source, lab.tree, lab.config, lab.env
 
 
 def test_drop_treats_a_modification_time_as_data(images, tmp_path: Path) -> None:  # noqa: F811
