@@ -206,10 +206,12 @@ def test_unsafe_names(lab: Lab) -> None:
 
 
 def test_name_needs_escaping(lab: Lab) -> None:
-    """LT031: '@my-data' triggers (unit name has \\x2d); '@my_data' does not."""
-    subvol(lab.tree("t") / "@my_data")
+    """LT031: '@my data' triggers (unit name has \\x20); '@my-data' and '.local' do not
+    (only '-' is escaped there, or nothing)."""
+    subvol(lab.tree("t") / "@my-data")
+    subvol(lab.top / "trees" / "t" / "@.local")
     assert "LT031" not in lab.check()
-    subvol(lab.top / "trees" / "t" / "@my-data")
+    subvol(lab.top / "trees" / "t" / "@my data")
     assert "LT031" in lab.check()
 
 

@@ -45,7 +45,7 @@ def sample() -> tuple[Config, Snapshot]:
         Entry(("@data",), EntryKind.DIRECTORY),
         Entry(("@old",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@old", read_only=True)),
         Entry(("@a,b\n\udcff",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@x")),
-        Entry(("@my-data",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@my-data")),
+        Entry(("@my data",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@my data")),
     )
     snapshot = Snapshot(trees=(TreeScan("t", "/trees/t", device="/dev/vdb", entries=entries),
                                TreeScan("u", "/trees/u", device="/dev/vdb")))
