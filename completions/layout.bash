@@ -43,6 +43,7 @@ _layout() {
         "check/--config"|"check/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "check/--snapshot"|"check/-s") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "check/--format"|"check/-f") COMPREPLY=($(compgen -W "text json sarif github" -- "$cur")); return ;;
+        "check/--explain") return ;;
         "demo/--workdir") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "diff/--config"|"diff/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "diff/--format"|"diff/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
@@ -74,7 +75,7 @@ _layout() {
         "backup run") words="--config -c --tree -t --schedule --help" ;;
         "backup status") words="--config -c --json --help" ;;
         "backup verify") words="--config -c --max-age --json --help" ;;
-        "check") words="--config -c --snapshot -s --format -f --strict --verbose -v --list-rules --help" ;;
+        "check") words="--config -c --snapshot -s --format -f --strict --verbose -v --list-rules --explain --help" ;;
         "demo") words="--workdir --keep --no-keep --help" ;;
         "diff") words="--config -c --format -f --volatile --help" ;;
         "drop") words="--config -c --help"; files=1 ;;

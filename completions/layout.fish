@@ -55,7 +55,7 @@ end
 complete -c layout -f
 complete -c layout -n '__layout_is ""' -a audit -d 'Compare the machine with a recorded expectation, or its mounts with its trees'
 complete -c layout -n '__layout_is ""' -a backup -d 'Back up the leaves of the layout trees with btrbk'
-complete -c layout -n '__layout_is ""' -a check -d 'Lint the layout trees and their configuration (exit 1 on errors; see docs/rules.md)'
+complete -c layout -n '__layout_is ""' -a check -d 'Lint the layout trees and their configuration (exit 1 on errors)'
 complete -c layout -n '__layout_is ""' -a demo -d 'Build an example layout tree on a loopback btrfs image, generate its units and mount them'
 complete -c layout -n '__layout_is ""' -a diff -d 'Compare two snapshots, plans or backup manifests; exit 1 when they differ'
 complete -c layout -n '__layout_is ""' -a drop -d 'Delete a leaf, only once its latest state is on every target of its policy and'
@@ -107,6 +107,7 @@ complete -c layout -n '__layout_is "check"' -l format -s f -x -a 'text json sari
 complete -c layout -n '__layout_is "check"' -l strict -d 'Fail (exit 1) on warnings too, not only on errors'
 complete -c layout -n '__layout_is "check"' -l verbose -s v -d 'Also show findings silenced by \'ignore\', with the reason, and trees without findings'
 complete -c layout -n '__layout_is "check"' -l list-rules -d 'List the rules and exit'
+complete -c layout -n '__layout_is "check"' -l explain -x -d 'Print what rule LTxxx means, with examples, and exit'
 complete -c layout -n '__layout_is "check"' -l help -d 'Show the help and exit'
 complete -c layout -n '__layout_is "demo"' -l workdir -r -F -d 'Where to put the demo image and files'
 complete -c layout -n '__layout_is "demo"' -l keep -l no-keep -d 'Leave the demo image mounted'

@@ -36,11 +36,11 @@ from enum import Enum
 from typing import Any
 
 from .check import show
-from .config import Config, policy_to_data
+from .config import Config
 from .errors import UserError
 from .model import EntryKind, Snapshot, TreeStatus
 from .plan import make_plan, overlapping_trees, without_reserved
-from .policy import BackupPolicy, Override, parse_override
+from .policy import BackupPolicy, Override, parse_override, policy_to_data
 from .reserved import RESERVED_PREFIX
 
 MANIFEST_FORMAT = "layout-trees-backup-manifest"

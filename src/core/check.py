@@ -23,7 +23,7 @@ finding gets exactly one mount unit per leaf.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .check_registry import RULES, RULES_BY_ID, Rule, RuleId, Severity, rule_of
@@ -126,14 +126,17 @@ def is_leaf(entry: Entry) -> bool:
 
 def check(config: Config, snapshot: Snapshot,
           problems: tuple[ConfigProblem, ...] = (),
-          target_problems: tuple[tuple[str, str], ...] = ()) -> Report:
+          target_problems: tuple[tuple[str, str], ...] = (),
+          timezone_exists: Callable[[str], bool] | None = None) -> Report:
     """Every finding for ``config`` (and its parser's ``problems``) over ``snapshot``.
 
     ``target_problems`` are (backup target, why it cannot take backups), as the shell
-    found them (empty when targets were not probed, e.g. for a snapshot file)."""
+    found them (empty when targets were not probed, e.g. for a snapshot file);
+    ``timezone_exists`` says whether the machine knows a time zone named in a backup
+    schedule, as the backup commands ask it (None: any plausible name is taken)."""
     snapshot = without_reserved(config, snapshot)  # the project's own entries: no findings
     world = World(config, snapshot, make_plan(config, snapshot), problems,
-                  dict(target_problems))
+                  dict(target_problems), timezone_exists)
     hits = (hit for registered in REGISTRY for hit in registered.run(world))
     return Report(findings(config, hits), config.source)
 

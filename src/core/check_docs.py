@@ -281,19 +281,26 @@ Does not trigger:
 ```
 """,
     "LT031": r"""
-The mount point's unit name is escaped by systemd (`-`, spaces, non-ASCII
-letters...). Nothing is wrong; the note gives the unit name to use with
-`systemctl`.
+The unit name of a leaf's mount point holds an escape one would not guess from
+the path. Everyone who uses systemd knows two rules: `/` becomes `-` and `-`
+becomes `\x2d` (`/srv/t/5-VMs` is `srv-t-5\x2dVMs.mount`). Anything else that
+`systemd-escape --path` escapes in the names the tree adds below the
+destination is noted: a blank (`\x20`), a letter that is not ASCII (one `\xNN`
+per UTF-8 byte), other punctuation such as `+` or `@`, a backslash, or a dot
+that starts the whole name (a leaf at `/.cache` is `\x2ecache.mount`; a dot
+anywhere else stays a dot). Nothing is wrong; the note gives the unit name to
+use with `systemctl`.
 
 Triggers:
 ```
 /trees/t/
-└── @my-data/       subvolume   (unit srv-t-my\x2ddata.mount)
+└── @my data/       subvolume   (unit srv-t-my\x20data.mount)
 ```
 Does not trigger:
 ```
 /trees/t/
-└── @my_data/       subvolume   (unit srv-t-my_data.mount)
+├── @my-data/       subvolume   (unit srv-t-my\x2ddata.mount)
+└── @.local/        subvolume   (unit srv-t-.local.mount)
 ```
 """,
     "LT040": r"""
@@ -484,6 +491,9 @@ Does not trigger:
 A leaf is not covered by a backup policy: its tree has no `backup` table, or
 the leaf's `user.layout-trees.backup` attribute holds a value other than `skip`
 (not understood, so `backup verify` counts the leaf as not covered either).
+A leaf that is not to be backed up is excluded with
+`layout backup exclude PATH`; `layout backup include PATH` removes the
+attribute again.
 
 Triggers:
 ```toml
@@ -495,8 +505,9 @@ with a leaf `@a`. Does not trigger: the same tree with
 `backup = { targets = ["/mnt/backup"] }`.
 """,
     "LT061": r"""
-A leaf is explicitly excluded from backups with
-`setfattr -n user.layout-trees.backup -v skip LEAF`.
+A leaf is explicitly excluded from backups with `layout backup exclude PATH`
+(the attribute `user.layout-trees.backup=skip` on the subvolume, which travels
+with the data).
 
 Triggers:
 ```

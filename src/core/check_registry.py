@@ -10,6 +10,7 @@ read it.  What each rule looks at is in :mod:`layout_trees.core.check_rules`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -196,10 +197,15 @@ def rule_of(text: str) -> Rule:
     rule = RULES_BY_ID.get(key)
     if rule is not None:
         return rule
-    import difflib  # only on the error path
+    digits = re.fullmatch(r"(?:LT)?0*(\d{1,3})", key)
+    padded = f"LT{int(digits.group(1)):03d}" if digits else ""
+    if padded in RULES_BY_ID:
+        close = [padded]
+    else:
+        import difflib  # only on the error path
 
-    close = difflib.get_close_matches(key, list(RULES_BY_ID), n=3, cutoff=0.6)
-    hint = ("did you mean " + " or ".join(repr(c) for c in close) + "?" if close
+        close = difflib.get_close_matches(key, list(RULES_BY_ID), n=3, cutoff=0.6)
+    hint = ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close
             else "'layout check --list-rules' lists the rules")
     raise UserError(f"no rule {text!r}", hint)
 

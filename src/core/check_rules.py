@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .access import Writer, replacers, writers
+from .calendar import calendar_error
 from .check_registry import RULES_BY_ID, RuleId
 from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
 from .escape import escape_path, unit_name
@@ -63,6 +64,8 @@ class World:
     plan: Plan
     problems: tuple[ConfigProblem, ...] = ()
     target_problems: Mapping[str, str] | None = None
+    timezone_exists: Callable[[str], bool] | None = None
+    """Whether the machine knows a time zone (None: any plausible name is taken)."""
 
 
 WholeRule = Callable[[World], Iterator[Hit]]
@@ -482,10 +485,11 @@ def coverage_rules(world: World, tree: TreeConfig, scan: TreeScan) -> Iterator[H
 
 @each_tree(RuleId.LT062, RuleId.LT063)
 def policy_rules(world: World, tree: TreeConfig) -> Iterator[Hit]:
-    """LT062 for a schedule systemd refuses, LT063 for a target the shell found unusable."""
+    """LT062 for a schedule systemd refuses (with the time zones the backup commands know),
+    LT063 for a target the shell found unusable."""
     if tree.backup is None:
         return
-    problem = tree.backup.schedule_problem
+    problem = calendar_error(tree.backup.schedule, world.timezone_exists)
     if problem is not None:
         yield Hit(RuleId.LT062, tree.path,
                   f"{tree.path}: backup schedule '{tree.backup.schedule}' of tree '{tree.name}' "

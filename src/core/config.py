@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError, UserError
 from .escape import check_unit_value, escape_path, simplify_path
 from .paths import is_within
-from .tables import string_list, string_value, unknown_key_error
+from .settings import Reader, Setting, Table, as_list, string_list, string_value, unknown_key_error
 
 if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
     from .policy import BackupPolicy
@@ -36,8 +36,6 @@ class ConfigFormat(Enum):
     PROTOTYPE = "prototype"
 
 
-TREE_KEYS = ("path", "destination", "device", "options", "tree_prefix", "ignore", "watch", "backup")
-PROTOTYPE_KEYS = ("layout_tree", "tree_prefix", "destination", "device_path", "extra_opts")
 TOP_KEYS = ("tree",)
 
 
@@ -131,7 +129,7 @@ class ParsedConfig:
     problems: tuple[ConfigProblem, ...] = ()
 
 
-def _ignore(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+def _ignore(value: Any, where: str, key: str) -> tuple[tuple[str, str], ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         pairs = [(v, "") for v in value]
     elif isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
@@ -144,41 +142,87 @@ def _ignore(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
-def _policy(table: dict[str, Any], where: str) -> BackupPolicy:
-    from .policy import parse_policy
+def _path(value: Any, where: str, key: str) -> str:
+    return simplify_path(string_value(value, where, key))
 
-    return parse_policy(table, where)
+
+def _optional(read: Reader) -> Reader:
+    """``read``, except that a JSON ``null`` is the key's absence (None)."""
+    def optional(value: Any, where: str, key: str) -> Any:
+        return None if value is None else read(value, where, key)
+    return optional
+
+
+def _watch(value: Any, where: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be true or false")
+    return value
+
+
+def _backup(value: Any, where: str, key: str) -> BackupPolicy:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}.{key} must be a table")
+    from .policy import parse_policy  # only when a tree has a backup table
+
+    return parse_policy(value, f"{where}.{key}")
+
+
+def _backup_data(policy: BackupPolicy) -> dict[str, Any]:
+    from .policy import policy_to_data
+
+    return policy_to_data(policy)
+
+
+def _options(value: Any, where: str, key: str) -> tuple[str, ...]:
+    return () if value is None else string_list(value, where, key)
+
+
+_STRING = _optional(string_value)
+
+TREE_TABLE = Table("[tree.NAME]", (
+    Setting("path", "PATH", "The layout tree: an absolute path to a directory on btrfs. "
+            "TREE/a/b/@c is mounted at DESTINATION/a/b/c.", _path),
+    Setting("destination", "PATH", "Where the tree mounts: an absolute path. A leaf named "
+            "exactly @ at the tree's root is mounted at the destination itself.", _path),
+    Setting("device", "STRING", "What= of the mount units, e.g. /dev/disk/by-label/persist or "
+            "/dev/mapper/crypt.", _STRING,
+            default_doc="the source of the mount that holds the tree"),
+    Setting("options", "LIST OF STRINGS", "Extra mount options in fstab syntax, one per string "
+            "(x-systemd.* included); subvol= is always derived from btrfs.", string_list,
+            as_list, default_doc="[]"),
+    Setting("tree_prefix", "PATH", "Where the filesystem's top level is mounted; when given, "
+            "subvol= is the leaf's path below it (the prototype's rule).", _STRING,
+            default_doc="derived from btrfs"),
+    Setting("ignore", "TABLE or LIST", "Rules of layout check silenced for this tree: "
+            "{ LT012 = \"reason\" } or [\"LT012\"].", _ignore, dict, default_doc="{}"),
+    Setting("watch", "BOOLEAN", "Mount and unmount leaves as they appear and disappear, "
+            "without a reboot (layout-trees-watch.service and layout-trees-reload.service).",
+            _watch, default_doc="false"),
+    Setting("backup", "TABLE", "The tree's backup policy: the keys below.",
+            _optional(_backup), _backup_data, default_doc="none"),
+), TreeConfig)
+"""The keys of a ``[tree.NAME]`` table (:mod:`layout_trees.core.settings`)."""
+TREE_KEYS = TREE_TABLE.keys
+
+PROTOTYPE_TABLE = Table("prototype entry", (
+    Setting("layout_tree", "PATH", "the layout tree (path)", _path, field="path"),
+    Setting("tree_prefix", "PATH", "where the filesystem's top level is mounted (optional)",
+            _STRING),
+    Setting("destination", "PATH", "where the tree mounts", _path),
+    Setting("device_path", "STRING", "the device (optional; device)", _STRING,
+            field="device"),
+    Setting("extra_opts", "LIST OF STRINGS", "extra mount options (optional; options)",
+            _options, as_list, field="options"),
+), TreeConfig)
+"""The keys of an entry of the prototype's list, and the tree fields they fill."""
+PROTOTYPE_KEYS = PROTOTYPE_TABLE.keys
 
 
 def _tree_from_table(name: str, table: Any) -> TreeConfig:
     where = f"tree.{name}"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table", f"write [tree.{name}] with path = ...")
-    for key in table:
-        if key not in TREE_KEYS:
-            raise unknown_key_error(key, TREE_KEYS, where)
-    for required in ("path", "destination"):
-        if required not in table:
-            raise ConfigError(f"{where}: missing required key {required!r}")
-    watch = table.get("watch", False)
-    if not isinstance(watch, bool):
-        raise ConfigError(f"{where}: watch must be true or false")
-    backup = table.get("backup")
-    if backup is not None and not isinstance(backup, dict):
-        raise ConfigError(f"{where}.backup must be a table")
-    device = table.get("device")
-    prefix = table.get("tree_prefix")
-    return TreeConfig(
-        name=name,
-        path=simplify_path(string_value(table["path"], where, "path")),
-        destination=simplify_path(string_value(table["destination"], where, "destination")),
-        device=None if device is None else string_value(device, where, "device"),
-        options=string_list(table.get("options", []), where, "options"),
-        tree_prefix=None if prefix is None else string_value(prefix, where, "tree_prefix"),
-        ignore=_ignore(table.get("ignore", []), where),
-        watch=watch,
-        backup=None if backup is None else _policy(backup, f"{where}.backup"),
-    )
+    return TreeConfig(name=name, **TREE_TABLE.read(table, where))
 
 
 def _collect(
@@ -233,24 +277,8 @@ def _tree_from_prototype(index: str, item: Any) -> TreeConfig:
     where = f"entry {index}"
     if not isinstance(item, dict):
         raise ConfigError(f"{where} must be a mapping with layout_tree and destination")
-    for key in item:
-        if key not in PROTOTYPE_KEYS:
-            raise unknown_key_error(key, PROTOTYPE_KEYS, where)
-    for required in ("layout_tree", "destination"):
-        if required not in item:
-            raise ConfigError(f"{where}: missing required key {required!r}")
-    destination = simplify_path(string_value(item["destination"], where, "destination"))
-    device = item.get("device_path")
-    prefix = item.get("tree_prefix")
-    extra = item.get("extra_opts", [])
-    return TreeConfig(
-        name=prototype_tree_name(destination),
-        path=simplify_path(string_value(item["layout_tree"], where, "layout_tree")),
-        destination=destination,
-        device=None if device is None else string_value(device, where, "device_path"),
-        options=() if extra is None else string_list(extra, where, "extra_opts"),
-        tree_prefix=None if prefix is None else string_value(prefix, where, "tree_prefix"),
-    )
+    values = PROTOTYPE_TABLE.read(item, where)
+    return TreeConfig(name=prototype_tree_name(values["destination"]), **values)
 
 
 def parse_prototype_document(data: Any, source: str | None = None) -> ParsedConfig:
@@ -294,32 +322,8 @@ def select_backup_trees(config: Config, names: Iterable[str] | None = None,
     return frozenset(chosen)
 
 
-def policy_to_data(policy: BackupPolicy) -> dict[str, Any]:
-    """A backup policy as JSON-ready data, every key of ``POLICY_KEYS`` in its order: the
-    one serialisation, for the configuration and the backup manifest alike."""
-    from .policy import POLICY_KEYS
-
-    data: dict[str, Any] = {key: getattr(policy, key) for key in POLICY_KEYS}
-    data["targets"] = list(policy.targets)
-    return data
-
-
 def config_to_data(config: Config) -> dict[str, Any]:
-    """The configuration as JSON-ready data (embedded in snapshots)."""
-    trees: dict[str, Any] = {}
-    for tree in sorted(config.trees, key=lambda t: t.name):
-        table: dict[str, Any] = {"path": tree.path, "destination": tree.destination}
-        if tree.device is not None:
-            table["device"] = tree.device
-        if tree.options:
-            table["options"] = list(tree.options)
-        if tree.tree_prefix is not None:
-            table["tree_prefix"] = tree.tree_prefix
-        if tree.ignore:
-            table["ignore"] = dict(tree.ignore)
-        if tree.watch:
-            table["watch"] = True
-        if tree.backup is not None:
-            table["backup"] = policy_to_data(tree.backup)
-        trees[tree.name] = table
-    return {"tree": trees}
+    """The configuration as JSON-ready data (embedded in snapshots): per tree, the keys of
+    ``TREE_TABLE`` that are required or differ from their default."""
+    return {"tree": {tree.name: TREE_TABLE.write(tree)
+                     for tree in sorted(config.trees, key=lambda t: t.name)}}

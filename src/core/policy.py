@@ -27,13 +27,15 @@ from typing import Any
 from .calendar import calendar_error
 from .errors import ConfigError
 from .reserved import DEFAULT_SNAPSHOT_DIR
-from .tables import unknown_key_error
+from .settings import Reader, Setting, Table, as_list
 
 # btrbk retention (btrbk.conf(5)): "no", "all", or "[<hourly>h] [<daily>d] [<weekly>w]
 # [<monthly>m] [<yearly>y]" where each count is a number or "*", optionally a bare
 # number of latest snapshots first; the minimum is "all", "latest", "no" or "<n>[hdwmy]".
 _RETENTION_RE = re.compile(r"^(no|all|(\d+|\d+[hdwmy]|\*[hdwmy])(\s+(\d+|\*)[hdwmy])*)$")
 _PRESERVE_MIN_RE = re.compile(r"^(no|all|latest|\d+[hdwmy])$")
+_RETENTION_EXAMPLE = "e.g. '14d 4w *m' or 'no' (see btrbk.conf(5))"
+_MIN_EXAMPLE = "e.g. '2d', 'latest', 'all' or 'no'"
 # OnCalendar= must first be safe in a unit file and on a command line (no quotes, no
 # control characters, no specifiers); whether systemd accepts it is
 # :func:`layout_trees.core.calendar.calendar_error` (see BackupPolicy.schedule_problem).
@@ -60,15 +62,6 @@ def parse_override(value: str | None) -> Override:
         return Override.SKIP
     return Override.INVALID
 
-POLICY_KEYS = (
-    "targets",
-    "schedule",
-    "snapshot_dir",
-    "snapshot_preserve_min",
-    "snapshot_preserve",
-    "target_preserve_min",
-    "target_preserve",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +113,12 @@ class BackupPolicy:
             )
         for key in ("snapshot_preserve", "target_preserve"):
             if not _RETENTION_RE.match(getattr(self, key)):
-                raise ConfigError(
-                    f"{key} = {getattr(self, key)!r} is not btrbk retention syntax",
-                    "e.g. '14d 4w *m' or 'no' (see btrbk.conf(5))",
-                )
+                raise ConfigError(f"{key} = {getattr(self, key)!r} is not btrbk retention "
+                                  "syntax", _RETENTION_EXAMPLE)
         for key in ("snapshot_preserve_min", "target_preserve_min"):
             if not _PRESERVE_MIN_RE.match(getattr(self, key)):
-                raise ConfigError(
-                    f"{key} = {getattr(self, key)!r} is not btrbk retention syntax",
-                    "e.g. '2d', 'latest', 'all' or 'no'",
-                )
+                raise ConfigError(f"{key} = {getattr(self, key)!r} is not btrbk retention "
+                                  "syntax", _MIN_EXAMPLE)
 
 
 _TARGET_CHARS_RE = re.compile(r"^[A-Za-z0-9_@+.\-/:\[\]]+$")
@@ -221,40 +210,64 @@ def validate_target(target: str) -> None:
     parse_target(target)
 
 
+def _targets(value: Any, where: str, key: str) -> tuple[str, ...]:
+    targets = [value] if isinstance(value, str) else value
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise ConfigError(f"{where}.{key} must be a list of strings",
+                          f'e.g. {key} = ["/backup"]')
+    return tuple(targets)
+
+
+def _text(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}.{key} must be a string")
+    return value.strip()
+
+
+def _retention(pattern: re.Pattern[str], example: str) -> Reader:
+    """A reader of btrbk retention (blanks between the terms folded into one space)."""
+    def read(value: Any, where: str, key: str) -> str:
+        text = " ".join(_text(value, where, key).split())
+        if not pattern.match(text):
+            raise ConfigError(f"{where}.{key} = {text!r} is not btrbk retention syntax", example)
+        return text
+    return read
+
+
+POLICY_TABLE = Table("[tree.NAME.backup]", (
+    Setting("targets", "LIST OF STRINGS", "An absolute directory on btrfs or "
+            "ssh://host[:port]/path, reached as root (the only required key).",
+            _targets, as_list),
+    Setting("schedule", "STRING", "When backups run: a systemd OnCalendar= expression "
+            "(systemd.time(7)).", _text),
+    Setting("snapshot_dir", "STRING", "Where the source snapshots live, relative to the "
+            "filesystem's top level.", _text),
+    Setting("snapshot_preserve_min", "STRING", "btrbk retention: snapshots kept at least this "
+            "long.", _retention(_PRESERVE_MIN_RE, _MIN_EXAMPLE)),
+    Setting("snapshot_preserve", "STRING", "btrbk retention of the source snapshots "
+            "(btrbk.conf(5)).", _retention(_RETENTION_RE, _RETENTION_EXAMPLE)),
+    Setting("target_preserve_min", "STRING", "btrbk retention on the targets; \"latest\" sends "
+            "every run's snapshot.", _retention(_PRESERVE_MIN_RE, _MIN_EXAMPLE)),
+    Setting("target_preserve", "STRING", "btrbk retention of the backups on the targets.",
+            _retention(_RETENTION_RE, _RETENTION_EXAMPLE)),
+), BackupPolicy)
+"""The keys of a ``[tree.NAME.backup]`` table (:mod:`layout_trees.core.settings`)."""
+POLICY_KEYS = POLICY_TABLE.keys
+
+
 def parse_policy(table: Mapping[str, Any], where: str) -> BackupPolicy:
     """Build a policy from a parsed TOML table, with clear errors."""
-    for key in table:
-        if key not in POLICY_KEYS:
-            raise unknown_key_error(key, POLICY_KEYS, where)
-    targets = table.get("targets")
-    if isinstance(targets, str):
-        targets = [targets]
-    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-        raise ConfigError(f"{where}.targets must be a list of strings",
-                          'e.g. targets = ["/backup"]')
-    values: dict[str, str] = {}
-    for key in POLICY_KEYS[1:]:
-        if key in table:
-            value = table[key]
-            if not isinstance(value, str):
-                raise ConfigError(f"{where}.{key} must be a string")
-            values[key] = " ".join(value.split()) if "preserve" in key else value.strip()
-    for key in ("snapshot_preserve", "target_preserve"):
-        if key in values and not _RETENTION_RE.match(values[key]):
-            raise ConfigError(
-                f"{where}.{key} = {values[key]!r} is not btrbk retention syntax",
-                "e.g. '14d 4w *m' or 'no' (see btrbk.conf(5))",
-            )
-    for key in ("snapshot_preserve_min", "target_preserve_min"):
-        if key in values and not _PRESERVE_MIN_RE.match(values[key]):
-            raise ConfigError(
-                f"{where}.{key} = {values[key]!r} is not btrbk retention syntax",
-                "e.g. '2d', 'latest', 'all' or 'no'",
-            )
+    values = POLICY_TABLE.read(table, where)
     try:
-        return BackupPolicy(targets=tuple(targets), **values)
+        return BackupPolicy(**values)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
+
+
+def policy_to_data(policy: BackupPolicy) -> dict[str, Any]:
+    """A backup policy as JSON-ready data, every key of ``POLICY_KEYS`` in its order: the
+    one serialisation, for the configuration and the backup manifest alike."""
+    return POLICY_TABLE.write(policy, every=True)
 
 
 def snapshot_dir_of(policy: BackupPolicy | None) -> str:

@@ -23,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from ..core.check import check
+from ..core.check import check, rule_of
 from ..core.check_report import (
     report_to_github,
     report_to_json,
@@ -96,19 +96,29 @@ def check_command(
         "and trees without findings.")] = False,
     list_rules: Annotated[bool, typer.Option(
         "--list-rules", help="List the rules and exit.")] = False,
+    explain: Annotated[str | None, typer.Option(
+        "--explain", metavar="LTxxx", help="Print what rule LTxxx means, with examples, and "
+        "exit.")] = None,
 ) -> None:
-    """Lint the layout trees and their configuration (exit 1 on errors; see docs/rules.md)."""
+    """Lint the layout trees and their configuration (exit 1 on errors).
+
+    'layout check --explain LTxxx' prints what a rule means, with examples."""
     if list_rules:
         typer.echo(rules_to_text(), nl=False)
         raise typer.Exit(EXIT_OK)
+    if explain is not None:
+        typer.echo(rule_of(explain).explain(), nl=False)
+        raise typer.Exit(EXIT_OK)
     parsed, snap = _checked_world(config, snapshot)
     targets: tuple[tuple[str, str], ...] = ()
+    zones = None
     if snapshot is None and any(t.backup for t in parsed.config.trees):
-        from .backup import probe_targets  # only where backups are configured
+        from .backup import probe_targets, zone_exists  # only where backups are configured
 
         targets = tuple(probe_targets({u for t in parsed.config.trees if t.backup
                                        for u in t.backup.targets}).items())
-    report = check(parsed.config, snap, parsed.problems, targets)
+        zones = zone_exists
+    report = check(parsed.config, snap, parsed.problems, targets, zones)
     if format is CheckFormat.json:
         out = report_to_json(report)
     elif format is CheckFormat.sarif:

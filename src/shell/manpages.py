@@ -4,10 +4,10 @@
 writes ``DIR/man/layout.1``, ``layout-trees-generator.8`` and
 ``layout-trees.toml.5``, and ``DIR/completions/`` for bash, zsh and fish.
 The commands and options come from the typer app (walked as its click
-command tree), the configuration keys from :mod:`layout_trees.core.config`
-and :mod:`layout_trees.core.policy`, the search path from
-:mod:`layout_trees.shell.configfile`.  A key without a description here is an
-error, so a new key cannot reach a release undocumented.  The output is
+command tree), the configuration keys from their settings tables
+(:data:`layout_trees.core.config.TREE_TABLE`, ``PROTOTYPE_TABLE`` and
+:data:`layout_trees.core.policy.POLICY_TABLE`, where every key has its
+description), the search path from :mod:`layout_trees.shell.configfile`.  The output is
 committed (``make install`` needs no typer) and a test checks it is current.
 
 Roff is written by hand: the pages use only ``man(7)`` macros.
@@ -15,7 +15,6 @@ Roff is written by hand: the pages use only ``man(7)`` macros.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import sys
 import typing
@@ -23,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from ..core.config import PROTOTYPE_KEYS, TREE_KEYS
-from ..core.policy import POLICY_KEYS, BackupPolicy
+from ..core.config import PROTOTYPE_TABLE, TREE_TABLE
+from ..core.policy import POLICY_TABLE
 from . import configfile
 from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 
@@ -109,57 +108,6 @@ def command_tree() -> tuple[Command, ...]:
 
     walk(typer.main.get_command(app), ())
     return tuple(found)
-
-
-# --- configuration keys: one description each -----------------------------------
-
-TREE_KEY_DOCS = {
-    "path": ("PATH", "required", "The layout tree: an absolute path to a directory on btrfs. "
-             "TREE/a/b/@c is mounted at DESTINATION/a/b/c."),
-    "destination": ("PATH", "required", "Where the tree mounts: an absolute path. "
-                    "A leaf named exactly @ at the tree's root is mounted at the destination "
-                    "itself."),
-    "device": ("STRING", "the source of the mount that holds the tree",
-               "What= of the mount units, e.g. /dev/disk/by-label/persist or "
-               "/dev/mapper/crypt."),
-    "options": ("LIST OF STRINGS", "[]", "Extra mount options in fstab syntax, one per string "
-                "(x-systemd.* included); subvol= is always derived from btrfs."),
-    "tree_prefix": ("PATH", "derived from btrfs", "Where the filesystem's top level is mounted; "
-                    "when given, subvol= is the leaf's path below it (the prototype's rule)."),
-    "ignore": ("TABLE or LIST", "{}", "Rules of layout check silenced for this tree: "
-               "{ LT012 = \"reason\" } or [\"LT012\"]."),
-    "watch": ("BOOLEAN", "false", "Mount and unmount leaves as they appear and disappear, "
-              "without a reboot (layout-trees-watch.service and layout-trees-reload.service)."),
-    "backup": ("TABLE", "none", "The tree's backup policy: the keys below."),
-}
-POLICY_KEY_DOCS = {
-    "targets": ("LIST OF STRINGS", "An absolute directory on btrfs or "
-                "ssh://host[:port]/path, reached as root (the only required key)."),
-    "schedule": ("STRING", "When backups run: a systemd OnCalendar= expression "
-                 "(systemd.time(7))."),
-    "snapshot_dir": ("STRING", "Where the source snapshots live, relative to the filesystem's "
-                     "top level."),
-    "snapshot_preserve_min": ("STRING", "btrbk retention: snapshots kept at least this long."),
-    "snapshot_preserve": ("STRING", "btrbk retention of the source snapshots (btrbk.conf(5))."),
-    "target_preserve_min": ("STRING", "btrbk retention on the targets; \"latest\" sends every "
-                            "run's snapshot."),
-    "target_preserve": ("STRING", "btrbk retention of the backups on the targets."),
-}
-PROTOTYPE_KEY_DOCS = {
-    "layout_tree": "the layout tree (path)",
-    "tree_prefix": "where the filesystem's top level is mounted (optional)",
-    "destination": "where the tree mounts",
-    "device_path": "the device (optional; device)",
-    "extra_opts": "extra mount options (optional; options)",
-}
-
-
-def _check_documented() -> None:
-    for keys, docs in ((TREE_KEYS, TREE_KEY_DOCS), (POLICY_KEYS, POLICY_KEY_DOCS),
-                       (PROTOTYPE_KEYS, PROTOTYPE_KEY_DOCS)):
-        missing = [k for k in keys if k not in docs]
-        if missing:
-            raise SystemExit(f"manpages: configuration keys without a description: {missing}")
 
 
 # --- roff ------------------------------------------------------------------------
@@ -339,15 +287,7 @@ def page_generator(version: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _policy_default(key: str) -> str:
-    for field in dataclasses.fields(BackupPolicy):
-        if field.name == key and field.default is not dataclasses.MISSING:
-            return f'"{field.default}"'
-    return "required"
-
-
 def page_config(version: str) -> str:
-    _check_documented()
     lines = _header("layout-trees.toml", 5, "File Formats", version)
     lines += ["layout\\-trees.toml \\- configuration of layout\\-trees", ".SH SYNOPSIS"]
     lines += [roff(p) + "\n.br" for p in configfile.DEFAULT_PATHS]
@@ -359,21 +299,17 @@ def page_config(version: str) -> str:
         The same document as JSON (an object with a "tree" member) is read from a file whose
         name ends in .json, e.g. /etc/layout-trees.json as the NixOS module writes it, with the
         same keys and checks.""")
-    lines += [".SH [tree.NAME] KEYS"]
-    for key in TREE_KEYS:
-        kind, default, text = TREE_KEY_DOCS[key]
-        lines += [".TP", f"{_bold(key)} ({roff(kind.lower())}; {roff(default)})", roff(text)]
-    lines += [".SH [tree.NAME.backup] KEYS"]
-    for key in POLICY_KEYS:
-        kind, text = POLICY_KEY_DOCS[key]
-        lines += [".TP", f"{_bold(key)} ({roff(kind.lower())}; {roff(_policy_default(key))})",
-                  roff(text)]
+    for table in (TREE_TABLE, POLICY_TABLE):
+        lines += [f".SH {table.title} KEYS"]
+        for s in table.settings:
+            lines += [".TP", f"{_bold(s.key)} ({roff(s.kind.lower())}; "
+                      f"{roff(table.default_text(s))})", roff(s.doc)]
     lines += [".SH PROTOTYPE FORMAT"]
     lines += _paragraphs("""
         A file not ending in .toml that holds a list (YAML or JSON) is the earlier prototype's
         configuration, still read unchanged: each item has the keys below.""")
-    for key in PROTOTYPE_KEYS:
-        lines += [".TP", _bold(key), roff(PROTOTYPE_KEY_DOCS[key])]
+    for s in PROTOTYPE_TABLE.settings:
+        lines += [".TP", _bold(s.key), roff(s.doc)]
     lines += [".SH EXAMPLE", ".nf", ".RS"]
     lines += [roff(line) for line in (
         "[tree.alice]",
