@@ -5,29 +5,15 @@ names the option; and the hints point at the project's own commands."""
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 import pytest
 from layout_trees.core.check import RULES, RULES_BY_ID, RuleId, check
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+from test_check_output import run_layout
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def run_layout(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from layout_trees.shell import cli
-
-    saved = sys.argv
-    sys.argv = ["layout", *args]
-    try:
-        with pytest.raises(SystemExit) as exc:
-            cli.main()
-    finally:
-        sys.argv = saved
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 @pytest.mark.parametrize("rule_id", list(RuleId))
