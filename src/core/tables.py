@@ -7,9 +7,12 @@ so that neither imports the other for them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def unknown_key_error(key: str, known: Iterable[str], where: str) -> ConfigError:
