@@ -2,8 +2,9 @@
 
 The walk never follows symlinks and never descends into leaves, other ``@``
 entries, mount points or unreadable directories.  Per directory it costs one
-``listdir``; per child one ``lstat`` and, for directories, one ``open``; per leaf two btrfs
-ioctls.  Regular files in the structure are not recorded.
+``scandir``; per directory or leaf below it one ``open`` and one ``fstat`` (a symlink or an
+``@`` file one ``lstat``); per leaf one btrfs ioctl at boot.  Regular files in the
+structure cost nothing and are not recorded.
 
 Every tree is scanned on its own: any failure becomes the tree's status or an
 ``unreadable`` entry, never an exception, so the generator always carries on.
