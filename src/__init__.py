@@ -14,11 +14,13 @@ nothing more.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers; at run time the names load lazily
+    from typing import Any
+
     from .api import (
         SCHEMA_NAMES,
         Change,

@@ -17,15 +17,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UserError
 from .escape import check_unit_value, escape_path, simplify_path
 from .paths import is_within
-from .settings import Reader, Setting, Table, as_list, string_list, string_value, unknown_key_error
+from .settings import Setting, Table, as_list, string_list, string_value, unknown_key_error
+
+TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
 
 if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
+    from typing import Any
+
     from .policy import BackupPolicy
+    from .settings import Reader
 
 
 class ConfigFormat(Enum):

@@ -15,6 +15,7 @@ faithful representation.  Such names are refused, never "fixed".
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .errors import UnsafeNameError, UserError
 
@@ -44,6 +45,7 @@ def simplify_path(path: str) -> str:
     return "/" + joined if absolute else joined
 
 
+@lru_cache(maxsize=1024)  # one device escaped for every mount on it
 def escape_path(path: str) -> str:
     """Escape ``path`` like ``systemd-escape --path``.
 

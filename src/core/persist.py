@@ -84,10 +84,13 @@ def crossing(destination: str, path: str, facts: tuple[PathFacts, ...]) -> PathF
     """The first of the paths strictly below ``destination`` down to ``path`` that ``facts``
     show as a symlink or not a directory (a mount point there would be reached through
     it); missing paths are not reported."""
-    by_path = {f.path: f for f in facts}
-    for i in range(1, len(relative_parts(path, destination)) + 1):
-        here = join(destination, relative_parts(path, destination)[:i])
-        fact = by_path.get(here)
+    return _crossing(destination, path, {f.path: f for f in facts})
+
+
+def _crossing(destination: str, path: str, by_path: dict[str, PathFacts]) -> PathFacts | None:
+    parts = relative_parts(path, destination)
+    for i in range(1, len(parts) + 1):
+        fact = by_path.get(join(destination, parts[:i]))
         if fact is not None and fact.kind in (PathKind.SYMLINK, PathKind.OTHER):
             return fact
     return None
@@ -95,8 +98,10 @@ def crossing(destination: str, path: str, facts: tuple[PathFacts, ...]) -> PathF
 
 def crossings_of(plan: Plan, facts: tuple[PathFacts, ...]) -> frozenset[str]:
     """For each planned mount, the first path below its destination that ``facts`` show as
-    a symlink or not a directory (what :attr:`Snapshot.crossings` records)."""
-    found = (crossing(mount_destination(m), m.where, facts) for m in plan.mounts)
+    a symlink or not a directory (what :attr:`Snapshot.crossings` records).  The facts are
+    indexed once for all mounts (not once per mount: 10,000 leaves took 25 s)."""
+    by_path = {f.path: f for f in facts}
+    found = (_crossing(mount_destination(m), m.where, by_path) for m in plan.mounts)
     return frozenset(f.path for f in found if f is not None)
 
 

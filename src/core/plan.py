@@ -384,6 +384,7 @@ def _directories(
     directory inside another tree's leaf mount (it would chown that leaf's content).
     A tree's location and its parents are never given owners (they are not the tree's)."""
     specs: dict[str, DirectorySpec] = {}
+    excluded: set[str] = set()
     conflicts: dict[str, str] = {}
     for mount, chain in parents:
         tree = config.tree(mount.tree)
@@ -398,8 +399,8 @@ def _directories(
                 path = join(destination, list(entry.path))
                 candidates.append((path, entry.uid, entry.gid, entry.mode))
         for path, uid, gid, mode in candidates:
-            if path in wheres or any(is_within(loc, path) for _, loc, _ in locations):
-                continue
+            # Leaves share their parents: a directory already kept is compared, one
+            # already excluded is skipped, and only a new one is checked (once).
             known = specs.get(path)
             if known is not None:
                 if known.tree != mount.tree and (known.uid, known.gid, known.mode) != (
@@ -407,6 +408,11 @@ def _directories(
                     conflicts.setdefault(mount.tree, (
                         f"gives {path} owner {uid}:{gid} mode {mode:04o}, tree "
                         f"{known.tree!r} gives {known.uid}:{known.gid} mode {known.mode:04o}"))
+                continue
+            if path in excluded:
+                continue
+            if path in wheres or any(is_within(loc, path) for _, loc, _ in locations):
+                excluded.add(path)
                 continue
             within = _containing_mount(path, frozenset(wheres))
             if within is not None and wheres[within] != mount.tree:

@@ -22,12 +22,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from .calendar import calendar_error
 from .errors import ConfigError
 from .reserved import DEFAULT_SNAPSHOT_DIR
-from .settings import Reader, Setting, Table, as_list
+from .settings import Setting, Table, as_list
+
+TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .settings import Reader
 
 # btrbk retention (btrbk.conf(5)): "no", "all", or "[<hourly>h] [<daily>d] [<weekly>w]
 # [<monthly>m] [<yearly>y]" where each count is a number or "*", optionally a bare

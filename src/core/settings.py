@@ -22,14 +22,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import ConfigError
 
-Reader = Callable[[Any, str, str], Any]
-"""Reads a value: (value as parsed, where the table is, the key) -> the field's value."""
-Writer = Callable[[Any], Any]
-"""Writes a field's value as JSON-ready data."""
+TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Reader = Callable[[Any, str, str], Any]
+    """Reads a value: (value as parsed, where the table is, the key) -> the field's value."""
+    Writer = Callable[[Any], Any]
+    """Writes a field's value as JSON-ready data."""
 
 
 def _same(value: Any) -> Any:

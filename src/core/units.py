@@ -59,18 +59,33 @@ class GeneratedFile:
             target = self.link.removeprefix("../")
             if not is_plain_component(target) or unit_value_problem(target) is not None:
                 raise UnsafeNameError(f"generated link {self.path!r} -> {self.link!r} is unsafe")
-        if self.content is not None:
-            for line in self.content.split("\n"):
-                if _UNSAFE_LINE.search(line) or not _UNIT_LINE.match(line):
-                    raise UnsafeNameError(
-                        f"generated file {self.path!r}: refusing the line {line!r}",
-                        "a configuration or snapshot value got past validation; please report")
+        if self.content is not None and not _safe_content(self.content):
+            line = next(line for line in self.content.split("\n") if not _safe_line(line))
+            raise UnsafeNameError(
+                f"generated file {self.path!r}: refusing the line {line!r}",
+                "a configuration or snapshot value got past validation; please report")
 
 
 # A unit-file line as render writes it: empty, a comment, a section, or Key=value; and
 # nothing in it that systemd would read as a line break or a continuation.
 _UNIT_LINE = re.compile(r"(|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)")
 _UNSAFE_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]|\\\\$")
+# The same two rules over a whole file at once (one search and one match instead of
+# two per line): '.' never crosses a line break, and no other control character may
+# appear; a backslash may not end any line.
+_UNIT_TEXT = re.compile(r"(?:(?:|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)\n)*"
+                        r"(?:|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)")
+_UNSAFE_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f\ud800-\udfff]|\\\\$", re.MULTILINE)
+
+
+def _safe_line(line: str) -> bool:
+    """One line of a generated file is a unit-file line and nothing can continue it."""
+    return _UNSAFE_LINE.search(line) is None and _UNIT_LINE.fullmatch(line) is not None
+
+
+def _safe_content(content: str) -> bool:
+    """Every line of ``content`` is :func:`_safe_line`, checked in two passes."""
+    return _UNSAFE_TEXT.search(content) is None and _UNIT_TEXT.fullmatch(content) is not None
 
 
 def _is_device(what: str) -> bool:

@@ -19,7 +19,6 @@ from ..core.model import Snapshot
 from ..core.plan import make_plan
 from ..core.plan_report import plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
-from ..core.units import render
 from .configfile import load_config, read_document
 from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, exit_code
 from .files import write_generated
@@ -167,12 +166,12 @@ def generate(
     snapshot: SnapshotOpt = None,
 ) -> None:
     """Write the units the boot-time generator would write, for inspection."""
+    from .generator import unit_files
+    from .log import Log
+
     cfg, snap, parsed = gather(config, snapshot, full=False)
     warn_problems(parsed)
-    result = make_plan(cfg, snap)
-    for skip in result.skips:
-        typer.echo(f"layout: skipped: {skip.detail} [{skip.reason.value}]", err=True)
-    files = render(result, cfg.source)
+    result, files = unit_files(cfg, snap, Log("layout"))
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

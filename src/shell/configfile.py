@@ -19,7 +19,6 @@ json module is far cheaper to import at boot than PyYAML).
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..core.config import (
@@ -141,6 +140,8 @@ def _parse_text(text: str, path: str) -> ParsedConfig:
         return parse_toml_document(data, path)
     if path.endswith(".json"):
         return _parse_json(text, path)
+    import json  # here, not at the top: a TOML configuration at boot never needs it
+
     try:
         data = json.loads(text) if text.strip() else []
     except json.JSONDecodeError:
@@ -166,6 +167,8 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def _parse_json(text: str, path: str) -> ParsedConfig:
     """A ``.json`` file: an object is the native schema, a list the prototype's."""
+    import json
+
     try:
         data = json.loads(text, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, a 5000-digit number, [[[[...

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import sys
 
+from ..core.config import Config
 from ..core.errors import LayoutError
-from ..core.plan import SkipReason, make_plan
-from ..core.units import render
+from ..core.model import Snapshot
+from ..core.plan import Plan, SkipReason, make_plan
+from ..core.units import GeneratedFile, render
 from .configfile import load_config
 from .files import write_generated
 from .log import LEVELS, Log
@@ -25,31 +27,19 @@ NAME = "layout-trees-generator"
 _QUIET = {SkipReason.TREE_MISSING: LEVELS["notice"]}
 
 
-def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
-    """Scan, plan and write units into ``out_dir``; return the number of mounts."""
-    try:
-        parsed = load_config(config_path)
-    except LayoutError as exc:
-        log.warning(str(exc))
-        return 0
-    for problem in parsed.problems:
-        log.warning(f"{problem.message}" + (f" (hint: {problem.hint})" if problem.hint else ""))
-    config = parsed.config
-    if not config.trees:
-        log.debug("no layout trees configured")
-        return 0
-    snapshot = scan(config, full=False)
+def unit_files(config: Config, snapshot: Snapshot,
+               log: Log) -> tuple[Plan, tuple[GeneratedFile, ...]]:
+    """The plan and every file the generator writes for it (mount, automount, directory,
+    watch and backup units, links and drop-ins): the one answer for the boot-time
+    generator and ``layout generate``.  Problems are logged; raises
+    :class:`LayoutError` only when rendering refuses a value the plan let through."""
     plan = make_plan(config, snapshot)
     for skip in plan.skips:
         log.log(_QUIET.get(skip.reason, LEVELS["warning"]), f"{skip.detail} [{skip.reason.value}]")
     for note in plan.resolved:
         log.notice(f"tree {note.tree!r}: destination {note.configured} is reached through a "
                    f"symlink; mounting below {note.resolved}")
-    try:
-        files = render(plan, config.source)
-    except LayoutError as exc:  # the plan refuses unsafe values first: a bug if reached
-        log.error(f"refusing to write units: {exc}")
-        return 0
+    files = render(plan, config.source)
     # Watch and backup units only for trees that ask for them: their modules
     # are not imported at all on machines that use neither.
     if any(tree.watch for tree in config.trees):
@@ -63,7 +53,32 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
             log.error(f"tree {name!r}: backup schedule {schedule!r} is not a valid OnCalendar= "
                       f"expression ({why}); no backup timer for it")
         files += backup_units(config, f"{sys.executable} -m layout_trees.shell.cli")
-    failures = write_generated(out_dir, files)
+    return plan, files
+
+
+def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
+    """Scan, plan and write units into ``out_dir``; return the number of mounts.
+
+    ``out_dir`` is one of the fresh, private directories systemd hands a generator,
+    read by nobody before the generator exits: files are written in place there."""
+    try:
+        parsed = load_config(config_path)
+    except LayoutError as exc:
+        log.warning(str(exc))
+        return 0
+    for problem in parsed.problems:
+        log.warning(f"{problem.message}" + (f" (hint: {problem.hint})" if problem.hint else ""))
+    config = parsed.config
+    if not config.trees:
+        log.debug("no layout trees configured")
+        return 0
+    snapshot = scan(config, full=False)
+    try:
+        plan, files = unit_files(config, snapshot, log)
+    except LayoutError as exc:  # the plan refuses unsafe values first: a bug if reached
+        log.error(f"refusing to write units: {exc}")
+        return 0
+    failures = write_generated(out_dir, files, atomic=False)
     for path, exc in failures:
         log.error(f"{os.path.join(out_dir, path)}: cannot write: {exc.strerror or exc}")
     for tree in config.trees:
@@ -74,10 +89,15 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
     return len(plan.mounts)
 
 
+USAGE = f"usage: {NAME} NORMAL_DIR [EARLY_DIR LATE_DIR]"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) not in (1, 3):
-        print(f"usage: {NAME} NORMAL_DIR [EARLY_DIR LATE_DIR]", file=sys.stderr)
+    if len(args) not in (1, 3) or any(arg.startswith("-") for arg in args):
+        # No options: "--help" must not become an output directory of that name.
+        print(f"{USAGE}\n\nsystemd runs this generator at boot and at every daemon-reload;\n"
+              "'layout generate DIR' writes the same units for inspection.", file=sys.stderr)
         return 2
     out_dir = args[-1]
     as_generator = "SYSTEMD_SCOPE" in os.environ or os.getppid() == 1

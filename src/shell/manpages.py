@@ -236,7 +236,8 @@ def page_generator(version: str) -> str:
     lines += _paragraphs("""
         A systemd.generator(7) run at boot and at every daemon-reload. It reads the
         configuration (see FILES and layout-trees.toml(5)), scans each configured layout tree
-        (one lstat per directory, one ioctl per leaf, never following symlinks), reads
+        (one listing per directory, one open and one ioctl per leaf, never following
+        symlinks), reads
         /proc/1/mountinfo (falling back to /proc/self/mountinfo) to find the device and the
         subvolume path of each tree and /etc/fstab to skip mount points it already mounts, and
         writes units into the LATE directory, so that an explicit unit or fstab entry wins.
@@ -280,7 +281,9 @@ def page_generator(version: str) -> str:
     lines += _paragraphs("""
         0, also when the configuration is missing or wrong, a tree is missing or cannot be
         read: the generator never fails the boot, it logs and generates everything that is
-        valid. 2 when it is called with the wrong number of arguments.""")
+        valid. 2 when it is called with the wrong number of arguments or with an option
+        (any argument starting with -, --help included): it takes no options and prints
+        its usage instead.""")
     lines += _environment() + _files()
     lines += [".SH SEE ALSO", "\\fBlayout\\fR(1), \\fBlayout-trees.toml\\fR(5), "
               "\\fBsystemd.generator\\fR(7), \\fBsystemd-fstab-generator\\fR(8)"]

@@ -2,8 +2,9 @@
 
 The walk never follows symlinks and never descends into leaves, other ``@``
 entries, mount points or unreadable directories.  Per directory it costs one
-``listdir``; per child one ``lstat`` and, for directories, one ``open``; per leaf two btrfs
-ioctls.  Regular files in the structure are not recorded.
+``scandir``; per directory or leaf below it one ``open`` and one ``fstat`` (a symlink or an
+``@`` file one ``lstat``); per leaf one btrfs ioctl at boot.  Regular files in the
+structure cost nothing and are not recorded.
 
 Every tree is scanned on its own: any failure becomes the tree's status or an
 ``unreadable`` entry, never an exception, so the generator always carries on.
@@ -12,11 +13,11 @@ Every tree is scanned on its own: any failure becomes the tree's status or an
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import pwd
 import stat
 
-from ..core.access import ACL_XATTR, group_members, parse_group, parse_passwd, parse_posix_acl
 from ..core.config import Config, TreeConfig
 from ..core.escape import device_node
 from ..core.model import (
@@ -98,10 +99,10 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
     except OSError as exc:
         return TreeScan(name, root, TreeStatus.UNREADABLE, f"cannot be read: {exc.strerror}")
     # Depth-first, one open directory per level: (fd, its path, its components).
-    stack: list[tuple[int, str, tuple[str, ...], list[str]]] = []
+    stack: list[tuple[int, str, tuple[str, ...], list[tuple[str, bool]]]] = []
     try:
         try:
-            listing = sorted(os.listdir(root_fd))
+            listing = _listing(root_fd)
         except OSError as exc:
             return TreeScan(name, root, TreeStatus.UNREADABLE, f"cannot be read: {exc.strerror}")
         stack.append((root_fd, real, (), listing))
@@ -112,10 +113,12 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
                 os.close(fd)
                 stack.pop()
                 continue
-            child = names.pop()
+            child, listed_dir = names.pop()
             path = (*prefix, child)
             if is_reserved(path, reserved):
                 continue
+            if not listed_dir and not child.startswith("@"):
+                continue  # a file in the structure: not recorded (symlinks are listed as dirs)
             child_path = directory.rstrip("/") + "/" + child
             entry, child_fd = _scan_child(fd, child, child_path, path, root_subvol, mountpoints,
                                           full)
@@ -125,7 +128,7 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
             if child_fd is None:
                 continue
             try:
-                child_names = sorted(os.listdir(child_fd))
+                child_names = _listing(child_fd)
             except OSError as exc:
                 os.close(child_fd)
                 entries[-1] = Entry(path, EntryKind.UNREADABLE, entry.uid, entry.gid, entry.mode,
@@ -154,6 +157,16 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
         acl=read_acl(real) if full else (),
         ancestors=ancestors(root, mountpoints) if full else (),
     )
+
+
+def _listing(fd: int) -> list[tuple[str, bool]]:
+    """The names in the open directory ``fd``, sorted, each with whether the directory
+    entry may be a directory or a symlink (its type as ``getdents`` reports it, no
+    ``stat``): anything else, a regular file say, needs no system call unless its name
+    starts with '@'.  The type is a hint only; the walk classifies what it opens."""
+    with os.scandir(fd) as entries:
+        return sorted((e.name, e.is_dir(follow_symlinks=False) or e.is_symlink())
+                      for e in entries)
 
 
 def resolve_destination(destination: str, limit: int = 40) -> tuple[str, str | None]:
@@ -203,25 +216,37 @@ def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...
     it is structure to walk (the caller closes it).  ``root_subvol`` is the tree root's
     path from the filesystem's top level, to which the components are appended."""
     at = name.startswith("@")
-    try:
-        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-        owner = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
-        if stat.S_ISLNK(st.st_mode):
-            return Entry(path, EntryKind.SYMLINK, target=os.readlink(name, dir_fd=parent_fd)), None
+    fd = -1
+    if child_path not in mountpoints:  # never opened: that could trigger an automount
+        # Open first and classify what was opened (its fstat): no stat before the open,
+        # so nothing can be swapped in between.  A symlink or file fails the open.
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return None, None  # removed during the scan
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
+    if fd < 0:
+        try:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+            owner = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+            if stat.S_ISLNK(st.st_mode):
+                return (Entry(path, EntryKind.SYMLINK,
+                              target=os.readlink(name, dir_fd=parent_fd)), None)
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
         if not stat.S_ISDIR(st.st_mode):
             return (Entry(path, EntryKind.OTHER, *owner) if at else None), None
         if child_path in mountpoints:
             return Entry(path, EntryKind.MOUNTPOINT, *owner), None
-        fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-    except FileNotFoundError:
-        return None, None  # removed during the scan
-    except OSError as exc:  # ELOOP: a symlink swapped in since the stat
-        return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
+        # a directory now that was none when opened
+        return Entry(path, EntryKind.UNREADABLE, error="changed during the scan"), None
     try:
-        opened = os.fstat(fd)
-        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
-            os.close(fd)
-            return Entry(path, EntryKind.UNREADABLE, error="changed during the scan"), None
+        st = os.fstat(fd)
+        owner = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
         if st.st_ino == btrfs.SUBVOLUME_INODE:
             fallback = root_subvol.rstrip("/") + "/" + "/".join(path)
             if full:
@@ -302,6 +327,9 @@ def user_homes(trees: list[TreeScan], group_file: str = "/etc/group",
 def read_acl(path: str | int, name: str | None = None) -> tuple[AclEntry, ...]:
     """The access ACL of ``path`` (an open fd, or a path never followed if a symlink); ()
     when it has none or it cannot be read.  ``name`` names an fd in messages."""
+    # core.access only for full scans: the boot-time scan reads no ACL
+    from ..core.access import ACL_XATTR, parse_posix_acl
+
     try:
         if isinstance(path, int):
             data = os.getxattr(path, ACL_XATTR)
@@ -358,6 +386,8 @@ def read_group_members(trees: list[TreeScan], group_file: str = "/etc/group",
     gids |= {a.gid for t in trees for a in t.ancestors}
     gids |= {e.id for acl in _acls(trees) for e in acl
              if e.tag is AclTag.GROUP and e.id is not None}
+    from ..core.access import group_members, parse_group, parse_passwd
+
     return group_members(parse_group(_read_text(group_file)),
                          parse_passwd(_read_text(passwd_file)), frozenset(gids))
 

@@ -264,7 +264,8 @@ def test_destination_through_roots_symlink_is_resolved(fs: LoopBtrfs, tmp_path: 
 
 class _SwappingOs:
     """``os`` for the scan, which swaps a structure directory for a symlink to another
-    user's directory right after the scan has looked at it (a race won every time)."""
+    user's directory right after the scan has looked at it (a stat) or right before it
+    opens it (after the listing): a race won every time."""
 
     def __init__(self, victim: str, swap: tuple[Path, Path]) -> None:
         self._victim, self._swap = victim, swap
@@ -272,20 +273,27 @@ class _SwappingOs:
     def __getattr__(self, name: str) -> object:
         return getattr(os, name)
 
-    def stat(self, path: object, *args: object, **kwargs: object) -> os.stat_result:
-        result = os.stat(path, *args, **kwargs)  # type: ignore[arg-type]
+    def _swap_once(self, path: object) -> None:
         if path == self._victim:
             link, target = self._swap
             os.rename(link, link.with_name(link.name + ".moved"))
             link.symlink_to(target)
             self._victim = ""
+
+    def stat(self, path: object, *args: object, **kwargs: object) -> os.stat_result:
+        result = os.stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        self._swap_once(path)
         return result
+
+    def open(self, path: object, *args: object, **kwargs: object) -> int:
+        self._swap_once(path)
+        return os.open(path, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def test_scan_never_follows_a_symlink_swapped_in_during_the_walk(
         fs: LoopBtrfs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A structure directory replaced by a symlink between its stat and its open is not
-    followed: the other user's leaf is neither scanned nor planned."""
+    """A structure directory replaced by a symlink between its listing (or stat) and its
+    open is not followed: the other user's leaf is neither scanned nor planned."""
     from layout_trees.core.config import Config, TreeConfig
     from layout_trees.core.model import EntryKind
     from layout_trees.core.plan import make_plan
