@@ -35,14 +35,18 @@ def persist_cmd(
     """Turn an existing directory into a persisted leaf, live: copy it into a new
     subvolume of its tree and mount that in its place."""
     from .persist import persist
+    from .privilege import require_root
 
+    require_root()
     persist(str(path), str(config) if config else None, dry_run=dry_run, say=_say)
 
 
 def reload_cmd(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
     """Mount leaves added since boot and unmount leaves removed (unless in use)."""
+    from .privilege import require_root
     from .reload import reload
 
+    require_root()
     status = reload(str(config) if config else None, dry_run=dry_run, say=_say)
     if status:
         raise typer.Exit(status)
