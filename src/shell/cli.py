@@ -29,6 +29,9 @@ from .scan import scan
 app = typer.Typer(
     name="layout",
     help="Mount, back up and check btrfs layout trees.",
+    epilog="Commands that change the machine need root, their dry runs too. The others "
+    "(plan, snapshot, generate, check, diff, audit, lost) run as any user and stop, exit "
+    "3, when they cannot read a tree.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

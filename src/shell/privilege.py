@@ -33,7 +33,8 @@ def is_root() -> bool:
 
 
 def command_name() -> str:
-    """The command being run, as typed (``layout backup run``), from click's context."""
+    """The command being run (``layout backup run``), from click's context; ``layout``
+    also when started as ``python -m``."""
     import importlib
     import sys
 
@@ -47,7 +48,11 @@ def command_name() -> str:
         context = globals_.get_current_context(silent=True)
     except (ImportError, AttributeError):
         context = None
-    return context.command_path if context is not None else "this command"
+    words: list[str] = []
+    while context is not None and context.parent is not None:  # the root: however started
+        words.insert(0, context.info_name or "")
+        context = context.parent
+    return " ".join(["layout", *words]) if context is not None else "this command"
 
 
 def needs_root(message: str | None = None, alternative: str | None = None) -> EnvironmentProblem:
