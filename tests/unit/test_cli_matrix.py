@@ -178,7 +178,6 @@ def test_generated_units_name_the_absolute_source(tmp_path: Path,
     (tmp_path / "lt.toml").write_text('[tree.a]\npath = "/srv/trees/a"\n'
                                       'destination = "/srv/a"\n')
     monkeypatch.chdir(tmp_path)
-    config = load_strict("lt.toml").config
     leaf = Entry(("@data",), EntryKind.SUBVOLUME, 0, 0, 0o755,
                  subvolume=_subvolume("/trees/a/@data"))
     tree = TreeScan("a", "/srv/trees/a", TreeStatus.OK, device="/dev/vdb",
