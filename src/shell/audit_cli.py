@@ -160,7 +160,7 @@ def lost_cmd(
     """What on the ephemeral root is outside every persisted path, largest first."""
     patterns = (() if no_default_ignore else DEFAULT_IGNORE) + tuple(ignore or ())
     walked = walk_root(str(root), ignore_matcher(patterns))
-    require_readable(walked.unreadable)
+    require_readable(walked.unreadable, str(root))
     groups = group_lost(walked.directories, str(root.resolve()), depth)
     if format is Format.json:
         typer.echo(canonical_json(lost_to_data(str(root), patterns, groups, walked.unreadable)),

@@ -52,7 +52,8 @@ from .privilege import existing, require_root
 backup_app = typer.Typer(help="Back up the leaves of the layout trees with btrbk.",
                          no_args_is_help=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Configuration file.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", readable=False,
+                                                  help="Configuration file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 AtOpt = Annotated[int | None, typer.Option(
     "--at", help="Evaluate as if now were this time (seconds since the epoch).", hidden=True)]

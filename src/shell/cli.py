@@ -48,7 +48,8 @@ class Format(StrEnum):
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: search /etc, see README)."),
+    typer.Option("--config", "-c", readable=False,
+                 help="Configuration file (default: search /etc, see README)."),
 ]
 SnapshotOpt = Annotated[
     Path | None,

@@ -103,7 +103,8 @@ def read_document(path: str, error: type[UserError] = ConfigError, what: str = "
     except PermissionError:
         from .privilege import needs_root
 
-        raise needs_root(f"{path}: permission denied", f"or make the {what} readable") from None
+        raise needs_root(f"{path}: permission denied", f"or make the {what} readable"
+                         ) from None
     except OSError as exc:
         raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}",
                     "check the path and its permissions") from None

@@ -16,7 +16,8 @@ import typer
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: search /etc, see README)."),
+    typer.Option("--config", "-c", readable=False,
+                 help="Configuration file (default: search /etc, see README)."),
 ]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", "-n", help="Show what would be done; change nothing."),

@@ -59,8 +59,7 @@ def needs_root(message: str | None = None, alternative: str | None = None) -> En
     """The error for a command run without root: ``'<command>' needs root``, then why."""
     command = command_name()
     text = f"'{command}' needs root" + (f": {message}" if message else "")
-    hint = f"run it as root, e.g. sudo {command}" + (f" ...; {alternative}" if alternative
-                                                      else " ...")
+    hint = "run it as root (e.g. with sudo)" + (f", {alternative}" if alternative else "")
     return EnvironmentProblem(text, hint)
 
 
@@ -70,13 +69,14 @@ def require_root() -> None:
         raise needs_root()
 
 
-def require_readable(unreadable: Iterable[str]) -> None:
-    """Stop a reading command that met paths it was not allowed to read (not as root)."""
+def require_readable(unreadable: Iterable[str], below: str = "/") -> None:
+    """Stop a reading command that met paths it was not allowed to read (not as root);
+    ``below``: the directory relative paths in ``unreadable`` start from."""
     if is_root():
         return
     first = next(iter(sorted(unreadable)), None)
     if first is not None:
-        raise needs_root(f"{first}: permission denied")
+        raise needs_root(f"{os.path.join(below, first.lstrip('/'))}: permission denied")
 
 
 def denied_paths(snapshot: Snapshot) -> list[str]:

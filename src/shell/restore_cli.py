@@ -16,7 +16,8 @@ import typer
 
 from .exits import EXIT_FINDINGS
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Configuration file.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", readable=False,
+                                                  help="Configuration file.")]
 
 
 def restore_cmd(
