@@ -36,9 +36,10 @@ def persist_cmd(
     """Turn an existing directory into a persisted leaf, live: copy it into a new
     subvolume of its tree and mount that in its place."""
     from .persist import persist
-    from .privilege import require_root
+    from .privilege import existing, require_root
 
     require_root()
+    existing(str(path))
     persist(str(path), str(config) if config else None, dry_run=dry_run, say=_say)
 
 

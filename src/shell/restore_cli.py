@@ -51,10 +51,11 @@ def drop_cmd(
     from .drop import Refused, drop
     from .interrupt import interruptible
     from .lock import exclusive
-    from .privilege import require_root
+    from .privilege import existing, require_root
 
     require_root()
     parsed = load_strict(str(config) if config else None)
+    existing(str(path))
     try:
         with interruptible(), exclusive():
             dropped = drop(gather(parsed.config), str(path))

@@ -296,8 +296,12 @@ def test_not_root_missing_is_not_permission(shared_lab: Lab) -> None:
     """A path that does not exist is its own message, not 'needs root' (as root), and a
     configuration nobody may read asks for root, naming the file."""
     lab = shared_lab
-    gone = layout(lab, ["backup", "exclude", str(lab.tree / "nope")])
-    assert gone.returncode == 2 and one_error(gone.stderr).endswith("/nope: does not exist")
+    for argv in (["backup", "exclude", str(lab.tree / "nope")],
+                 ["persist", str(lab.dest / "home" / "nope"), "-c", str(lab.open)],
+                 ["drop", str(lab.tree / "nope"), "-c", str(lab.open)]):
+        gone = layout(lab, argv)
+        assert gone.returncode == 2, gone
+        assert one_error(gone.stderr).endswith("/nope: does not exist")
     secret = lab.base / "secret.toml"
     shutil.copy(lab.open, secret)
     secret.chmod(0o600)

@@ -23,7 +23,7 @@ MIN_COMMANDS = 18
 
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     "generate": ("{tmp}/units",),
-    "persist": ("{tmp}/nowhere",),
+    "persist": ("{tmp}",),
     "drop": ("{tmp}/nowhere",),
     "diff": ("live", "live"),
     "audit": ("--mounted",),
@@ -272,3 +272,21 @@ def test_changing_commands_need_root(name: str, tmp_path: Path,
     code, _out, err = run([*name.split(), *extra, *config], monkeypatch, capsys)
     assert code == 3, err
     assert err.splitlines()[0] == f"layout: error: 'layout {name}' needs root"
+
+
+def test_strict_names_the_file_keeps_the_hint_and_counts_the_rest(tmp_path: Path) -> None:
+    """The strict loader's error names the file and the first problem with its own hint,
+    and says how many more there are; a configuration without problems passes through."""
+    from layout_trees.core.errors import ConfigError
+
+    path = tmp_path / "lt.toml"
+    path.write_text('[tree.a]\npath = "/srv/trees/a"\ndestinaton = "/srv/a"\n'
+                    '[tree.b]\npath = "/srv/trees/b"\ndestination = 3\n')
+    with pytest.raises(ConfigError) as raised:
+        load_strict(str(path))
+    assert raised.value.message.startswith(f"{path}: tree.a: unknown key 'destinaton'")
+    assert raised.value.hint is not None
+    assert raised.value.hint.startswith("did you mean 'destination'?")
+    assert "1 more problem(s)" in raised.value.hint
+    path.write_text('[tree.a]\npath = "/srv/trees/a"\ndestination = "/srv/a"\n')
+    assert load_strict(str(path)).problems == ()
