@@ -32,15 +32,15 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def command_name() -> str:
+def command_name() -> str | None:
     """The command being run (``layout backup run``), from click's context; ``layout``
-    also when started as ``python -m``."""
+    also when started as ``python -m``.  None outside ``layout`` (the lean entry points)."""
     import importlib
     import sys
 
     typer = sys.modules.get("typer")  # the lean entry points never import it
     if typer is None:
-        return "this command"
+        return None
     # click's context class is typer.Context's base: click's, or typer's own copy of it
     core = typer.Context.__mro__[1].__module__
     try:
@@ -52,13 +52,14 @@ def command_name() -> str:
     while context is not None and context.parent is not None:  # the root: however started
         words.insert(0, context.info_name or "")
         context = context.parent
-    return " ".join(["layout", *words]) if context is not None else "this command"
+    return " ".join(["layout", *words]) if context is not None else None
 
 
 def needs_root(message: str | None = None, alternative: str | None = None) -> EnvironmentProblem:
     """The error for a command run without root: ``'<command>' needs root``, then why."""
     command = command_name()
-    text = f"'{command}' needs root" + (f": {message}" if message else "")
+    text = (f"'{command}' needs root" if command else "root is needed") + (
+        f": {message}" if message else "")
     hint = "run it as root (e.g. with sudo)" + (f", {alternative}" if alternative else "")
     return EnvironmentProblem(text, hint)
 
