@@ -21,10 +21,11 @@ from ..core.documents import Document, canonical_json, read_document, snapshot_d
 from ..core.errors import LayoutError, UserError
 from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher, lost_to_data
 from ..core.plan import make_plan
-from .cli import ConfigOpt, Format, warn_problems
-from .configfile import find_config, load_config
+from .cli import ConfigOpt, Format
+from .configfile import find_config, load_strict
 from .exits import EXIT_FINDINGS, EXIT_OK
 from .lost import self_mounts, walk_root
+from .privilege import readable, require_readable
 from .scan import scan
 
 
@@ -54,10 +55,9 @@ def _live(config: Path | None, fallback: Config | None = None) -> Document:
     """A scan now, as a snapshot document.  Without any configuration file on this machine
     (one rebuilt from a backup target) the expectation's own configuration is scanned."""
     if config is None and fallback is not None and find_config(None) is None:
-        return snapshot_document(scan(fallback), fallback)
-    parsed = load_config(str(config) if config else None, required=True)
-    warn_problems(parsed)
-    return snapshot_document(scan(parsed.config), parsed.config)
+        return snapshot_document(readable(scan(fallback)), fallback)
+    parsed = load_strict(str(config) if config else None)
+    return snapshot_document(readable(scan(parsed.config)), parsed.config)
 
 
 def _document(name: str, config: Path | None) -> Document:
@@ -118,9 +118,8 @@ def audit_cmd(
         changes = audit_expect(expected, actual, ignore or ())
         lines += [c.text for c in changes]
     if mounted:
-        parsed = load_config(str(config) if config else None, required=True)
-        warn_problems(parsed)
-        snap = scan(parsed.config, full=False)
+        parsed = load_strict(str(config) if config else None)
+        snap = readable(scan(parsed.config, full=False))
         sources = {t.name: t.device for t in snap.trees}
         problems = audit_mounted(parsed.config, make_plan(parsed.config, snap),
                                  self_mounts(), sources, snap.fstab_mountpoints)
@@ -161,6 +160,7 @@ def lost_cmd(
     """What on the ephemeral root is outside every persisted path, largest first."""
     patterns = (() if no_default_ignore else DEFAULT_IGNORE) + tuple(ignore or ())
     walked = walk_root(str(root), ignore_matcher(patterns))
+    require_readable(walked.unreadable, str(root))
     groups = group_lost(walked.directories, str(root.resolve()), depth)
     if format is Format.json:
         typer.echo(canonical_json(lost_to_data(str(root), patterns, groups, walked.unreadable)),

@@ -42,7 +42,7 @@ from ..core.mountinfo import containing_mount
 from . import btrfs
 from . import mounts as mounts_gateway
 from .backup_target import PendingListing, Target
-from .configfile import load_config
+from .configfile import load_strict
 from .files import write_atomic
 from .lock import exclusive
 from .run import run
@@ -316,15 +316,7 @@ def load_backup_config(path: str | None) -> Config:
     Stricter than the boot path, which keeps mounting the trees it can: for backups a
     mistyped key, a value of the wrong type, an empty file or a schedule systemd would
     refuse must never read as "nothing to protect"."""
-    parsed = load_config(path, required=True)
-    if parsed.problems:
-        first = parsed.problems[0]
-        more = len(parsed.problems) - 1
-        hint = (first.hint + "; " if first.hint else "") + (
-            f"{more} more problem(s): 'layout check' lists them" if more
-            else "'layout check' shows the configuration's problems")
-        raise ConfigError(first.message, hint)
-    config = parsed.config
+    config = load_strict(path).config
     if not config.trees:
         raise ConfigError(f"{config.source or 'the configuration'}: no layout trees configured",
                           "add a [tree.NAME] table with path, destination and a [tree.NAME.backup]"

@@ -47,11 +47,13 @@ from .backup import (
 )
 from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS
 from .interrupt import interruptible
+from .privilege import existing, require_root
 
 backup_app = typer.Typer(help="Back up the leaves of the layout trees with btrbk.",
                          no_args_is_help=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Configuration file.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", readable=False,
+                                                  help="Configuration file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 AtOpt = Annotated[int | None, typer.Option(
     "--at", help="Evaluate as if now were this time (seconds since the epoch).", hidden=True)]
@@ -79,6 +81,7 @@ def _live_and_listings(config: Path | None):  # type: ignore[no-untyped-def]
 @backup_app.command("plan")
 def plan_cmd(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """What is covered, by which policy, to which targets; what is not and why."""
+    require_root()
     live = _live(config)
     if as_json:
         typer.echo(manifest_to_json(live.manifest), nl=False)
@@ -96,6 +99,7 @@ def run_cmd(
 
     Exit 3 when a target, btrbk or a selected tree failed; exit 1 when, without a
     selection, a tree has no policy or no leaf is covered at all."""
+    require_root()
     parsed = load_backup_config(str(config) if config else None)
     with interruptible():
         _run(parsed, tree, schedule)
@@ -162,6 +166,7 @@ def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
 @backup_app.command("status")
 def status_cmd(config: ConfigOpt = None, as_json: JsonOpt = False, at: AtOpt = None) -> None:
     """Per leaf: the latest snapshot and the latest backup on each target, with ages."""
+    require_root()
     live, started = _live_and_listings(config)
     now = int(time.time()) if at is None else at
     status = _observe(live, started=started)
@@ -181,6 +186,7 @@ def verify_cmd(
     """Exit 1 and name every leaf without a backup younger than --max-age on every target,
     every tree that could not be scanned or has no policy, and a configuration that
     covers nothing."""
+    require_root()
     limit = parse_timespan(max_age)
     if limit < 0:
         raise UserError("--max-age must be finite", "e.g. --max-age 26h")
@@ -203,6 +209,8 @@ def verify_cmd(
 @backup_app.command("exclude")
 def exclude_cmd(path: Annotated[Path, typer.Argument(help="A leaf subvolume.")]) -> None:
     """Never back up this subvolume (user.layout-trees.backup=skip, travels with the data)."""
+    require_root()
+    existing(str(path))
     set_override(str(path), "skip")
     typer.echo(f"{path}: excluded from backups")
 
@@ -210,6 +218,8 @@ def exclude_cmd(path: Annotated[Path, typer.Argument(help="A leaf subvolume.")])
 @backup_app.command("include")
 def include_cmd(path: Annotated[Path, typer.Argument(help="A leaf subvolume.")]) -> None:
     """Back up this subvolume again under its tree's policy (removes the attribute)."""
+    require_root()
+    existing(str(path))
     set_override(str(path), None)
     typer.echo(f"{path}: backed up under its tree's policy")
 

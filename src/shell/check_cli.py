@@ -81,7 +81,8 @@ def _colour() -> bool:
 
 def check_command(
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="Configuration file (default: the usual search, see README).")
+        "--config", "-c", readable=False,
+        help="Configuration file (default: the usual search, see README).")
     ] = None,
     snapshot: Annotated[Path | None, typer.Option(
         "--snapshot", "-s", help="Check a JSON snapshot ('layout snapshot') instead of scanning; "

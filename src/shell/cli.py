@@ -19,14 +19,18 @@ from ..core.model import Snapshot
 from ..core.plan import make_plan
 from ..core.plan_report import plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
-from .configfile import load_config, read_document
+from .configfile import load_config, load_strict, read_document, strict
 from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, exit_code
 from .files import write_generated
+from .privilege import readable, require_root
 from .scan import scan
 
 app = typer.Typer(
     name="layout",
     help="Mount, back up and check btrfs layout trees.",
+    epilog="Commands that change the machine need root, their dry runs too. The others "
+    "(plan, snapshot, generate, check, diff, audit, lost) run as any user and stop, exit "
+    "3, when they cannot read a tree.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -43,7 +47,8 @@ class Format(StrEnum):
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: search /etc, see README)."),
+    typer.Option("--config", "-c", readable=False,
+                 help="Configuration file (default: search /etc, see README)."),
 ]
 SnapshotOpt = Annotated[
     Path | None,
@@ -96,10 +101,11 @@ def gather(config_path: Path | None, snapshot_path: Path | None,
         else:
             fail(f"{snapshot_path}: the snapshot has no configuration",
                  "pass --config FILE as well")
-        return parsed.config, snapshot, parsed
+        return parsed.config, snapshot, parsed if unparsable_is_problem else strict(parsed)
     parsed = load_config(str(config_path) if config_path else None, required=True,
                          unparsable_is_problem=unparsable_is_problem)
-    return parsed.config, scan(parsed.config, full=full), parsed
+    parsed = parsed if unparsable_is_problem else strict(parsed)
+    return parsed.config, readable(scan(parsed.config, full=full)), parsed
 
 
 def _print_version(value: bool) -> None:
@@ -149,9 +155,8 @@ def plan(
 def snapshot_cmd(config: ConfigOpt = None, digest: Annotated[bool, typer.Option(
         "--digest", help="Print the sha256 of the canonical JSON instead.")] = False) -> None:
     """Print the scan of the layout trees as a canonical JSON document."""
-    parsed = load_config(str(config) if config else None, required=True)
-    warn_problems(parsed)
-    text = dump_snapshot(scan(parsed.config), parsed.config)
+    parsed = load_strict(str(config) if config else None)
+    text = dump_snapshot(readable(scan(parsed.config)), parsed.config)
     if digest:
         from ..api import digest as digest_of
 
@@ -194,6 +199,7 @@ def demo(
     """Build an example layout tree on a loopback btrfs image, generate its units and mount them."""
     from .demo import run_demo
 
+    require_root()
     run_demo(workdir, keep=keep)
 
 

@@ -20,6 +20,7 @@ json module is far cheaper to import at boot than PyYAML).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from ..core.config import (
     Config,
@@ -95,6 +96,14 @@ def read_document(path: str, error: type[UserError] = ConfigError, what: str = "
                 raw = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         raise error(f"{path}: no such {what}", "check the path") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a {what}", "give the path of the file itself"
+                    ) from None
+    except PermissionError:
+        from .privilege import needs_root
+
+        raise needs_root(f"{path}: permission denied", f"or make the {what} readable"
+                         ) from None
     except OSError as exc:
         raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}",
                     "check the path and its permissions") from None
@@ -182,6 +191,28 @@ def _parse_json(text: str, path: str) -> ParsedConfig:
     return parse_prototype_document(data, path)
 
 
+def strict(parsed: ParsedConfig) -> ParsedConfig:
+    """``parsed`` when it has no problems, else a :class:`ConfigError` (exit 2) for the
+    first problem, its hint kept ("did you mean ...") and the others counted.
+
+    Commands are stricter than the boot-time generator, which mounts every tree it
+    can: a mistyped key must never read as "0 mounts" or an empty document."""
+    if not parsed.problems:
+        return parsed
+    first, more = parsed.problems[0], len(parsed.problems) - 1
+    source = parsed.config.source or first.where
+    message = first.message if first.message.startswith(source) else f"{source}: {first.message}"
+    hint = (first.hint + "; " if first.hint else "") + (
+        f"{more} more problem(s): 'layout check' lists them" if more
+        else "'layout check' shows the configuration's problems")
+    raise ConfigError(message, hint)
+
+
+def load_strict(explicit: str | None = None) -> ParsedConfig:
+    """The configuration a command acts on: required, and without any problem."""
+    return strict(load_config(explicit, required=True))
+
+
 def load_config(explicit: str | None = None, *, required: bool = False,
                 unparsable_is_problem: bool = False) -> ParsedConfig:
     """Read the configuration; a missing file is an empty configuration unless required.
@@ -198,9 +229,18 @@ def load_config(explicit: str | None = None, *, required: bool = False,
         return ParsedConfig(Config(), (ConfigProblem(path, f"{path}: no such file"),))
     text = read_document(path, ConfigError, "configuration file")
     if not unparsable_is_problem:
-        return parse_text(text, path)
+        return _absolute_source(parse_text(text, path))
     try:
-        return parse_text(text, path)
+        return _absolute_source(parse_text(text, path))
     except ConfigError as exc:
         fmt = ConfigFormat.TOML if path.endswith(".toml") else ConfigFormat.PROTOTYPE
         return ParsedConfig(Config((), fmt, path), (ConfigProblem(path, exc.message, exc.hint),))
+
+
+def _absolute_source(parsed: ParsedConfig) -> ParsedConfig:
+    """``parsed`` with its source as an absolute path: units name it (``SourcePath=``)
+    and snapshots record it, both read from other working directories."""
+    source = parsed.config.source
+    if source is None or source == "-" or os.path.isabs(source):
+        return parsed
+    return replace(parsed, config=replace(parsed.config, source=os.path.abspath(source)))

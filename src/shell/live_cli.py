@@ -16,7 +16,8 @@ import typer
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: search /etc, see README)."),
+    typer.Option("--config", "-c", readable=False,
+                 help="Configuration file (default: search /etc, see README)."),
 ]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", "-n", help="Show what would be done; change nothing."),
@@ -35,14 +36,19 @@ def persist_cmd(
     """Turn an existing directory into a persisted leaf, live: copy it into a new
     subvolume of its tree and mount that in its place."""
     from .persist import persist
+    from .privilege import existing, require_root
 
+    require_root()
+    existing(str(path))
     persist(str(path), str(config) if config else None, dry_run=dry_run, say=_say)
 
 
 def reload_cmd(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
     """Mount leaves added since boot and unmount leaves removed (unless in use)."""
+    from .privilege import require_root
     from .reload import reload
 
+    require_root()
     status = reload(str(config) if config else None, dry_run=dry_run, say=_say)
     if status:
         raise typer.Exit(status)

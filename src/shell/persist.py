@@ -64,7 +64,7 @@ from .beneath import (
     open_path_beneath,
     rename_at,
 )
-from .configfile import load_config
+from .configfile import load_strict
 from .exits import run_plain
 from .interrupt import Interrupted, Undo, interruptible
 from .lock import exclusive
@@ -111,7 +111,7 @@ def path_facts(path: str) -> tuple[PathFacts, ...]:
 
 def prepare(path: str, config_path: str | None = None) -> PersistPlan:
     """Gather the facts and plan; raises ``PersistRefused`` with a hint when refused."""
-    parsed = load_config(config_path, required=True)
+    parsed = load_strict(config_path)
     mounts = read_mounts()
     snapshot = scan(parsed.config, full=False, mounts=mounts)
     target = persist_target(parsed.config, snapshot, simplify_path(os.path.abspath(path)))

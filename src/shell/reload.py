@@ -46,7 +46,7 @@ from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts, pinned_op
 from ..core.watch import watch_unit_name
 from . import btrfs
 from .beneath import components, open_beneath, open_directory
-from .configfile import load_config
+from .configfile import load_strict
 from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, run_plain
 from .lock import exclusive
 from .mounts import (
@@ -323,9 +323,7 @@ def execute(config: Config, plan: ReloadPlan, *, systemd: bool,
 
 def reload(config_path: str | None = None, *, dry_run: bool = False,
            systemd: bool | None = None, say: Callable[[str], None] = print) -> int:
-    parsed = load_config(config_path, required=True)
-    for problem in parsed.problems:
-        say(f"warning: {problem.message}")
+    parsed = load_strict(config_path)
     systemd = systemd_is_pid1() if systemd is None else systemd
     if not dry_run:
         with exclusive():

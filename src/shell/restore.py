@@ -71,6 +71,7 @@ from .beneath import (
 from .drop import holders, leaf_changed, mount_tables, remove_stale_checks
 from .interrupt import Undo, interruptible
 from .lock import exclusive
+from .mounttable import read_mounts
 from .run import run, run_pipeline
 
 STAGE = RESERVED_PREFIX + "-restore"
@@ -393,6 +394,31 @@ def restore(url: str, into: str, tree_name: str | None = None,
                                      ) from None
 
 
+def _missing_parents(parent: str) -> tuple[str, list[str]]:
+    """The nearest existing ancestor of ``parent`` and the components below it that are
+    missing (made later, mode 0755, never through a symlink); refused unless that
+    ancestor is a directory on a btrfs filesystem, naming the first missing directory."""
+    base, missing = parent, []
+    while not os.path.lexists(base):
+        base, name = os.path.split(base)
+        missing.insert(0, name)
+    if not missing:
+        if not os.path.isdir(parent):
+            raise UserError(f"{parent}: not a directory", "give a path on the new btrfs filesystem")
+        return parent, missing
+    first = os.path.join(base, missing[0])
+    if os.path.islink(base) or not os.path.isdir(base):
+        raise UserError(f"{first}: does not exist, and {base} is not a directory "
+                        "(or is a symlink, not followed)",
+                        "give a path on the new btrfs filesystem")
+    mount = containing_mount(read_mounts(), os.path.realpath(base))
+    if mount is None or mount.fstype != "btrfs":
+        raise EnvironmentProblem(
+            f"{first}: does not exist, and {base} is not on a btrfs filesystem",
+            f"mount the new btrfs filesystem at {first} or below {base}, then run again")
+    return base, missing
+
+
 def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
              overwrite: bool, say: Callable[[str], None]) -> RestoreReport:
     target = Target(url)
@@ -408,8 +434,7 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
     if exists and not os.path.isdir(into):
         raise UserError(f"{into}: exists and is not a directory",
                         "give a new or an existing directory on the btrfs filesystem")
-    if not os.path.isdir(parent):
-        raise UserError(f"{parent}: no such directory", "create it on the new btrfs filesystem")
+    base, missing = _missing_parents(parent)
     listing = target.listing()
     by_name = {s.name: s for s in listing}
     run = _Restore(target, manifest, tree, wanted, overwrite, say)
@@ -418,6 +443,10 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
     if wanted is not None and not leaves:
         raise UserError(f"tree {tree.name!r} has no leaf {'/'.join(wanted)!r} in the manifest",
                         "give the path inside the tree, e.g. 'a/@cache'")
+    if missing:
+        with opened(open_dir(base)) as base_fd:
+            os.close(open_below(base_fd, missing, base, make=0o755))
+        say(f"created {parent}")
     with top_levels({"into": into if exists else parent}) as tops:
         with opened(open_dir(tops["into"])) as top_fd:
             snaps_fd = open_below(top_fd, snapshot_dir.split("/"), tops["into"], make=0o755)

@@ -16,7 +16,8 @@ import typer
 
 from .exits import EXIT_FINDINGS
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Configuration file.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", readable=False,
+                                                  help="Configuration file.")]
 
 
 def restore_cmd(
@@ -30,8 +31,10 @@ def restore_cmd(
         "and modes of existing directories.")] = False,
 ) -> None:
     """Rebuild a layout tree from a backup target alone (its stored manifest and backups)."""
+    from .privilege import require_root
     from .restore import restore
 
+    require_root()
     report = restore(source, str(into), tree, subvolume, overwrite, say=typer.echo)
     if report.failed:
         raise typer.Exit(EXIT_FINDINGS)
@@ -44,14 +47,15 @@ def drop_cmd(
     """Delete a leaf, only once its latest state is on every target of its policy and
     nothing uses it."""
     from .backup import gather
-    from .configfile import load_config
+    from .configfile import load_strict
     from .drop import Refused, drop
     from .interrupt import interruptible
     from .lock import exclusive
+    from .privilege import existing, require_root
 
-    parsed = load_config(str(config) if config else None, required=True)
-    for problem in parsed.problems:
-        typer.echo(f"layout: warning: {problem.message}", err=True)
+    require_root()
+    parsed = load_strict(str(config) if config else None)
+    existing(str(path))
     try:
         with interruptible(), exclusive():
             dropped = drop(gather(parsed.config), str(path))
