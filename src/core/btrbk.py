@@ -298,11 +298,32 @@ def backup_index(listing: tuple[ListedSubvolume, ...], *, received: bool = True
             for name, items in found.items()}
 
 
-# ``btrfs receive --dump`` of ``btrfs send --no-data -p OLD NEW``: only these lines when NEW
-# has the same content as OLD (``utimes`` alone is atime/ctime noise from reading files).
-
-
 def data_id(sub: ListedSubvolume) -> str | None:
     """What identifies a snapshot's data across send/receive: its received UUID if it has
     one, else its own UUID (what ``btrfs send`` puts in the stream)."""
     return sub.received_uuid or sub.uuid
+
+
+_NO_SPACE = re.compile(r"No space left on device|ENOSPC", re.I)
+TARGET_FULL_HINT = ("a backup target is full: nothing on the source was touched; free space "
+                    "on the target or keep fewer backups (target_preserve), then run again")
+
+
+@dataclass(frozen=True, slots=True)
+class BtrbkFailure:
+    """What a failed ``btrbk run`` reported: its error lines, each once, in order, and a
+    hint when the cause is one the user can act on."""
+
+    errors: tuple[str, ...]
+    hint: str | None = None
+
+
+def btrbk_failure(stderr: str, command: str, status: int) -> BtrbkFailure:
+    """Read the standard error of a failed ``btrbk run`` (``command``, exit ``status``).
+
+    btrbk marks its errors with ``ERROR``; when it printed none, the command and its exit
+    status are the error.  A full target (``ENOSPC``) gets the hint that the source is
+    untouched and how to make room."""
+    lines = tuple(dict.fromkeys(line.strip() for line in stderr.splitlines() if "ERROR" in line))
+    errors = lines or (f"{command} failed with exit status {status}",)
+    return BtrbkFailure(errors, TARGET_FULL_HINT if _NO_SPACE.search(stderr) else None)

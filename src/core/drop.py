@@ -34,6 +34,20 @@ from .mountinfo import MountEntry
 Listing = tuple[ListedSubvolume, ...] | str
 
 
+def latest_own_snapshot(name: str, leaf_uuid: str | None,
+                        snapshots: tuple[ListedSubvolume, ...]) -> ListedSubvolume | None:
+    """The newest read-only snapshot named after ``name`` that was taken of the leaf whose
+    UUID is ``leaf_uuid`` (its parent UUID); None when there is none (or no UUID is known).
+
+    A snapshot of another subvolume that carries the same name (a leaf deleted and made
+    again, a copy moved in) is not the leaf's own: its content says nothing about the leaf.
+    """
+    if leaf_uuid is None:
+        return None
+    mine = [s for s in backups_of(snapshots, name, received=False) if s.parent_uuid == leaf_uuid]
+    return mine[-1] if mine else None
+
+
 def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolume, ...],
                targets: Mapping[str, Listing], changed: bool | None) -> tuple[str, ...]:
     """Why ``leaf`` may not be dropped yet; empty when its latest state is on every target.
@@ -42,11 +56,9 @@ def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolu
     """
     if leaf.coverage is not Coverage.COVERED or leaf.policy is None:
         return (f"it is not backed up ({leaf.reason})",)
-    mine = [s for s in backups_of(snapshots, leaf.snapshot_name, received=False)
-            if leaf_uuid is not None and s.parent_uuid == leaf_uuid]
-    if not mine:
+    latest = latest_own_snapshot(leaf.snapshot_name, leaf_uuid, snapshots)
+    if latest is None:
         return ("it has no snapshot in the snapshot directory; run 'layout backup run' first",)
-    latest = mine[-1]
     reasons = []
     if changed is not False:
         reasons.append(f"it changed since its latest snapshot {latest.name}; "

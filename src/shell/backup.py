@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shlex
 import sys
 import time
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ..core.backup import Manifest, make_manifest, manifest_for_target, manifest_to_json
 from ..core.backup_status import Listing
-from ..core.btrbk import render_btrbk_config
+from ..core.btrbk import btrbk_failure, render_btrbk_config
 from ..core.calendar import calendar_error
 from ..core.config import Config
 from ..core.errors import ConfigError, EnvironmentProblem, UserError
@@ -45,8 +44,9 @@ from .backup_target import PendingListing, Target
 from .configfile import load_config
 from .files import write_atomic
 from .lock import exclusive
+from .mounttable import read_mounts
 from .run import run
-from .scan import read_mounts, scan
+from .scan import scan
 
 RUN_DIR = os.environ.get("LAYOUT_TREES_BACKUP_RUN_DIR", "/run/layout-trees/backup")
 
@@ -60,7 +60,8 @@ class Live:
     manifest: Manifest
 
 
-def gather(config: Config) -> Live:
+def live_state(config: Config) -> Live:
+    """The configuration with a fresh scan of its trees and the manifest derived from them."""
     snapshot = scan(config)
     return Live(config, snapshot, make_manifest(config, snapshot))
 
@@ -179,9 +180,6 @@ def run_locks() -> Iterator[None]:
         yield
 
 
-_ENOSPC = re.compile(r"No space left on device|ENOSPC", re.I)
-
-
 def probe_targets(urls: set[str] | list[str] | tuple[str, ...]) -> dict[str, str]:
     """The targets that cannot take backups now (unreachable, not btrfs, not writable)."""
     problems = {}
@@ -249,14 +247,9 @@ def _run_btrbk(manifest: Manifest, tops: Mapping[str, str], tree: str,
                  hint="install btrbk (>= 0.32)")
     if result.returncode == 0:
         return [], None
-    stderr = (result.stderr or b"").decode("utf-8", "replace")
-    lines = list(dict.fromkeys(line.strip() for line in stderr.splitlines() if "ERROR" in line))
-    errors = lines or [f"{shlex.join(result.args)} failed with exit status {result.returncode}"]
-    hint = None
-    if _ENOSPC.search(stderr):
-        hint = ("a backup target is full: nothing on the source was touched; free space "
-                "on the target or keep fewer backups (target_preserve), then run again")
-    return [f"tree {tree}: {e}" for e in errors], hint
+    failure = btrbk_failure((result.stderr or b"").decode("utf-8", "replace"),
+                            shlex.join(result.args), result.returncode)
+    return [f"tree {tree}: {e}" for e in failure.errors], failure.hint
 
 
 def find_leaf(live: Live, path: str) -> tuple[str, tuple[str, ...]]:
