@@ -1,8 +1,9 @@
 """The one reader of the kernel's mount table (``/proc/<pid>/mountinfo``).
 
 Lean on purpose: the generator and the watch import it at boot, so it needs
-nothing beyond the core's parser.  ``mounts.py`` (which acts on mounts) and the
-scan read the table through here.
+nothing beyond the core's parser.  ``mounts.py`` (which acts on mounts), the
+scan, backup, and drop and restore (every namespace's table, to tell whether a
+leaf is in use) read the tables through here.
 """
 
 from __future__ import annotations

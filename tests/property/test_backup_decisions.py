@@ -1,7 +1,7 @@
 """Decisions the backup commands take in the core, against reference models: which
 snapshot is a leaf's latest own one (``drop``), what a failed ``btrbk run`` reported
-(``backup run``), the per-leaf report of a run, and which tree and leaves a restore
-takes."""
+(``backup run``), the per-leaf report of a run, which tree and leaves a restore
+takes, and which records of a listing are read-only."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from layout_trees.core.btrbk import (
     ListedSubvolume,
     btrbk_failure,
     parse_backup_name,
+    parse_subvolume_list,
 )
 from layout_trees.core.drop import drop_check, latest_own_snapshot
 from layout_trees.core.errors import UserError
@@ -204,3 +205,28 @@ def test_run_summary_a_backup_named_after_the_latest_snapshot_is_this_run() -> N
         "target /t2: 1 of 2 leaf/leaves backed up",
         "1 leaf/leaves backed up to every target at 2025-11-25 12:00:00 UTC, 0 not covered",
     )
+
+
+# --- listings: a read-only line counts for its own record only ------------------------------
+
+@given(st.lists(st.tuples(st.sampled_from(("main.@a.20261125T120000+0000", "x", "y z")),
+                          st.booleans()), min_size=1, max_size=4, unique_by=lambda t: t[0]),
+       st.lists(st.tuples(st.integers(0, 5), st.sampled_from(("victim", "t/x ", "t"))),
+                max_size=4))
+def test_forged_read_only_lines_mark_nothing(records: list[tuple[str, bool]],
+                                             forged: list[tuple[int, str]]) -> None:
+    """Metamorphic: read-only lines that name a record's ID with another path (what a line
+    break in a name elsewhere can print) change no read-only flag."""
+    lines = ["/ /mnt", "/mnt/t"]
+    ro_lines = []
+    for i, (name, ro) in enumerate(records):
+        lines.append(f"ID {256 + i} gen 7 top level 5 parent_uuid - received_uuid r uuid u{i} "
+                     f"path t/{name}")
+        if ro:
+            ro_lines.append(f"ID {256 + i} gen 7 top level 5 path t/{name}")
+    honest = "\n".join([*lines, "--", *ro_lines, ""])
+    lies = [f"ID {256 + i} gen 1 top level 5 path {path}" for i, path in forged]
+    attacked = "\n".join([*lines, "--", *lies, *ro_lines, ""])
+    expect = {name: ro for name, ro in records}
+    assert {s.name: s.read_only for s in parse_subvolume_list(honest)} == expect
+    assert parse_subvolume_list(attacked) == parse_subvolume_list(honest)
