@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from .backup import Coverage, Leaf
 from .btrbk import ListedSubvolume, backups_of, data_id
 from .mountinfo import MountEntry
+from .paths import is_within
 
 Listing = tuple[ListedSubvolume, ...] | str
 
@@ -77,10 +78,9 @@ def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolu
 def _shows(entry: MountEntry, source: str, subvol_id: int, subvol_path: str) -> bool:
     if entry.fstype != "btrfs" or entry.source != source:
         return False
-    if f"subvolid={subvol_id}" in entry.super_options:
+    if entry.subvol_id == subvol_id:
         return True
-    root = entry.root.rstrip("/") or "/"
-    return root == subvol_path or root.startswith(subvol_path.rstrip("/") + "/")
+    return is_within(entry.root.rstrip("/") or "/", subvol_path)
 
 
 def in_use(mounts: Mapping[str, tuple[MountEntry, ...]], source: str, subvol_id: int,

@@ -37,7 +37,8 @@ from ..core.config import Config
 from ..core.errors import ConfigError, EnvironmentProblem, UserError
 from ..core.escape import escape_path
 from ..core.model import Snapshot, TreeStatus
-from ..core.mountinfo import containing_mount
+from ..core.mountinfo import MountEntry, containing_mount
+from ..core.paths import is_strictly_below
 from . import btrfs
 from . import mounts as mounts_gateway
 from .backup_target import PendingListing, Target
@@ -90,8 +91,7 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
                 where = os.path.join(RUN_DIR, "top", escape_path(mount.source))
                 # left by a run that was killed: the same top level, ours; use it, and
                 # unmount it at the end like a fresh one
-                leftover = any(m.mountpoint == where and m.source == mount.source
-                               and m.fstype == "btrfs" and m.root == "/" for m in mounts)
+                leftover = any(_top_level_at(m, mount.source, where) for m in mounts)
                 made[mount.source] = where
                 if not leftover:
                     os.makedirs(where, exist_ok=True)
@@ -108,11 +108,17 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
             _unmount_top_level(source, where)
 
 
+def _top_level_at(entry: MountEntry, source: str, where: str) -> bool:
+    """Whether ``entry`` is the top level of the btrfs on ``source`` mounted at ``where``."""
+    return (entry.mountpoint == where and entry.source == source and entry.fstype == "btrfs"
+            and entry.root == "/")
+
+
 def _unmount_top_level(source: str, where: str) -> None:
     """Unmount the top level this run mounted at ``where`` (identified in mountinfo by its
     source and root, on top of that point), then remove the directory."""
     ours = [m for m in read_mounts() if m.mountpoint == where]
-    if ours and ours[-1].source == source and ours[-1].fstype == "btrfs" and ours[-1].root == "/":
+    if ours and _top_level_at(ours[-1], source, where):
         with contextlib.suppress(EnvironmentProblem):
             mounts_gateway.unmount_exact(ours[-1])
     with contextlib.suppress(OSError):
@@ -257,8 +263,8 @@ def find_leaf(live: Live, path: str) -> tuple[str, tuple[str, ...]]:
     real = os.path.realpath(path)
     for tree in live.config.trees:
         root = os.path.realpath(tree.path)
-        if real.startswith(root + "/"):
-            parts = tuple(real[len(root) + 1:].split("/"))
+        if is_strictly_below(real, root):
+            parts = tuple(real[len(root.rstrip("/")) + 1:].split("/"))
             for leaf in live.manifest.leaves_of(tree.name):
                 if leaf.path == parts:
                     return tree.name, parts
