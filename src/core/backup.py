@@ -39,6 +39,7 @@ from .check import show
 from .config import Config
 from .errors import UserError
 from .model import EntryKind, Snapshot, TreeStatus
+from .paths import has_at_above, is_leaf_path, is_structure_path
 from .plan import make_plan, overlapping_trees, without_reserved
 from .policy import BackupPolicy, Override, parse_override, policy_to_data
 from .reserved import RESERVED_PREFIX
@@ -94,8 +95,9 @@ class Leaf:
     backups (``verify`` names them)."""
 
     def __post_init__(self) -> None:
-        if not self.path or not self.path[-1].startswith("@"):
-            raise ManifestError(f"leaf {self.path!r}: a leaf's name starts with '@'")
+        if not is_leaf_path(self.path):
+            raise ManifestError(f"leaf {self.path!r}: a leaf's name starts with '@' and no "
+                                "name above it does")
         if not self.subvol.startswith("/"):
             raise ManifestError(f"leaf {self.relpath!r}: subvol {self.subvol!r} is not absolute")
         if (self.coverage is Coverage.COVERED) != (self.policy is not None and bool(
@@ -252,19 +254,19 @@ def make_manifest(config: Config, snapshot: Snapshot) -> Manifest:
         directories: list[Directory] = []
         structure: set[tuple[str, ...]] = set()
         for entry in sorted(scan.entries, key=lambda e: e.path):
-            if any(p.startswith("@") for p in entry.path[:-1]):
+            if entry.below_at_name:
                 continue
             if len(entry.path) > 1 and entry.path[:-1] not in structure:
                 continue  # below a mount point, symlink or unreadable entry: not structure
             if any(p.startswith(RESERVED_PREFIX) for p in entry.path):
                 continue  # a leaf being built by persist: neither a leaf nor structure yet
-            if entry.kind in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME) and not entry.is_at_name:
+            if entry.is_structure_directory:
                 directories.append(Directory(entry.path, entry.uid, entry.gid, entry.mode,
                                              entry.kind is EntryKind.SUBVOLUME))
                 structure.add(entry.path)
                 continue
             sub = entry.subvolume
-            if not entry.is_at_name or sub is None or sub.read_only:
+            if not entry.has_leaf_name or sub is None or sub.read_only:
                 continue
             name = snapshot_name(tree.name, entry.path)
             coverage, reason = _coverage(tree.backup, sub.backup, sub.path, name)
@@ -444,7 +446,7 @@ def _policy_from(data: Any, where: str) -> BackupPolicy:
 
 def _directory(d: Any, where: str) -> Directory:
     path = _path(_get(d, "path", list, where), where)
-    if any(p.startswith("@") for p in path):
+    if not is_structure_path(path):
         raise ManifestError(f"{where}: a structure directory's name cannot start with '@'")
     return Directory(path, _id(d, "uid", where), _id(d, "gid", where),
                      _mode(_where(d, where).get("mode"), where),
@@ -483,7 +485,7 @@ def _leaf(item: Any, where: str) -> Leaf:
         raise ManifestError(f"{where}: unknown coverage {coverage!r}") from None
     policy = item.get("policy")
     path = _path(_get(item, "path", list, where), where)
-    if any(p.startswith("@") for p in path[:-1]):
+    if has_at_above(path):
         raise ManifestError(f"{where}: a leaf cannot lie inside another leaf")
     tree = _get(item, "tree", str, where)
     name = _get(item, "snapshot_name", str, where)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .backup import Coverage, Leaf, Manifest
+from .backup import Coverage, Leaf, Manifest, Tree
 from .btrbk import ListedSubvolume, backups_of
 from .errors import UserError
 
@@ -64,13 +64,31 @@ class RestoreStep:
     message: str = ""
 
 
-def _select(manifest: Manifest, tree: str, subvolume: tuple[str, ...] | None) -> list[Leaf]:
-    if manifest.tree(tree) is None:
-        names = ", ".join(t.name for t in manifest.trees) or "none"
-        raise UserError(f"the target's manifest has no tree {tree!r}", f"its trees: {names}")
-    leaves = list(manifest.leaves_of(tree))
+def _trees(manifest: Manifest) -> str:
+    return ", ".join(t.name for t in manifest.trees) or "none"
+
+
+def pick_tree(manifest: Manifest, name: str | None) -> Tree:
+    """The tree to restore: the one named ``name``, or the manifest's only tree."""
+    if name is None:
+        if len(manifest.trees) == 1:
+            return manifest.trees[0]
+        raise UserError("the target holds several layout trees; choose one with --tree",
+                        f"its trees: {_trees(manifest)}")
+    tree = manifest.tree(name)
+    if tree is None:
+        raise UserError(f"the target's manifest has no tree {name!r}",
+                        f"its trees: {_trees(manifest)}")
+    return tree
+
+
+def select_leaves(manifest: Manifest, tree: str,
+                  subvolume: tuple[str, ...] | None) -> tuple[Leaf, ...]:
+    """The leaves of ``tree`` to restore: all of them, or only the one at ``subvolume``."""
+    pick_tree(manifest, tree)
+    leaves = manifest.leaves_of(tree)
     if subvolume is not None:
-        leaves = [leaf for leaf in leaves if leaf.path == subvolume]
+        leaves = tuple(leaf for leaf in leaves if leaf.path == subvolume)
         if not leaves:
             raise UserError(f"tree {tree!r} has no leaf {'/'.join(subvolume)!r} in the manifest",
                             "give the path inside the tree, e.g. 'a/@cache'")
@@ -87,7 +105,7 @@ def plan_restore(manifest: Manifest, tree: str, target: tuple[ListedSubvolume, .
     already in place (by path in the tree).
     """
     steps: list[RestoreStep] = []
-    for leaf in _select(manifest, tree, subvolume):
+    for leaf in select_leaves(manifest, tree, subvolume):
         present = existing.get(leaf.path)
         if present is not None and present.blocked is not None:
             steps.append(RestoreStep(leaf, error=True,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backup import Coverage, Leaf, Manifest
-from .btrbk import BackupName, ListedSubvolume, backup_index, format_age
+from .btrbk import BackupName, ListedSubvolume, backup_index, format_age, format_time
 from .check import show
 
 Listing = tuple[ListedSubvolume, ...] | str
@@ -48,7 +48,7 @@ class LeafStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class VerifyFinding:
     """One reason the guarantee does not hold."""
 
     tree: str
@@ -105,42 +105,44 @@ def backup_status(manifest: Manifest, targets: Mapping[str, Listing],
 
 
 def verify(manifest: Manifest, status: tuple[LeafStatus, ...], now: int,
-           max_age: int) -> tuple[Finding, ...]:
+           max_age: int) -> tuple[VerifyFinding, ...]:
     """Every way the guarantee fails at ``now`` for ``max_age`` seconds; empty when it holds."""
-    findings: list[Finding] = []
+    findings: list[VerifyFinding] = []
+
+    def fail(tree: str, path: tuple[str, ...], message: str) -> None:
+        findings.append(VerifyFinding(tree, path, message))
+
     for tree in manifest.trees:
         if tree.error is not None:
-            findings.append(Finding(tree.name, (), f"the tree could not be scanned: {tree.error}"))
+            fail(tree.name, (), f"the tree could not be scanned: {tree.error}")
         elif tree.policy is None:
-            findings.append(Finding(tree.name, (), "the tree has no backup policy, so none of "
-                                    f"its {len(manifest.leaves_of(tree.name))} leaves is backed "
-                                    f"up; add a [tree.{tree.name}.backup] table"))
+            fail(tree.name, (), "the tree has no backup policy, so none of its "
+                 f"{len(manifest.leaves_of(tree.name))} leaves is backed up; add a "
+                 f"[tree.{tree.name}.backup] table")
     if not manifest.covered():
-        findings.append(Finding(ALL_TREES, (), "no leaf is covered by a backup policy: nothing "
-                                "is protected"))
+        fail(ALL_TREES, (), "no leaf is covered by a backup policy: nothing is protected")
     for row in status:
         leaf = row.leaf
         if leaf.coverage in (Coverage.EXCLUDED, Coverage.NO_POLICY):
             continue  # deliberate, or one finding for its whole tree above
         if leaf.coverage is not Coverage.COVERED:
-            findings.append(Finding(leaf.tree, leaf.path, f"not backed up: {leaf.reason}"))
+            fail(leaf.tree, leaf.path, f"not backed up: {leaf.reason}")
             continue
         if leaf.nested:
-            findings.append(Finding(
+            fail(
                 leaf.tree, leaf.path,
                 f"nested subvolume(s) {', '.join(leaf.nested)} are not in its backups "
-                "(btrfs send stops at subvolume boundaries); make them leaves of their own"))
+                "(btrfs send stops at subvolume boundaries); make them leaves of their own")
         for state in row.targets:
             if state.error is not None:
-                findings.append(Finding(leaf.tree, leaf.path,
-                                        f"{state.target}: cannot be checked: {state.error}"))
+                fail(leaf.tree, leaf.path, f"{state.target}: cannot be checked: {state.error}")
             elif state.latest is None:
-                findings.append(Finding(leaf.tree, leaf.path, f"{state.target}: no backup yet"))
+                fail(leaf.tree, leaf.path, f"{state.target}: no backup yet")
             elif now - state.latest.time > max_age:
-                findings.append(Finding(
+                fail(
                     leaf.tree, leaf.path,
                     f"{state.target}: latest backup is {format_age(now - state.latest.time)} "
-                    f"old, more than {format_age(max_age)}"))
+                    f"old, more than {format_age(max_age)}")
     return tuple(sorted(findings, key=lambda f: (f.tree, f.path, f.message)))
 
 
@@ -190,7 +192,7 @@ def status_to_data(status: tuple[LeafStatus, ...], now: int) -> list[dict[str, A
     ]
 
 
-def plan_to_text(manifest: Manifest) -> str:
+def manifest_to_text(manifest: Manifest) -> str:
     """What is covered, by which policy, to which targets; what is not and why."""
     lines: list[str] = []
     for tree in manifest.trees:
@@ -261,3 +263,35 @@ def is_fresh(row: LeafStatus, state: TargetState) -> bool:
     """The target holds a complete backup of the leaf's latest snapshot."""
     return (state.latest is not None and row.snapshot is not None
             and state.latest.time >= row.snapshot.time)
+
+
+def run_summary(manifest: Manifest, status: tuple[LeafStatus, ...], trees: frozenset[str],
+                now: int, run_ok: bool, unusable: Mapping[str, str]) -> tuple[str, ...]:
+    """The report of a run of ``trees`` at ``now``: a line per covered leaf (``ok`` when every
+    target of its policy holds its latest snapshot, else ``kept`` when the run reported no
+    failure and ``FAILED`` when it did; with each target's latest backup), a line per leaf
+    left out, a line per target (with why for the ``unusable`` ones) and a total."""
+    lines: list[str] = []
+    done = 0
+    for row in status:
+        if row.leaf.tree not in trees or row.leaf.policy is None:
+            continue
+        parts = []
+        for state in row.targets:
+            age = "none" if state.latest is None else format_age(now - state.latest.time) + " old"
+            when = "this run" if is_fresh(row, state) else "latest " + age
+            parts.append(f"{state.target} ({when})")
+        ok = all(is_fresh(row, state) for state in row.targets)
+        done += ok
+        mark = "ok" if ok else ("kept" if run_ok else "FAILED")
+        lines.append(f"{mark:6} {show(row.leaf.tree)}:{show(row.leaf.relpath)} -> "
+                     f"{', '.join(parts)}")
+    skipped = [leaf for leaf in manifest.leaves if leaf.tree in trees and leaf.policy is None]
+    lines += [f"{'skip':6} {show(leaf.tree)}:{show(leaf.relpath)} ({leaf.reason})"
+              for leaf in skipped]
+    for url, (fresh, total) in fresh_per_target(status, trees).items():
+        why = f": not used: {unusable[url]}" if url in unusable else ""
+        lines.append(f"target {url}: {fresh} of {total} leaf/leaves backed up{why}")
+    lines.append(f"{done} leaf/leaves backed up to every target at {format_time(now)}, "
+                 f"{len(skipped)} not covered")
+    return tuple(lines)

@@ -217,6 +217,10 @@ _LIST_LINE = re.compile(r"ID ([0-9]+) gen ([0-9]+) top level [0-9]+ parent_uuid 
 before the path, which keeps its blanks (and whatever else Python calls white space)."""
 
 
+_RO_LINE = re.compile(r"ID ([0-9]+) gen [0-9]+ top level [0-9]+ path (.*)", re.DOTALL)
+"""A line of ``btrfs subvolume list -o -r``."""
+
+
 def _uuid_field(value: str) -> str | None:
     return None if value in ("", "-") else value
 
@@ -231,6 +235,12 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
     already restricted to read-only subvolumes, the line ``read-only-only``.  One listing
     of the whole filesystem instead of a ``btrfs subvolume show`` per entry: thousands of
     backups in a fraction of a second.
+
+    btrfs prints names raw, so a line break in a name could forge a record.  A forged
+    record must carry a path without ``/``, which only a directory at the filesystem's
+    top level would take; the listing script refuses a directory holding a name with a
+    control character.  A read-only line counts only for the record with its ID *and*
+    its path, so a name elsewhere in the subvolume cannot mark another record read-only.
     """
     lines = text.split("\n")
     if len(lines) < 3 or " " not in lines[0]:
@@ -248,7 +258,7 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
     directory = (fsroot.rstrip("/") + below).strip("/")
     prefix = directory + "/" if directory else ""
     raw: list[tuple[str, str, str, str, str, str]] = []
-    read_only: set[str] = set()
+    read_only: set[tuple[str, str]] = set()
     in_ro = all_read_only = False
     cut = len(prefix)
     for line in lines[2:]:
@@ -257,8 +267,10 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
         elif in_ro:
             if line == ALL_READ_ONLY:
                 all_read_only = True
-            elif line.startswith("ID "):
-                read_only.add(line.split(" ", 2)[1])
+            else:
+                ro = _RO_LINE.fullmatch(line)
+                if ro is not None:
+                    read_only.add((ro[1], ro[2]))
         else:
             match = _LIST_LINE.fullmatch(line)
             if match is None:
@@ -266,14 +278,14 @@ def parse_subvolume_list(text: str) -> tuple[ListedSubvolume, ...]:
             sid, gen, parent, received, uuid, path = match.groups()
             if not path.startswith(prefix) or "/" in path[cut:] or len(path) == cut:
                 continue
-            raw.append((sid, path[cut:], uuid, received, parent, gen))
+            raw.append((sid, path, uuid, received, parent, gen))
     if not in_ro:
         raise EnvironmentProblem("the listing of the directory is incomplete",
                                  "is btrfs-progs (>= 5.0) installed where it is?")
-    result = [ListedSubvolume(name, _uuid_field(uuid), _uuid_field(received),
-                              _uuid_field(parent), all_read_only or sid in read_only,
+    result = [ListedSubvolume(path[cut:], _uuid_field(uuid), _uuid_field(received),
+                              _uuid_field(parent), all_read_only or (sid, path) in read_only,
                               int(gen) if gen.isdigit() else None)
-              for sid, name, uuid, received, parent, gen in raw]
+              for sid, path, uuid, received, parent, gen in raw]
     return tuple(sorted(result, key=lambda s: s.name))
 
 
@@ -298,11 +310,32 @@ def backup_index(listing: tuple[ListedSubvolume, ...], *, received: bool = True
             for name, items in found.items()}
 
 
-# ``btrfs receive --dump`` of ``btrfs send --no-data -p OLD NEW``: only these lines when NEW
-# has the same content as OLD (``utimes`` alone is atime/ctime noise from reading files).
-
-
 def data_id(sub: ListedSubvolume) -> str | None:
     """What identifies a snapshot's data across send/receive: its received UUID if it has
     one, else its own UUID (what ``btrfs send`` puts in the stream)."""
     return sub.received_uuid or sub.uuid
+
+
+_NO_SPACE = re.compile(r"No space left on device|ENOSPC", re.I)
+TARGET_FULL_HINT = ("a backup target is full: nothing on the source was touched; free space "
+                    "on the target or keep fewer backups (target_preserve), then run again")
+
+
+@dataclass(frozen=True, slots=True)
+class BtrbkFailure:
+    """What a failed ``btrbk run`` reported: its error lines, each once, in order, and a
+    hint when the cause is one the user can act on."""
+
+    errors: tuple[str, ...]
+    hint: str | None = None
+
+
+def btrbk_failure(stderr: str, command: str, status: int) -> BtrbkFailure:
+    """Read the standard error of a failed ``btrbk run`` (``command``, exit ``status``).
+
+    btrbk marks its errors with ``ERROR``; when it printed none, the command and its exit
+    status are the error.  A full target (``ENOSPC``) gets the hint that the source is
+    untouched and how to make room."""
+    lines = tuple(dict.fromkeys(line.strip() for line in stderr.splitlines() if "ERROR" in line))
+    errors = lines or (f"{command} failed with exit status {status}",)
+    return BtrbkFailure(errors, TARGET_FULL_HINT if _NO_SPACE.search(stderr) else None)

@@ -30,8 +30,23 @@ from dataclasses import dataclass
 from .backup import Coverage, Leaf
 from .btrbk import ListedSubvolume, backups_of, data_id
 from .mountinfo import MountEntry
+from .paths import is_within
 
 Listing = tuple[ListedSubvolume, ...] | str
+
+
+def latest_own_snapshot(name: str, leaf_uuid: str | None,
+                        snapshots: tuple[ListedSubvolume, ...]) -> ListedSubvolume | None:
+    """The newest read-only snapshot named after ``name`` that was taken of the leaf whose
+    UUID is ``leaf_uuid`` (its parent UUID); None when there is none (or no UUID is known).
+
+    A snapshot of another subvolume that carries the same name (a leaf deleted and made
+    again, a copy moved in) is not the leaf's own: its content says nothing about the leaf.
+    """
+    if leaf_uuid is None:
+        return None
+    mine = [s for s in backups_of(snapshots, name, received=False) if s.parent_uuid == leaf_uuid]
+    return mine[-1] if mine else None
 
 
 def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolume, ...],
@@ -42,11 +57,9 @@ def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolu
     """
     if leaf.coverage is not Coverage.COVERED or leaf.policy is None:
         return (f"it is not backed up ({leaf.reason})",)
-    mine = [s for s in backups_of(snapshots, leaf.snapshot_name, received=False)
-            if leaf_uuid is not None and s.parent_uuid == leaf_uuid]
-    if not mine:
+    latest = latest_own_snapshot(leaf.snapshot_name, leaf_uuid, snapshots)
+    if latest is None:
         return ("it has no snapshot in the snapshot directory; run 'layout backup run' first",)
-    latest = mine[-1]
     reasons = []
     if changed is not False:
         reasons.append(f"it changed since its latest snapshot {latest.name}; "
@@ -65,10 +78,9 @@ def drop_check(leaf: Leaf, leaf_uuid: str | None, snapshots: tuple[ListedSubvolu
 def _shows(entry: MountEntry, source: str, subvol_id: int, subvol_path: str) -> bool:
     if entry.fstype != "btrfs" or entry.source != source:
         return False
-    if f"subvolid={subvol_id}" in entry.super_options:
+    if entry.subvol_id == subvol_id:
         return True
-    root = entry.root.rstrip("/") or "/"
-    return root == subvol_path or root.startswith(subvol_path.rstrip("/") + "/")
+    return is_within(entry.root.rstrip("/") or "/", subvol_path)
 
 
 def in_use(mounts: Mapping[str, tuple[MountEntry, ...]], source: str, subvol_id: int,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shlex
 import sys
 import time
@@ -32,21 +31,23 @@ from dataclasses import dataclass, field
 
 from ..core.backup import Manifest, make_manifest, manifest_for_target, manifest_to_json
 from ..core.backup_status import Listing
-from ..core.btrbk import render_btrbk_config
+from ..core.btrbk import btrbk_failure, render_btrbk_config
 from ..core.calendar import calendar_error
 from ..core.config import Config
 from ..core.errors import ConfigError, EnvironmentProblem, UserError
 from ..core.escape import escape_path
 from ..core.model import Snapshot, TreeStatus
-from ..core.mountinfo import containing_mount
+from ..core.mountinfo import MountEntry, containing_mount
+from ..core.paths import is_strictly_below
 from . import btrfs
 from . import mounts as mounts_gateway
 from .backup_target import PendingListing, Target
 from .configfile import load_strict
 from .files import write_atomic
 from .lock import exclusive
+from .mounttable import read_mounts
 from .run import run
-from .scan import read_mounts, scan
+from .scan import scan
 
 RUN_DIR = os.environ.get("LAYOUT_TREES_BACKUP_RUN_DIR", "/run/layout-trees/backup")
 
@@ -60,7 +61,8 @@ class Live:
     manifest: Manifest
 
 
-def gather(config: Config) -> Live:
+def live_state(config: Config) -> Live:
+    """The configuration with a fresh scan of its trees and the manifest derived from them."""
     snapshot = scan(config)
     return Live(config, snapshot, make_manifest(config, snapshot))
 
@@ -89,8 +91,7 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
                 where = os.path.join(RUN_DIR, "top", escape_path(mount.source))
                 # left by a run that was killed: the same top level, ours; use it, and
                 # unmount it at the end like a fresh one
-                leftover = any(m.mountpoint == where and m.source == mount.source
-                               and m.fstype == "btrfs" and m.root == "/" for m in mounts)
+                leftover = any(_top_level_at(m, mount.source, where) for m in mounts)
                 made[mount.source] = where
                 if not leftover:
                     os.makedirs(where, exist_ok=True)
@@ -107,11 +108,17 @@ def top_levels(paths: Mapping[str, str]) -> Iterator[dict[str, str]]:
             _unmount_top_level(source, where)
 
 
+def _top_level_at(entry: MountEntry, source: str, where: str) -> bool:
+    """Whether ``entry`` is the top level of the btrfs on ``source`` mounted at ``where``."""
+    return (entry.mountpoint == where and entry.source == source and entry.fstype == "btrfs"
+            and entry.root == "/")
+
+
 def _unmount_top_level(source: str, where: str) -> None:
     """Unmount the top level this run mounted at ``where`` (identified in mountinfo by its
     source and root, on top of that point), then remove the directory."""
     ours = [m for m in read_mounts() if m.mountpoint == where]
-    if ours and ours[-1].source == source and ours[-1].fstype == "btrfs" and ours[-1].root == "/":
+    if ours and _top_level_at(ours[-1], source, where):
         with contextlib.suppress(EnvironmentProblem):
             mounts_gateway.unmount_exact(ours[-1])
     with contextlib.suppress(OSError):
@@ -177,9 +184,6 @@ def run_locks() -> Iterator[None]:
     os.makedirs(RUN_DIR, exist_ok=True)
     with exclusive(os.path.join(RUN_DIR, "run.lock")), exclusive():
         yield
-
-
-_ENOSPC = re.compile(r"No space left on device|ENOSPC", re.I)
 
 
 def probe_targets(urls: set[str] | list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -249,14 +253,9 @@ def _run_btrbk(manifest: Manifest, tops: Mapping[str, str], tree: str,
                  hint="install btrbk (>= 0.32)")
     if result.returncode == 0:
         return [], None
-    stderr = (result.stderr or b"").decode("utf-8", "replace")
-    lines = list(dict.fromkeys(line.strip() for line in stderr.splitlines() if "ERROR" in line))
-    errors = lines or [f"{shlex.join(result.args)} failed with exit status {result.returncode}"]
-    hint = None
-    if _ENOSPC.search(stderr):
-        hint = ("a backup target is full: nothing on the source was touched; free space "
-                "on the target or keep fewer backups (target_preserve), then run again")
-    return [f"tree {tree}: {e}" for e in errors], hint
+    failure = btrbk_failure((result.stderr or b"").decode("utf-8", "replace"),
+                            shlex.join(result.args), result.returncode)
+    return [f"tree {tree}: {e}" for e in failure.errors], failure.hint
 
 
 def find_leaf(live: Live, path: str) -> tuple[str, tuple[str, ...]]:
@@ -264,8 +263,8 @@ def find_leaf(live: Live, path: str) -> tuple[str, tuple[str, ...]]:
     real = os.path.realpath(path)
     for tree in live.config.trees:
         root = os.path.realpath(tree.path)
-        if real.startswith(root + "/"):
-            parts = tuple(real[len(root) + 1:].split("/"))
+        if is_strictly_below(real, root):
+            parts = tuple(real[len(root.rstrip("/")) + 1:].split("/"))
             for leaf in live.manifest.leaves_of(tree.name):
                 if leaf.path == parts:
                     return tree.name, parts

@@ -18,15 +18,13 @@ import typer
 from ..core.backup import manifest_to_json
 from ..core.backup_status import (
     backup_status,
-    fresh_per_target,
-    is_fresh,
-    plan_to_text,
+    manifest_to_text,
+    run_summary,
     run_verdict,
     status_to_data,
     status_to_text,
     verify,
 )
-from ..core.btrbk import format_age
 from ..core.check import show
 from ..core.config import select_backup_trees
 from ..core.errors import UserError
@@ -34,8 +32,8 @@ from ..core.timespan import USEC_PER_SEC, parse_timespan
 from .backup import (
     configured_targets,
     finish_listings,
-    gather,
     is_tty,
+    live_state,
     load_backup_config,
     run_backup,
     run_locks,
@@ -60,7 +58,7 @@ AtOpt = Annotated[int | None, typer.Option(
 
 
 def _live(config: Path | None):  # type: ignore[no-untyped-def]
-    return gather(load_backup_config(str(config) if config else None))
+    return live_state(load_backup_config(str(config) if config else None))
 
 
 def _observe(live, names=None, started=None):  # type: ignore[no-untyped-def]
@@ -75,7 +73,7 @@ def _observe(live, names=None, started=None):  # type: ignore[no-untyped-def]
 def _live_and_listings(config: Path | None):  # type: ignore[no-untyped-def]
     parsed = load_backup_config(str(config) if config else None)
     started = start_listings(configured_targets(parsed))
-    return gather(parsed), started
+    return live_state(parsed), started
 
 
 @backup_app.command("plan")
@@ -86,7 +84,7 @@ def plan_cmd(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(manifest_to_json(live.manifest), nl=False)
     else:
-        typer.echo(plan_to_text(live.manifest), nl=False)
+        typer.echo(manifest_to_text(live.manifest), nl=False)
 
 
 @backup_app.command("run")
@@ -107,7 +105,7 @@ def run_cmd(
 
 def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
     with run_locks():
-        live = gather(parsed)
+        live = live_state(parsed)
         names = set(select_backup_trees(live.config, tree, schedule))
         verdict = run_verdict(live.manifest, frozenset(names), not tree and schedule is None)
         for name, error in verdict.unscanned:
@@ -123,31 +121,9 @@ def _run(parsed, tree, schedule):  # type: ignore[no-untyped-def]
             return
         result = run_backup(live, names, progress=is_tty(), say=typer.echo)
     now = int(time.time())
-    status = _observe(live, names)
-    done = 0
-    for row in status:
-        if row.leaf.tree not in names or row.leaf.policy is None:
-            continue
-        parts = []
-        for state in row.targets:
-            current = is_fresh(row, state)
-            age = "none" if state.latest is None else format_age(now - state.latest.time) + " old"
-            parts.append(f"{state.target} ({'this run' if current else 'latest ' + age})")
-        ok = all(is_fresh(row, state) for state in row.targets)
-        done += ok
-        mark = "ok" if ok else ("kept" if result.ok else "FAILED")
-        typer.echo(f"{mark:6} {show(row.leaf.tree)}:{show(row.leaf.relpath)} -> "
-                   f"{', '.join(parts)}")
-    skipped = [leaf for leaf in live.manifest.leaves
-               if leaf.tree in names and leaf.policy is None]
-    for leaf in skipped:
-        typer.echo(f"{'skip':6} {show(leaf.tree)}:{show(leaf.relpath)} ({leaf.reason})")
-    for url, (fresh, total) in fresh_per_target(status, frozenset(names)).items():
-        why = f": not used: {result.unusable[url]}" if url in result.unusable else ""
-        typer.echo(f"target {url}: {fresh} of {total} leaf/leaves backed up{why}")
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
-    typer.echo(f"{done} leaf/leaves backed up to every target at {stamp} UTC, "
-               f"{len(skipped)} not covered")
+    for line in run_summary(live.manifest, _observe(live, names), frozenset(names), now,
+                            result.ok, result.unusable):
+        typer.echo(line)
     if not result.ok or verdict.unscanned:
         for error in result.errors:
             typer.echo(f"layout: error: {error}", err=True)

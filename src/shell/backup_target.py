@@ -9,7 +9,9 @@ host is given to ssh bare, ``root@::1``).
 
 What a target holds is read with one ``btrfs subvolume list`` of its
 filesystem (restricted to the directory's subvolume), in one round trip
-(:func:`layout_trees.core.btrbk.parse_subvolume_list`).  A failure is one line
+(:func:`layout_trees.core.btrbk.parse_subvolume_list`); a directory holding a name
+with a control character is refused, since btrfs prints names raw, one a line, and a
+line break could forge a record.  A failure is one line
 naming the target and what went wrong (for ssh, ssh's own complaint), never
 the remote script.
 """
@@ -34,11 +36,18 @@ from .run import Background, error_detail, run
 SSH_ERROR = 255
 """ssh's own exit status when it could not connect or authenticate."""
 NOT_BTRFS = 4
+CONTROL_NAME = ("a name below the directory holds a control character (such as a line "
+                "break), which could forge entries in its listing; rename or delete it "
+                "(LC_ALL=C find DIR -xdev -name '*[[:cntrl:]]*' finds it)")
 _LIST_SCRIPT = (
     'd=$(realpath -e -- "$1") || exit 3\n'
     '[ -d "$d" ] || { echo "not a directory" >&2; exit 3; }\n'
     't=$(stat -f -c %T -- "$d") || exit 3\n'
     f'[ "$t" = btrfs ] || {{ echo "not on a btrfs filesystem ($t)" >&2; exit {NOT_BTRFS}; }}\n'
+    # btrfs prints names raw, one subvolume a line: a line break in a name below the
+    # directory (within its subvolume, where the listing looks) could forge records
+    'b=$(LC_ALL=C find "$d" -xdev -name "*[[:cntrl:]]*" -print 2>/dev/null | head -c 1)\n'
+    f'[ -z "$b" ] || {{ echo "{CONTROL_NAME}" >&2; exit 3; }}\n'
     'findmnt -n -r -o FSROOT,TARGET -T "$d" || exit 3\n'
     'printf "%s\\n" "$d"\n'
     '[ "$2" = complete ] && ro=-r || ro=\n'

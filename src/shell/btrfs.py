@@ -20,6 +20,7 @@ from ..core.errors import EnvironmentProblem
 TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Sequence
     from typing import Any
 
 SUBVOLUME_INODE = 256
@@ -218,6 +219,12 @@ def delete_subvolume(path: str) -> None:
     require_btrfsutil().delete_subvolume(path)
 
 
+def create_snapshot(source: str, dest: str, *, read_only: bool = False) -> None:
+    """Snapshot the subvolume at ``source`` as ``dest`` (``read_only``: a snapshot that
+    ``btrfs send`` can take)."""
+    require_btrfsutil().create_snapshot(source, dest, read_only=read_only)
+
+
 def set_backup_attr(path: str, value: str | None) -> None:
     if value is None:
         try:
@@ -241,9 +248,9 @@ def create_subvolume_at(dir_fd: int, name: str) -> None:
     require_btrfsutil().create_subvolume(f"/proc/{os.getpid()}/fd/{dir_fd}/{name}")
 
 
-def subvolume_id_of(fd: int) -> int:
-    """The ID of the subvolume holding the open file ``fd``."""
-    return int(require_btrfsutil().subvolume_id(fd))
+def subvolume_id_of(where: int | str) -> int:
+    """The ID of the subvolume holding the open file ``where`` (or the path ``where``)."""
+    return int(require_btrfsutil().subvolume_id(where))
 
 
 def delete_subvolume_by_id(fs_fd: int, subvol_id: int) -> None:
@@ -278,6 +285,34 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     from .run import run
 
     return run(cli_argv(*args), check=check)
+
+
+def changes_dump(parent: str, snapshot: str) -> str:
+    """What differs between two read-only snapshots of one subvolume: the metadata-only
+    stream ``btrfs send --no-data -p PARENT SNAPSHOT``, read back as text by ``btrfs
+    receive --dump`` (paths escaped as that command does; not UTF-8 as surrogates)."""
+    from .run import run_pipeline
+
+    result = run_pipeline(cli_argv("send", "-q", "--no-data", "-p", parent, snapshot),
+                          cli_argv("receive", "--dump"))
+    return result.stdout.decode("utf-8", "surrogateescape")
+
+
+def receive(send: Sequence[str], into: str, *, hint: str | None = None) -> None:
+    """Receive the stream that the command ``send`` writes (a ``btrfs send``, perhaps on
+    another machine) into the directory ``into``, confined to it (``--chroot``)."""
+    from .run import run_pipeline
+
+    run_pipeline(send, cli_argv("receive", "--chroot", into), hint=hint)
+
+
+def wait_deleted(directory: str, ids: Sequence[int]) -> None:
+    """Wait until the deleted subvolumes ``ids`` (of the filesystem of ``directory``) are
+    cleaned up and their space is free again (``btrfs subvolume sync``; at most 10 min)."""
+    from .run import run
+
+    if ids:
+        run(cli_argv("subvolume", "sync", directory, *map(str, ids)), check=False, timeout=600)
 
 
 def snapshot(source: str, dest: str, *, read_only: bool = False) -> None:

@@ -21,15 +21,15 @@ import os
 from dataclasses import dataclass
 
 from ..core.backup import Leaf
-from ..core.drop import drop_check, dump_changes, in_use
+from ..core.drop import drop_check, dump_changes, in_use, latest_own_snapshot
 from ..core.errors import EnvironmentProblem, UserError
-from ..core.mountinfo import MountEntry, containing_mount, parse_mountinfo
+from ..core.mountinfo import MountEntry, containing_mount
 from ..core.reserved import RESERVED_PREFIX
 from . import btrfs
 from .backup import Live, find_leaf, list_dirs, scanned_trees, snapshot_listings, top_levels
 from .beneath import NotBeneath, fd_path, lstat_at, open_below, open_dir, opened
 from .interrupt import Undo
-from .run import run_pipeline
+from .mounttable import mount_tables
 
 CHECK_PREFIX = RESERVED_PREFIX + "-check."
 
@@ -67,11 +67,9 @@ def leaf_changed(snapshot: str, leaf: str, scratch: str, undo: Undo) -> bool:
             btrfs.delete_subvolume(tmp)
 
     undo.add(f"delete the comparison snapshot {tmp}", delete)
-    btrfs.require_btrfsutil().create_snapshot(leaf, tmp, read_only=True)
+    btrfs.create_snapshot(leaf, tmp, read_only=True)
     try:
-        result = run_pipeline(btrfs.cli_argv("send", "-q", "--no-data", "-p", snapshot, tmp),
-                              btrfs.cli_argv("receive", "--dump"))
-        changes = dump_changes(result.stdout.decode("utf-8", "surrogateescape"))
+        changes = dump_changes(btrfs.changes_dump(snapshot, tmp))
         if changes.other:
             return True
         if not changes.times:
@@ -85,27 +83,6 @@ def leaf_changed(snapshot: str, leaf: str, scratch: str, undo: Undo) -> bool:
     finally:
         delete()
         undo.steps.pop()
-
-
-def mount_tables() -> dict[str, tuple[MountEntry, ...]]:
-    """The mount table of every mount namespace a process is in, by a name for messages."""
-    tables: dict[str, tuple[MountEntry, ...]] = {}
-    seen: set[str] = set()
-    own = os.readlink("/proc/self/ns/mnt")
-    for entry in ["self", *sorted(e for e in os.listdir("/proc") if e.isdigit())]:
-        try:
-            namespace = os.readlink(f"/proc/{entry}/ns/mnt")
-            if namespace in seen:
-                continue
-            with open(f"/proc/{entry}/mountinfo", encoding="utf-8",
-                      errors="surrogateescape") as handle:
-                text = handle.read()
-        except OSError:
-            continue
-        seen.add(namespace)
-        name = "" if namespace == own else f", in the mount namespace of process {entry}"
-        tables[name] = parse_mountinfo(text)
-    return tables
 
 
 def _command(pid: str) -> str:
@@ -153,7 +130,7 @@ def busy(path: str, leaf_fd: int, subvol_path: str,
         raise EnvironmentProblem(f"{path}: not on a mounted btrfs filesystem")
     dev = os.fstat(leaf_fd).st_dev
     users = holders({dev}) if users is None else users
-    sub_id = btrfs.require_btrfsutil().subvolume_id(fd_path(leaf_fd))
+    sub_id = btrfs.subvolume_id_of(leaf_fd)
     return in_use(tables, mount.source, sub_id, subvol_path, tuple(users.get(dev, ())))
 
 
@@ -254,10 +231,7 @@ def _backup_reasons(live: Live, tree: str, leaf: Leaf, leaf_fd: int) -> tuple[st
             remove_stale_checks(snaps_dir)
             listing = snapshot_listings(live, tops).get(tree, ())
             snaps = () if isinstance(listing, str) else listing
-            mine = [s for s in snaps if s.parent_uuid == leaf.uuid and s.read_only
-                    and s.parsed and s.parsed.snapshot_name == leaf.snapshot_name]
-            latest = max(mine, key=lambda s: s.parsed.order if s.parsed else (0, 0),
-                         default=None)
+            latest = latest_own_snapshot(leaf.snapshot_name, leaf.uuid, snaps)
             changed = None if latest is None else leaf_changed(
                 os.path.join(snaps_dir, latest.name), fd_path(leaf_fd), snaps_dir, undo)
     except BaseException:

@@ -46,7 +46,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..core.backup import Leaf, Manifest, ManifestError, Tree, manifest_from_json
-from ..core.backup_restore import LocalLeaf, RestoreStep, plan_restore
+from ..core.backup_restore import (
+    LocalLeaf,
+    RestoreStep,
+    pick_tree,
+    plan_restore,
+    select_leaves,
+)
 from ..core.btrbk import ListedSubvolume, data_id
 from ..core.drop import in_use
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
@@ -68,11 +74,10 @@ from .beneath import (
     opened,
     rename_at,
 )
-from .drop import holders, leaf_changed, mount_tables, remove_stale_checks
+from .drop import holders, leaf_changed, remove_stale_checks
 from .interrupt import Undo, interruptible
 from .lock import exclusive
-from .mounttable import read_mounts
-from .run import run, run_pipeline
+from .mounttable import mount_tables, read_mounts
 
 STAGE = RESERVED_PREFIX + "-restore"
 """Where a directory or leaf is built, in its parent, before it is renamed into place."""
@@ -90,20 +95,6 @@ class RestoreReport:
     @property
     def failed(self) -> bool:
         return bool(self.problems) or any(step.error or err for step, err in self.steps)
-
-
-def _pick_tree(manifest: Manifest, name: str | None) -> Tree:
-    if name is None:
-        if len(manifest.trees) == 1:
-            return manifest.trees[0]
-        names = ", ".join(t.name for t in manifest.trees) or "none"
-        raise UserError("the target holds several layout trees; choose one with --tree",
-                        f"its trees: {names}")
-    tree = manifest.tree(name)
-    if tree is None:
-        names = ", ".join(t.name for t in manifest.trees) or "none"
-        raise UserError(f"the target's manifest has no tree {name!r}", f"its trees: {names}")
-    return tree
 
 
 def read_manifest(target: Target) -> Manifest:
@@ -309,8 +300,7 @@ class _Restore:
             assert step.place is not None
             with _undoable(self.say) as undo:
                 undo.add(f"delete {STAGE}", lambda: _remove(parent_fd, STAGE))
-                btrfs.require_btrfsutil().create_snapshot(fd_path(snaps_fd, step.place),
-                                                          fd_path(parent_fd, STAGE))
+                btrfs.create_snapshot(fd_path(snaps_fd, step.place), fd_path(parent_fd, STAGE))
                 if step.replace and lstat_at(parent_fd, name) is not None:
                     st = lstat_at(parent_fd, name)
                     if not is_directory(st) or st is None or \
@@ -332,9 +322,8 @@ class _Restore:
         before = set(os.listdir(fd_path(snaps_fd)))
         with _undoable(self.say) as undo:
             undo.add(f"delete the partial copy {name}", lambda: _discard(snaps_fd, before))
-            run_pipeline(self.target.send_argv(name, parent),
-                         btrfs.cli_argv("receive", "--chroot", fd_path(snaps_fd)),
-                         hint="is there enough space on the destination?")
+            btrfs.receive(self.target.send_argv(name, parent), fd_path(snaps_fd),
+                          hint="is there enough space on the destination?")
             arrived = sorted(set(os.listdir(fd_path(snaps_fd))) - before)
             if arrived != [name]:
                 raise EnvironmentProblem(
@@ -358,11 +347,9 @@ def _discard(snaps_fd: int, before: set[str]) -> None:
     for name in sorted(set(os.listdir(fd_path(snaps_fd))) - before):
         st = lstat_at(snaps_fd, name)
         if is_directory(st) and st is not None and st.st_ino == btrfs.SUBVOLUME_INODE:
-            ids.append(str(btrfs.require_btrfsutil().subvolume_id(fd_path(snaps_fd, name))))
+            ids.append(btrfs.subvolume_id_of(fd_path(snaps_fd, name)))
         _remove(snaps_fd, name)
-    if ids:
-        run(btrfs.cli_argv("subvolume", "sync", fd_path(snaps_fd), *ids), check=False,
-            timeout=600)
+    btrfs.wait_deleted(fd_path(snaps_fd), ids)
 
 
 def _remove_incomplete(snaps_fd: int, name: str) -> None:
@@ -423,7 +410,7 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
              overwrite: bool, say: Callable[[str], None]) -> RestoreReport:
     target = Target(url)
     manifest = read_manifest(target)
-    tree = _pick_tree(manifest, tree_name)
+    tree = pick_tree(manifest, tree_name)
     wanted = None if subvolume is None else tuple(p for p in subvolume.split("/") if p)
     into = os.path.abspath(into)
     snapshot_dir = snapshot_dir_of(tree.policy)
@@ -438,11 +425,7 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
     listing = target.listing()
     by_name = {s.name: s for s in listing}
     run = _Restore(target, manifest, tree, wanted, overwrite, say)
-    leaves = tuple(leaf for leaf in manifest.leaves_of(tree.name)
-                   if wanted is None or leaf.path == wanted)
-    if wanted is not None and not leaves:
-        raise UserError(f"tree {tree.name!r} has no leaf {'/'.join(wanted)!r} in the manifest",
-                        "give the path inside the tree, e.g. 'a/@cache'")
+    leaves = select_leaves(manifest, tree.name, wanted)
     if missing:
         with opened(open_dir(base)) as base_fd:
             os.close(open_below(base_fd, missing, base, make=0o755))

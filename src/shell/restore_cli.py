@@ -46,7 +46,7 @@ def drop_cmd(
 ) -> None:
     """Delete a leaf, only once its latest state is on every target of its policy and
     nothing uses it."""
-    from .backup import gather
+    from .backup import live_state
     from .configfile import load_strict
     from .drop import Refused, drop
     from .interrupt import interruptible
@@ -58,7 +58,7 @@ def drop_cmd(
     existing(str(path))
     try:
         with interruptible(), exclusive():
-            dropped = drop(gather(parsed.config), str(path))
+            dropped = drop(live_state(parsed.config), str(path))
     except Refused as exc:
         typer.echo(f"layout: refusing to drop {path}:", err=True)
         for reason in exc.reasons:

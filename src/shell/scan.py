@@ -43,10 +43,6 @@ from ..core.reserved import DEFAULT_SNAPSHOT_DIR, is_reserved, reserved_paths
 from . import btrfs
 from .mounttable import read_host_mounts
 
-read_mounts = read_host_mounts
-"""Kept for callers that import it from here (``shell/backup.py``); the reader is
-``mounttable.read_host_mounts``."""
-
 
 def read_fstab_mountpoints() -> frozenset[str]:
     path = os.environ.get("SYSTEMD_FSTAB") or "/etc/fstab"

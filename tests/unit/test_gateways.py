@@ -58,6 +58,53 @@ def test_only_run_py_starts_processes() -> None:
     assert [m for m, tree in _modules().items() if _uses_subprocess(tree)] == ["shell/run.py"]
 
 
+INNER_HOMES = {
+    "btrfsutil": {"shell/btrfs.py"},
+    "require_btrfsutil": {"shell/btrfs.py"},
+    "cli_argv": {"shell/btrfs.py", "shell/backup_target.py"},
+    "parse_mountinfo": {"core/mountinfo.py", "shell/mounttable.py"},
+    "flock": {"shell/lock.py"},
+    "lockf": {"shell/lock.py"},
+}
+"""A gateway's insides -> the modules that may touch them: the btrfs library and the
+btrfs command line stay in btrfs.py (a target builds the argv of the ``btrfs send`` it
+runs on its own machine), the mountinfo parser is called by the one reader, file locks
+are taken by lock.py."""
+
+
+def _inner_uses(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in INNER_HOMES:
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in INNER_HOMES:
+            found.add(node.id)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in INNER_HOMES}
+        elif isinstance(node, ast.ImportFrom):
+            found |= {a.name for a in node.names if a.name in INNER_HOMES}
+            if node.module in INNER_HOMES:
+                found.add(node.module)
+    return found
+
+
+def test_gateway_insides_stay_in_their_gateway() -> None:
+    """No module outside its gateway calls btrfsutil, builds a btrfs argv, parses
+    mountinfo or takes a file lock itself."""
+    stray = sorted((module, name) for module, tree in _modules().items()
+                   for name in _inner_uses(tree) if module not in INNER_HOMES[name])
+    assert stray == []
+
+
+def test_detector_sees_gateway_insides() -> None:
+    """The checker finds a call through the gateway module, an import and a bare name."""
+    code = ("import btrfsutil\nbtrfs.require_btrfsutil().x()\n"
+            "from ..core.mountinfo import parse_mountinfo\nfcntl.flock(fd, 2)\n")
+    assert _inner_uses(ast.parse(code)) == {"btrfsutil", "require_btrfsutil", "parse_mountinfo",
+                                            "flock"}
+    assert _inner_uses(ast.parse("btrfs.cli('x')")) == set()
+
+
 def test_detector_sees_an_argv() -> None:
     """The checker finds a tool named as the first word of a list or tuple."""
     assert _argv_tools(ast.parse('run(["btrfs", "send"]); x = ("umount", "-l")')) == {
