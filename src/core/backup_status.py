@@ -23,6 +23,7 @@ from typing import Any
 from .backup import Coverage, Leaf, Manifest
 from .btrbk import BackupName, ListedSubvolume, backup_index, format_age
 from .check import show
+from .wording import count
 
 Listing = tuple[ListedSubvolume, ...] | str
 """What the shell saw in a directory: its subvolumes, or why it could not look."""
@@ -55,6 +56,8 @@ class Finding:
     path: tuple[str, ...]
     """Empty for a whole tree."""
     message: str
+    target: str | None = None
+    """The target a finding is about (its message names it too); None for the leaf itself."""
 
     @property
     def where(self) -> str:
@@ -133,14 +136,16 @@ def verify(manifest: Manifest, status: tuple[LeafStatus, ...], now: int,
         for state in row.targets:
             if state.error is not None:
                 findings.append(Finding(leaf.tree, leaf.path,
-                                        f"{state.target}: cannot be checked: {state.error}"))
+                                        f"{state.target}: cannot be checked: {state.error}",
+                                        state.target))
             elif state.latest is None:
-                findings.append(Finding(leaf.tree, leaf.path, f"{state.target}: no backup yet"))
+                findings.append(Finding(leaf.tree, leaf.path, f"{state.target}: no backup yet",
+                                        state.target))
             elif now - state.latest.time > max_age:
                 findings.append(Finding(
                     leaf.tree, leaf.path,
                     f"{state.target}: latest backup is {format_age(now - state.latest.time)} "
-                    f"old, more than {format_age(max_age)}"))
+                    f"old, more than {format_age(max_age)}", state.target))
     return tuple(sorted(findings, key=lambda f: (f.tree, f.path, f.message)))
 
 
@@ -213,7 +218,7 @@ def plan_to_text(manifest: Manifest) -> str:
             if leaf.nested and leaf.coverage is Coverage.COVERED:
                 lines.append(f"      not included: nested subvolume(s) {', '.join(leaf.nested)}")
     covered = len(manifest.covered())
-    lines.append(f"{covered} of {len(manifest.leaves)} leaves covered")
+    lines.append(f"{covered} of {count(len(manifest.leaves), 'leaf')} covered")
     if not covered:
         lines.append("nothing is protected: no leaf is covered by a backup policy")
     return "\n".join(lines) + "\n"

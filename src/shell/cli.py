@@ -7,23 +7,41 @@ codes themselves, documented in the README, live in ``exits.py``.
 from __future__ import annotations
 
 import os
-from enum import StrEnum
+import sys
+from functools import cache
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from ..core.config import Config, ParsedConfig
-from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError
+from ..core.errors import SnapshotError
 from ..core.model import Snapshot
 from ..core.plan import make_plan
 from ..core.plan_report import plan_to_text
 from ..core.snapshot_json import dump_snapshot, load_snapshot
 from ..core.units import render
+from ..core.wording import count
+from . import cli_report
+from .cli_help import add_options, conventional
+from .cli_options import (
+    ConfigOpt,
+    DigestOpt,
+    Format,
+    FormatOpt,
+    SnapshotOpt,
+    TreeOpt,
+    config_arg,
+    select_trees,
+)
+from .cli_report import fail, note, print_error, warn
 from .configfile import load_config, read_document
-from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, exit_code
+from .exits import EXIT_ENVIRONMENT, EXIT_OK
 from .files import write_generated
 from .scan import scan
+
+__all__ = ["ConfigOpt", "Format", "app", "command", "fail", "gather", "main", "print_error",
+           "warn_problems"]
 
 app = typer.Typer(
     name="layout",
@@ -31,44 +49,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-STATE = {"debug": False}
-
-
-class Format(StrEnum):
-    """The output formats of ``layout plan --format``."""
-
-    text = "text"
-    json = "json"
-
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: search /etc, see README)."),
-]
-SnapshotOpt = Annotated[
-    Path | None,
-    typer.Option("--snapshot", "-s", help="Plan from a JSON snapshot instead of scanning."),
-]
-
-
-def print_error(message: str, hint: str | None = None) -> None:
-    """An error as ``layout`` prints it: one line, and one more for the hint."""
-    typer.echo(f"layout: error: {message}", err=True)
-    if hint:
-        typer.echo(f"layout: hint: {hint}", err=True)
-
-
-def fail(message: str, hint: str | None = None, code: int = EXIT_USAGE) -> NoReturn:
-    """Stop a command with an error message and ``code``."""
-    print_error(message, hint)
-    raise typer.Exit(code)
 
 
 def warn_problems(parsed: ParsedConfig) -> None:
+    """Every problem of a configuration that was still usable, as a warning."""
     for problem in parsed.problems:
-        hint = f" (hint: {problem.hint})" if problem.hint else ""
-        typer.echo(f"layout: warning: {problem.message}{hint}", err=True)
+        warn(problem.message, problem.hint)
 
 
 def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
@@ -84,9 +72,10 @@ def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
 
 def gather(config_path: Path | None, snapshot_path: Path | None,
            full: bool = True, *, unparsable_is_problem: bool = False,
-           ) -> tuple[Config, Snapshot, ParsedConfig]:
-    """The configuration and a snapshot: scanned live, or read from a file.  With
-    ``unparsable_is_problem`` (``layout check``) see ``configfile.load_config``."""
+           trees: list[str] | None = None) -> tuple[Config, Snapshot, ParsedConfig]:
+    """The configuration (limited to ``trees``, see ``--tree``) and a snapshot: scanned
+    live, or read from a file.  With ``unparsable_is_problem`` (``layout check``) see
+    ``configfile.load_config``."""
     if snapshot_path is not None:
         snapshot, embedded = read_snapshot(snapshot_path)
         if config_path is not None:
@@ -97,10 +86,17 @@ def gather(config_path: Path | None, snapshot_path: Path | None,
         else:
             fail(f"{snapshot_path}: the snapshot has no configuration",
                  "pass --config FILE as well")
-        return parsed.config, snapshot, parsed
-    parsed = load_config(str(config_path) if config_path else None, required=True,
+        config = select_trees(parsed.config, trees)
+        if trees:
+            import dataclasses
+
+            snapshot = dataclasses.replace(snapshot, trees=tuple(
+                t for t in snapshot.trees if t.name in trees))
+        return config, snapshot, parsed
+    parsed = load_config(config_arg(config_path), required=True,
                          unparsable_is_problem=unparsable_is_problem)
-    return parsed.config, scan(parsed.config, full=full), parsed
+    config = select_trees(parsed.config, trees)
+    return config, scan(config, full=full), parsed
 
 
 def _print_version(value: bool) -> None:
@@ -114,26 +110,56 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
+def _debug(value: bool) -> None:
+    cli_report.set_verbosity(debug=value)
+
+
+def _quiet(value: bool) -> None:
+    cli_report.set_verbosity(quiet=value)
+
+
+def _verbose(value: bool) -> None:
+    cli_report.set_verbosity(verbose=value)
+
+
+DebugOpt = Annotated[bool, typer.Option(
+    "--debug", help="Show tracebacks on errors, and debug messages.", callback=_debug,
+    expose_value=False)]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print only errors and the result: no warnings or notes.",
+    callback=_quiet, expose_value=False)]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Print more: debug messages such as the commands run.",
+    callback=_verbose, expose_value=False)]
+
+
+def _global_options(debug: DebugOpt = False, quiet: QuietOpt = False,
+                    verbose: VerboseOpt = False) -> None:
+    """The options every command accepts, before or after its name."""
+
+
 @app.callback()
 def main_callback(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: DebugOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     version: Annotated[bool, typer.Option(
         "--version", help="Print the version and exit.", callback=_print_version,
         is_eager=True)] = False,
 ) -> None:
-    STATE["debug"] = debug
+    pass
 
 
 @app.command()
 def plan(
     config: ConfigOpt = None,
     snapshot: SnapshotOpt = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
-    digest: Annotated[bool, typer.Option(
-        "--digest", help="Print the sha256 of the canonical JSON plan instead.")] = False,
+    tree: TreeOpt = None,
+    format: FormatOpt = Format.text,
+    digest: DigestOpt = False,
 ) -> None:
     """Show what would be mounted where, and why anything is skipped. Writes nothing."""
-    cfg, snap, parsed = gather(config, snapshot, full=False)
+    cfg, snap, parsed = gather(config, snapshot, full=False, trees=tree)
     warn_problems(parsed)
     result = make_plan(cfg, snap)
     if digest or format is Format.json:
@@ -147,12 +173,13 @@ def plan(
 
 
 @app.command("snapshot")
-def snapshot_cmd(config: ConfigOpt = None, digest: Annotated[bool, typer.Option(
-        "--digest", help="Print the sha256 of the canonical JSON instead.")] = False) -> None:
+def snapshot_cmd(config: ConfigOpt = None, tree: TreeOpt = None,
+                 digest: DigestOpt = False) -> None:
     """Print the scan of the layout trees as a canonical JSON document."""
-    parsed = load_config(str(config) if config else None, required=True)
+    parsed = load_config(config_arg(config), required=True)
     warn_problems(parsed)
-    text = dump_snapshot(scan(parsed.config), parsed.config)
+    cfg = select_trees(parsed.config, tree)
+    text = dump_snapshot(scan(cfg), cfg)
     if digest:
         from ..api import digest as digest_of
 
@@ -171,7 +198,7 @@ def generate(
     warn_problems(parsed)
     result = make_plan(cfg, snap)
     for skip in result.skips:
-        typer.echo(f"layout: skipped: {skip.detail} [{skip.reason.value}]", err=True)
+        note(f"skipped: {skip.detail} [{skip.reason.value}]")
     files = render(result, cfg.source)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -179,9 +206,9 @@ def generate(
         fail(f"{directory}: cannot create: {exc.strerror}", code=EXIT_ENVIRONMENT)
     failures = write_generated(str(directory), files)
     for path, exc in failures:
-        typer.echo(f"layout: error: {directory / path}: {exc.strerror or exc}", err=True)
-    typer.echo(f"wrote {len(files) - len(failures)} file(s) for {len(result.mounts)} mount(s) "
-               f"to {directory}")
+        print_error(f"{directory / path}: {exc.strerror or exc}")
+    typer.echo(f"wrote {count(len(files) - len(failures), 'file')} for "
+               f"{count(len(result.mounts), 'mount')} to {directory}")
     if failures:
         raise typer.Exit(EXIT_ENVIRONMENT)
 
@@ -199,61 +226,36 @@ def demo(
 
 
 # Subcommands that live in their own modules.
+SUBCOMMAND_MODULES = ("check_cli", "backup_cli", "restore_cli", "live_cli", "audit_cli")
+
+
 def _register() -> None:
     import importlib
 
-    for module in ("check_cli", "backup_cli", "restore_cli", "live_cli", "audit_cli"):
-        try:
-            mod = importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{module}":
-                raise
-            continue
-        mod.register(app)
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{module}").register(app)
 
 
 _register()
 
 
-# typer may bring its own copy of click (it does from 0.2x on): find the base
-# class of usage errors through typer, so that no separate click is needed.
-_CLICK_ERRORS = tuple(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+@cache
+def command() -> Any:
+    """The click command tree of ``layout``, as it runs and as its help and man pages show
+    it: conventional metavars, and the global options on every subcommand."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    helper = typer.Typer(add_completion=False)
+    helper.command()(_global_options)
+    add_options(root, typer.main.get_command(helper).params)
+    return conventional(root)
 
 
 def main() -> None:
     """Entry point of the ``layout`` console script."""
-    try:
-        # Without standalone mode, click returns the status of typer.Exit instead of raising.
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            raise SystemExit(code)
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except _CLICK_ERRORS as exc:  # bad arguments: click's message, exit status 2
-        exc.show()
-        raise SystemExit(EXIT_USAGE) from None
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("layout: aborted", err=True)
-        raise SystemExit(130) from None
-    except LayoutError as exc:
-        _report(exc)
-    except PermissionError as exc:
-        _report(EnvironmentProblem(f"{exc.filename or ''}: permission denied", "run as root"))
-    except Exception as exc:
-        if STATE["debug"]:
-            raise
-        typer.echo(f"layout: internal error: {type(exc).__name__}: {exc}", err=True)
-        typer.echo("layout: hint: run again with --debug for the traceback", err=True)
-        raise SystemExit(EXIT_BUG) from None
-    raise SystemExit(EXIT_OK)
-
-
-def _report(exc: LayoutError) -> NoReturn:
-    if STATE["debug"]:
-        raise exc
-    print_error(exc.message, exc.hint)
-    raise SystemExit(exit_code(exc))
+    cli_report.run(lambda: command().main(args=sys.argv[1:], prog_name="layout",
+                                          standalone_mode=False))
 
 
 if __name__ == "__main__" and os.environ.get("LAYOUT_NO_MAIN") is None:

@@ -14,17 +14,8 @@ from typing import Annotated
 
 import typer
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Configuration file (default: search /etc, see README)."),
-]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", "-n", help="Show what would be done; change nothing."),
-]
-
-
-def _say(line: str) -> None:
-    typer.echo(line)
+from .cli_options import ConfigOpt, DryRunOpt, config_arg
+from .cli_report import say as _say
 
 
 def persist_cmd(
@@ -36,14 +27,14 @@ def persist_cmd(
     subvolume of its tree and mount that in its place."""
     from .persist import persist
 
-    persist(str(path), str(config) if config else None, dry_run=dry_run, say=_say)
+    persist(str(path), config_arg(config), dry_run=dry_run, say=_say)
 
 
 def reload_cmd(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
     """Mount leaves added since boot and unmount leaves removed (unless in use)."""
     from .reload import reload
 
-    status = reload(str(config) if config else None, dry_run=dry_run, say=_say)
+    status = reload(config_arg(config), dry_run=dry_run, say=_say)
     if status:
         raise typer.Exit(status)
 
