@@ -16,7 +16,7 @@ import typer
 
 from ..core.errors import UserError
 from .cli_options import ConfigOpt, DryRunOpt, TreeOpt, config_arg
-from .cli_report import print_error, say, warn
+from .cli_report import print_errors, say, warn
 from .exits import EXIT_FINDINGS
 
 
@@ -66,9 +66,7 @@ def drop_cmd(
         with interruptible(), exclusive():
             dropped = drop(gather(parsed.config), str(path), dry_run=dry_run)
     except Refused as exc:
-        print_error(f"refusing to drop {path}:")
-        for reason in exc.reasons:
-            typer.echo(f"  - {reason}", err=True)
+        print_errors(f"refusing to drop {path}: {reason}" for reason in exc.reasons)
         raise typer.Exit(EXIT_FINDINGS) from None
     where = ", ".join(dropped.targets)
     if dry_run:
