@@ -22,12 +22,12 @@ from ..core.errors import LayoutError, UserError
 from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher, lost_to_data
 from ..core.plan import make_plan
 from ..core.wording import count
-from .cli import warn_problems
 from .cli_options import ConfigOpt, Format, FormatOpt, config_arg
 from .cli_report import note, warn
 from .configfile import find_config, load_config
 from .exits import EXIT_FINDINGS, EXIT_OK
 from .lost import self_mounts, walk_root
+from .plan_cli import warn_problems
 from .scan import scan
 
 

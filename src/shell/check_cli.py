@@ -59,7 +59,7 @@ def _checked_world(config_path: Path | None, snapshot_path: Path | None,
     """The configuration and snapshot to check; a live scan also gets its crossings."""
     import dataclasses
 
-    from .cli import gather
+    from .plan_cli import gather
 
     config, snapshot, parsed = gather(config_path, snapshot_path, unparsable_is_problem=True,
                                       trees=trees)

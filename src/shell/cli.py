@@ -1,102 +1,120 @@
 """``layout``: the command-line interface.
 
-This module turns errors into exit codes for every ``layout`` command; the
-codes themselves, documented in the README, live in ``exits.py``.
+Theory of operation.  ``cli.app`` is the root; each family of commands lives
+in its own module (``plan_cli``, ``check_cli``, ``backup_cli``, …) with a
+``register(app)``.  The root knows the families by name (:data:`LAZY`) and
+imports a module only when one of its commands runs or shows its help, so
+``layout --help`` and ``layout reload`` do not pay for the backup code.
+Options shared by several commands are declared once in ``cli_options``;
+every message and every exit status leaves through ``cli_report``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
-from ..core.config import Config, ParsedConfig
-from ..core.errors import SnapshotError
-from ..core.model import Snapshot
-from ..core.plan import make_plan
-from ..core.plan_report import plan_to_text
-from ..core.snapshot_json import dump_snapshot, load_snapshot
-from ..core.units import render
-from ..core.wording import count
 from . import cli_report
 from .cli_help import add_options, conventional
-from .cli_options import (
-    ConfigOpt,
-    DigestOpt,
-    Format,
-    FormatOpt,
-    SnapshotOpt,
-    TreeOpt,
-    config_arg,
-    select_trees,
-)
-from .cli_report import fail, note, print_error, warn
-from .configfile import load_config, read_document
-from .exits import EXIT_ENVIRONMENT, EXIT_OK
-from .files import write_generated
-from .scan import scan
+from .exits import EXIT_OK
 
-__all__ = ["ConfigOpt", "Format", "app", "command", "fail", "gather", "main", "print_error",
-           "warn_problems"]
+LAZY: dict[str, tuple[str, str]] = {
+    "plan": ("plan_cli", "Show what would be mounted where, and why anything is skipped. Writes "
+                         "nothing."),
+    "snapshot": ("plan_cli", "Print the scan of the layout trees as a canonical JSON document."),
+    "generate": ("plan_cli", "Write the units the boot-time generator would write, for "
+                             "inspection."),
+    "demo": ("plan_cli", "Build an example layout tree on a loopback btrfs image, generate its "
+                         "units and mount them."),
+    "check": ("check_cli", "Lint the layout trees and their configuration (exit 1 on errors; see "
+                           "docs/rules.md)."),
+    "restore": ("restore_cli", "Rebuild a layout tree from a backup target alone (its stored "
+                               "manifest and backups)."),
+    "drop": ("restore_cli", "Delete a leaf, only once its latest state is on every target of its "
+                            "policy and nothing uses it."),
+    "persist": ("live_cli", "Turn an existing directory into a persisted leaf, live: copy it into"
+                            " a new subvolume of its tree and mount that in its place."),
+    "reload": ("live_cli", "Mount leaves added since boot and unmount leaves removed (unless in "
+                           "use)."),
+    "diff": ("audit_cli", "Compare two snapshots, plans or backup manifests; exit 1 when they "
+                          "differ."),
+    "audit": ("audit_cli", "Compare the machine with a recorded expectation, or its mounts with "
+                           "its trees."),
+    "lost": ("audit_cli", "What on the ephemeral root is outside every persisted path, largest "
+                          "first."),
+    "backup": ("backup_cli", "Back up the leaves of the layout trees with btrbk."),
+}
+"""Every command of ``layout``, in the order ``--help`` lists them: the module that
+registers it and its short help (a test keeps it equal to what the module says)."""
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The root command: lists every command of :data:`LAZY`, imports a module on use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*LAZY, *(n for n in self.commands if n not in LAZY)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            self.load(LAZY[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def load(self, module: str) -> None:
+        """Register the commands of ``module`` (conventional help, global options)."""
+        import typer.main
+
+        family = typer.Typer(add_completion=False, rich_markup_mode=None)
+        family.callback()(_nothing)  # a group even for a module with one command
+        importlib.import_module(f"{__package__}.{module}").register(family)
+        for name, cmd in typer.main.get_command(family).commands.items():
+            add_options(cmd, _global_params(), include_root=True)
+            self.commands[name] = conventional(cmd)
+
+    def load_all(self) -> LazyGroup:
+        """Every command loaded (for the man pages and completions)."""
+        for module in dict.fromkeys(m for m, _ in LAZY.values()):
+            self.load(module)
+        return self
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is None:
+                rows.append((name, _short(LAZY[name][1], limit)))
+            elif not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _short(text: str, limit: int) -> str:
+    """``text`` shortened as click shortens a command's help for a listing."""
+    click_core = sys.modules[typer.core.TyperGroup.__mro__[1].__module__]
+    shorten = getattr(click_core, "make_default_short_help", None)
+    return str(shorten(text, limit)) if shorten is not None else text
+
+
+def _nothing() -> None:
+    pass
+
 
 app = typer.Typer(
     name="layout",
+    cls=LazyGroup,
     help="Mount, back up and check btrfs layout trees.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-def warn_problems(parsed: ParsedConfig) -> None:
-    """Every problem of a configuration that was still usable, as a warning."""
-    for problem in parsed.problems:
-        warn(problem.message, problem.hint)
-
-
-def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
-    """A snapshot file (``-``: standard input); any failure is one SnapshotError line."""
-    text = read_document(str(path), SnapshotError, "snapshot")
-    try:
-        return load_snapshot(text)
-    except SnapshotError as exc:
-        if exc.message.startswith(str(path)):
-            raise
-        raise SnapshotError(f"{path}: {exc.message}", exc.hint) from None
-
-
-def gather(config_path: Path | None, snapshot_path: Path | None,
-           full: bool = True, *, unparsable_is_problem: bool = False,
-           trees: list[str] | None = None) -> tuple[Config, Snapshot, ParsedConfig]:
-    """The configuration (limited to ``trees``, see ``--tree``) and a snapshot: scanned
-    live, or read from a file.  With ``unparsable_is_problem`` (``layout check``) see
-    ``configfile.load_config``."""
-    if snapshot_path is not None:
-        snapshot, embedded = read_snapshot(snapshot_path)
-        if config_path is not None:
-            parsed = load_config(str(config_path), required=True,
-                                 unparsable_is_problem=unparsable_is_problem)
-        elif embedded is not None:
-            parsed = embedded
-        else:
-            fail(f"{snapshot_path}: the snapshot has no configuration",
-                 "pass --config FILE as well")
-        config = select_trees(parsed.config, trees)
-        if trees:
-            import dataclasses
-
-            snapshot = dataclasses.replace(snapshot, trees=tuple(
-                t for t in snapshot.trees if t.name in trees))
-        return config, snapshot, parsed
-    parsed = load_config(config_arg(config_path), required=True,
-                         unparsable_is_problem=unparsable_is_problem)
-    config = select_trees(parsed.config, trees)
-    return config, scan(config, full=full), parsed
 
 
 def _print_version(value: bool) -> None:
@@ -150,106 +168,30 @@ def main_callback(
     pass
 
 
-@app.command()
-def plan(
-    config: ConfigOpt = None,
-    snapshot: SnapshotOpt = None,
-    tree: TreeOpt = None,
-    format: FormatOpt = Format.text,
-    digest: DigestOpt = False,
-) -> None:
-    """Show what would be mounted where, and why anything is skipped. Writes nothing."""
-    cfg, snap, parsed = gather(config, snapshot, full=False, trees=tree)
-    warn_problems(parsed)
-    result = make_plan(cfg, snap)
-    if digest or format is Format.json:
-        from ..api import digest as digest_of
-        from ..core.plan_json import dump_plan
+@cache
+def _global_params() -> tuple[Any, ...]:
+    import typer.main
 
-        text = dump_plan(cfg, result)
-        typer.echo(digest_of(text) if digest else text, nl=digest)
-    else:
-        typer.echo(plan_to_text(cfg, result), nl=False)
-
-
-@app.command("snapshot")
-def snapshot_cmd(config: ConfigOpt = None, tree: TreeOpt = None,
-                 digest: DigestOpt = False) -> None:
-    """Print the scan of the layout trees as a canonical JSON document."""
-    parsed = load_config(config_arg(config), required=True)
-    warn_problems(parsed)
-    cfg = select_trees(parsed.config, tree)
-    text = dump_snapshot(scan(cfg), cfg)
-    if digest:
-        from ..api import digest as digest_of
-
-        text = digest_of(text) + "\n"
-    typer.echo(text, nl=False)
-
-
-@app.command()
-def generate(
-    directory: Annotated[Path, typer.Argument(help="Directory to write the units into.")],
-    config: ConfigOpt = None,
-    snapshot: SnapshotOpt = None,
-) -> None:
-    """Write the units the boot-time generator would write, for inspection."""
-    cfg, snap, parsed = gather(config, snapshot, full=False)
-    warn_problems(parsed)
-    result = make_plan(cfg, snap)
-    for skip in result.skips:
-        note(f"skipped: {skip.detail} [{skip.reason.value}]")
-    files = render(result, cfg.source)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"{directory}: cannot create: {exc.strerror}", code=EXIT_ENVIRONMENT)
-    failures = write_generated(str(directory), files)
-    for path, exc in failures:
-        print_error(f"{directory / path}: {exc.strerror or exc}")
-    typer.echo(f"wrote {count(len(files) - len(failures), 'file')} for "
-               f"{count(len(result.mounts), 'mount')} to {directory}")
-    if failures:
-        raise typer.Exit(EXIT_ENVIRONMENT)
-
-
-@app.command()
-def demo(
-    workdir: Annotated[Path, typer.Option(help="Where to put the demo image and files.")] = Path(
-        "/var/tmp/layout-trees-demo"),
-    keep: Annotated[bool, typer.Option(help="Leave the demo image mounted.")] = False,
-) -> None:
-    """Build an example layout tree on a loopback btrfs image, generate its units and mount them."""
-    from .demo import run_demo
-
-    run_demo(workdir, keep=keep)
-
-
-# Subcommands that live in their own modules.
-SUBCOMMAND_MODULES = ("check_cli", "backup_cli", "restore_cli", "live_cli", "audit_cli")
-
-
-def _register() -> None:
-    import importlib
-
-    for module in SUBCOMMAND_MODULES:
-        importlib.import_module(f"{__package__}.{module}").register(app)
-
-
-_register()
+    helper = typer.Typer(add_completion=False)
+    helper.command()(_global_options)
+    return tuple(typer.main.get_command(helper).params)
 
 
 @cache
-def command() -> Any:
-    """The click command tree of ``layout``, as it runs and as its help and man pages show
-    it: conventional metavars, and the global options on every subcommand."""
+def command() -> LazyGroup:
+    """The click command tree of ``layout``, as it runs and as its help shows it:
+    conventional metavars, and the global options on every subcommand (each family of
+    commands is loaded when first used)."""
     import typer.main
 
     root = typer.main.get_command(app)
-    helper = typer.Typer(add_completion=False)
-    helper.command()(_global_options)
-    add_options(root, typer.main.get_command(helper).params)
+    assert isinstance(root, LazyGroup)
     return conventional(root)
+
+
+def full_command() -> LazyGroup:
+    """:func:`command` with every command loaded."""
+    return command().load_all()
 
 
 def main() -> None:

@@ -78,14 +78,14 @@ def conventional(root: Any) -> Any:
     return root
 
 
-def add_options(root: Any, extra: Iterable[Any]) -> None:
-    """Add the parameters ``extra`` to every command below ``root`` (not to ``root``
-    itself) that has no parameter of the same name yet."""
+def add_options(root: Any, extra: Iterable[Any], include_root: bool = False) -> None:
+    """Add the parameters ``extra`` to every command below ``root`` (and to ``root`` with
+    ``include_root``) that has no parameter of the same name yet."""
     extra = tuple(extra)
     for p in extra:
         p.layout_global = True  # documented once, with the root (see is_global)
     for cmd in commands(root):
-        if cmd is root:
+        if cmd is root and not include_root:
             continue
         names = {p.name for p in cmd.params}
         cmd.params.extend(p for p in extra if p.name not in names)

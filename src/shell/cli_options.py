@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..core.config import Config
 from ..core.errors import UserError
+
+if TYPE_CHECKING:
+    from ..core.config import Config
 
 
 class Format(StrEnum):

@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 
 import typer
 
-from ..core.documents import canonical_json
 from ..core.errors import EnvironmentProblem, LayoutError
 from . import log
 from .exits import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exit_code
@@ -104,6 +103,8 @@ def envelope(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def print_document(name: str, payload: Mapping[str, Any]) -> None:
     """Print ``payload`` in its envelope as canonical JSON."""
+    from ..core.documents import canonical_json
+
     typer.echo(canonical_json(envelope(name, payload)), nl=False)
 
 

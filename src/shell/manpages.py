@@ -90,7 +90,7 @@ def _param(p: Any) -> Param:
 
 def command_tree() -> tuple[Command, ...]:
     """Every command of ``layout``, parents before their subcommands, by name."""
-    from .cli import command
+    from .cli import full_command as command
 
     found: list[Command] = []
 

@@ -31,7 +31,7 @@ def _walk(cmd: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
     return found
 
 
-COMMANDS = _walk(cli.command())
+COMMANDS = _walk(cli.full_command())
 LEAVES = {p: c for p, c in COMMANDS.items() if p and not getattr(c, "commands", None)}
 
 
@@ -81,14 +81,18 @@ def test_help_shows_the_conventional_forms(capsys: pytest.CaptureFixture[str]) -
 def test_the_help_check_can_fail(capsys: pytest.CaptureFixture[str]) -> None:
     """Without the conventional metavars typer's own type names show (the check above
     would see them)."""
+    import typer
     import typer.main
+    from layout_trees.shell import backup_cli
 
-    raw = typer.main.get_command(cli.app)
+    plain = typer.Typer(rich_markup_mode=None)
+    backup_cli.register(plain)
+    raw = typer.main.get_command(plain)
     with pytest.raises(SystemExit):
         cli_report.run(lambda: raw.main(args=["backup", "exclude", "--help"],
                                         prog_name="layout", standalone_mode=False))
     text = capsys.readouterr().out
-    assert "{path}" in text or "<path>" in text
+    assert "{path}" in text and "<path>" in text
 
 
 SHARED = {"config": ("--config", "-c"), "tree": ("--tree", "-t"),
@@ -275,6 +279,40 @@ def test_global_options_are_documented_once() -> None:
         assert not {"--debug", "--quiet"} & {o for p in command.params for o in p.opts}
     for path, cmd in LEAVES.items():
         assert sum(is_global(p) for p in cmd.params) >= 2, path
+
+
+# --- lazy commands ---------------------------------------------------------------------------
+
+def test_lazy_table_matches_the_commands() -> None:
+    """cli.LAZY names every command, in its module, with the first paragraph of its help."""
+    root = cli.full_command()
+    assert set(cli.LAZY) == set(root.commands)
+    for name, (module, short) in cli.LAZY.items():
+        cmd = root.commands[name]
+        assert " ".join(cmd.help.split("\n\n")[0].split()) == short, name
+        assert cmd.callback is None or cmd.callback.__module__.endswith(module) or name == \
+            "backup", name
+
+
+def test_top_level_help_imports_no_command_module() -> None:
+    """`layout --help` loads neither typer's rich nor any command module, and lists every
+    command: the lazy root pays only for what runs."""
+    probe = ("import sys, io, contextlib\n"
+             "from layout_trees.shell import cli\n"
+             "sys.argv = ['layout', '--help']\n"
+             "out = io.StringIO()\n"
+             "with contextlib.redirect_stdout(out):\n"
+             "    try: cli.main()\n"
+             "    except SystemExit: pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith('layout_trees.')))\n"
+             "print('rich' in sys.modules)\n"
+             "print(out.getvalue().count('\\n  '))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    loaded, rich, rows = done.stdout.splitlines()
+    assert not any(m.endswith("_cli'") or ".core.plan" in m or "backup" in m
+                   for m in loaded.split(", ")), loaded
+    assert rich == "False" and int(rows) >= len(cli.LAZY)
 
 
 # --- README --------------------------------------------------------------------------------
