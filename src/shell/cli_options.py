@@ -66,7 +66,6 @@ def select_trees(config: Config, names: list[str] | None) -> Config:
     known = [t.name for t in config.trees]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise UserError(f"--tree {unknown[0]}: no tree of that name in "
-                        f"{config.source or 'the configuration'}",
+        raise UserError(f"no tree named {unknown[0]!r}",
                         "known trees: " + (", ".join(known) or "none"))
     return dataclasses.replace(config, trees=tuple(t for t in config.trees if t.name in names))

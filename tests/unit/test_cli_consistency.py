@@ -329,3 +329,37 @@ def test_readme_command_table_lists_exactly_the_commands_of_layout_help(
                and not line.startswith("   ")]
     assert sorted(in_readme) == sorted(in_help)
     assert len(in_readme) == len(set(in_readme))
+
+
+# --- --tree ---------------------------------------------------------------------------------
+
+def test_tree_limits_plan_and_check_to_the_named_trees(tmp_path: Path) -> None:
+    """--tree/-t keeps only the named trees (repeatable); an unknown name is exit 2 with
+    the known ones as hint."""
+    trees, tables = [], {}
+    for name in ("a", "b"):
+        entries = (lt.Entry(("@x",), lt.EntryKind.SUBVOLUME,
+                            subvolume=lt.Subvolume(f"/{name}/@x", uuid=f"u-{name}")),)
+        trees.append(lt.TreeScan(name, f"/mnt/{name}", device="/dev/vdb", mode=0o755,
+                                 entries=entries))
+        tables[name] = {"path": f"/mnt/{name}", "destination": f"/srv/{name}"}
+    config = lt.parse_config({"tree": tables})
+    snap = tmp_path / "two.json"
+    snap.write_text(lt.write_document(lt.snapshot_document(lt.Snapshot(tuple(trees)), config)))
+
+    def mounted(*args: str) -> set[str]:
+        done = _run("plan", "-s", str(snap), "-f", "json", *args)
+        assert done.returncode == 0, done.stderr
+        return {m["where"] for t in json.loads(done.stdout)["trees"] for m in t["mounts"]}
+
+    assert mounted() == {"/srv/a/x", "/srv/b/x"}
+    assert mounted("-t", "b") == {"/srv/b/x"}
+    assert mounted("--tree", "a", "-t", "b") == {"/srv/a/x", "/srv/b/x"}
+    def checked(*args: str) -> set[str | None]:
+        found = json.loads(_run("check", "-s", str(snap), "-f", "json", *args).stdout)
+        return {f["tree"] for f in found["findings"]}
+
+    assert checked() == {"a", "b"} and checked("-t", "a") == {"a"}
+    bad = _run("plan", "-s", str(snap), "-t", "c")
+    assert bad.returncode == 2 and bad.stderr == (
+        "layout: error: no tree named 'c'\nlayout: hint: known trees: a, b\n")
