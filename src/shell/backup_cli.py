@@ -1,6 +1,6 @@
 """``layout backup …``, ``layout restore`` and ``layout drop``.
 
-Exit codes as documented in :mod:`layout_trees.shell.cli`: ``verify`` exits 1
+Exit codes as documented in :mod:`layout_trees.shell.exits`: ``verify`` exits 1
 when the guarantee does not hold (and names every leaf at fault), ``drop``
 exits 1 when it refuses, ``restore`` exits 1 when any leaf could not be
 restored, ``run`` exits 3 when btrbk or a target failed.

@@ -1,6 +1,6 @@
 """``layout check``: lint the layout trees and their configuration.
 
-Exit status (see also ``layout_trees.shell.cli``):
+Exit status (see also ``layout_trees.shell.exits``):
 
 ====  =====================================================================
 0     no error findings (warnings and notes may have been printed)

@@ -196,6 +196,7 @@ def full_command() -> LazyGroup:
 
 def main() -> None:
     """Entry point of the ``layout`` console script."""
+    cli_report.reset_verbosity()
     cli_report.run(lambda: command().main(args=sys.argv[1:], prog_name="layout",
                                           standalone_mode=False))
 

@@ -35,6 +35,12 @@ class Verbosity:
 STATE = Verbosity()
 
 
+def reset_verbosity() -> None:
+    """Forget the global options of an earlier invocation in this process."""
+    STATE.debug = STATE.quiet = STATE.verbose = False
+    log.clear_threshold()
+
+
 def set_verbosity(*, debug: bool | None = None, quiet: bool | None = None,
                   verbose: bool | None = None) -> None:
     """Record a global option (given before or after the subcommand) and apply it to

@@ -1,8 +1,8 @@
 """``layout persist`` and ``layout reload``: changing the trees on a running system.
 
-Registered on the main ``layout`` application by ``cli._register``.  The work
-is done by :mod:`.persist` and :mod:`.reload`; errors propagate to
-``cli.main``, which turns them into the documented exit codes.  ``reload``
+Registered on the main ``layout`` application when used (``cli.LAZY``).  The
+work is done by :mod:`.persist` and :mod:`.reload`; errors propagate to
+``cli_report.run``, which turns them into the documented exit codes.  ``reload``
 exits 1 when a change was left undone on purpose (a vanished leaf still in
 use, a mount point occupied by something else).
 """

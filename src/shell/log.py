@@ -33,6 +33,11 @@ def set_threshold(level: int) -> None:
     _OVERRIDE[:] = [level]
 
 
+def clear_threshold() -> None:
+    """Back to ``SYSTEMD_LOG_LEVEL``."""
+    _OVERRIDE.clear()
+
+
 _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 

@@ -363,3 +363,17 @@ def test_tree_limits_plan_and_check_to_the_named_trees(tmp_path: Path) -> None:
     bad = _run("plan", "-s", str(snap), "-t", "c")
     assert bad.returncode == 2 and bad.stderr == (
         "layout: error: no tree named 'c'\nlayout: hint: known trees: a, b\n")
+
+
+def test_global_options_do_not_outlive_their_invocation(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second `layout` run in the same process starts without the first one's -q."""
+    monkeypatch.setattr(sys, "argv", ["layout", "-q", "plan", "-s", "/nonexistent/snap"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert cli_report.STATE.quiet
+    monkeypatch.setattr(sys, "argv", ["layout", "plan", "-s", "/nonexistent/snap"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert not cli_report.STATE.quiet and log._OVERRIDE == []
+    capsys.readouterr()
