@@ -44,8 +44,12 @@ def metavar_of(p: Any) -> str | None:
         return "PATH"
     if kind in _NAMES:
         return _NAMES[kind]
-    click_type = getattr(getattr(p, "type", None), "name", None)
-    return str(click_type).upper() if click_type else "VALUE"
+    click_type = getattr(p, "type", None)  # a typer that still keeps click's types
+    choices = getattr(click_type, "choices", None)
+    if choices:
+        return "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"
+    name = getattr(click_type, "name", None)
+    return str(name).upper() if name else "VALUE"
 
 
 def _fix(p: Any) -> None:
