@@ -65,6 +65,16 @@ class LazyGroup(typer.core.TyperGroup):
             self.load(LAZY[cmd_name][0])
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.list_commands(ctx):
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx))
+            ctx.fail(f"No such command {name!r}."
+                     + (f" Did you mean {', '.join(map(repr, close))}?" if close else ""))
+        return super().resolve_command(ctx, args)
+
     def load(self, module: str) -> None:
         """Register the commands of ``module`` (conventional help, global options)."""
         import typer.main

@@ -294,6 +294,14 @@ def test_lazy_table_matches_the_commands() -> None:
             "backup", name
 
 
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    """`layout plna` is a usage error (exit 2) that suggests `plan`, as for subcommands."""
+    done = _run("plna")
+    assert done.returncode == 2
+    assert "No such command 'plna'. Did you mean 'plan'?" in done.stderr
+    assert "Did you mean 'status'?" in _run("backup", "stat").stderr
+
+
 def test_top_level_help_imports_no_command_module() -> None:
     """`layout --help` loads neither typer's rich nor any command module, and lists every
     command: the lazy root pays only for what runs."""
