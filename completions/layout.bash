@@ -34,14 +34,21 @@ _layout() {
         "audit/--config"|"audit/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "audit/--format"|"audit/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "backup plan/--config"|"backup plan/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "backup plan/--tree"|"backup plan/-t") return ;;
+        "backup plan/--format"|"backup plan/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "backup run/--config"|"backup run/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "backup run/--tree"|"backup run/-t") return ;;
         "backup run/--schedule") return ;;
         "backup status/--config"|"backup status/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "backup status/--tree"|"backup status/-t") return ;;
+        "backup status/--format"|"backup status/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "backup verify/--config"|"backup verify/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "backup verify/--tree"|"backup verify/-t") return ;;
         "backup verify/--max-age") return ;;
+        "backup verify/--format"|"backup verify/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "check/--config"|"check/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "check/--snapshot"|"check/-s") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "check/--tree"|"check/-t") return ;;
         "check/--format"|"check/-f") COMPREPLY=($(compgen -W "text json sarif github" -- "$cur")); return ;;
         "check/--explain") return ;;
         "demo/--workdir") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -57,35 +64,37 @@ _layout() {
         "persist/--config"|"persist/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "plan/--config"|"plan/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "plan/--snapshot"|"plan/-s") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "plan/--tree"|"plan/-t") return ;;
         "plan/--format"|"plan/-f") COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         "reload/--config"|"reload/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "restore/--from") return ;;
         "restore/--into") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        "restore/--tree") return ;;
+        "restore/--tree"|"restore/-t") return ;;
         "restore/--subvolume") return ;;
         "snapshot/--config"|"snapshot/-c") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "snapshot/--tree"|"snapshot/-t") return ;;
     esac
     case "$cmd" in
-        "") words="audit backup check demo diff drop generate lost persist plan reload restore snapshot --debug --version --help" ;;
+        "") words="audit backup check demo diff drop generate lost persist plan reload restore snapshot --debug --quiet -q --verbose -v --version --help" ;;
         "audit") words="--expect -e --snapshot -s --ignore -i --mounted --config -c --format -f --help" ;;
         "backup") words="exclude include plan run status verify --help" ;;
-        "backup exclude") words="--help"; files=1 ;;
-        "backup include") words="--help"; files=1 ;;
-        "backup plan") words="--config -c --json --help" ;;
-        "backup run") words="--config -c --tree -t --schedule --help" ;;
-        "backup status") words="--config -c --json --help" ;;
-        "backup verify") words="--config -c --max-age --json --help" ;;
-        "check") words="--config -c --snapshot -s --format -f --strict --verbose -v --list-rules --explain --help" ;;
+        "backup exclude") words="--dry-run -n --help"; files=1 ;;
+        "backup include") words="--dry-run -n --help"; files=1 ;;
+        "backup plan") words="--config -c --tree -t --format -f --help" ;;
+        "backup run") words="--config -c --tree -t --schedule --dry-run -n --help" ;;
+        "backup status") words="--config -c --tree -t --format -f --help" ;;
+        "backup verify") words="--config -c --tree -t --max-age --format -f --help" ;;
+        "check") words="--config -c --snapshot -s --tree -t --format -f --strict --verbose -v --list-rules --explain --help" ;;
         "demo") words="--workdir --keep --no-keep --help" ;;
         "diff") words="--config -c --format -f --volatile --help" ;;
-        "drop") words="--config -c --help"; files=1 ;;
+        "drop") words="--config -c --dry-run -n --help"; files=1 ;;
         "generate") words="--config -c --snapshot -s --help"; files=1 ;;
         "lost") words="--root --ignore -i --no-default-ignore --depth --format -f --help" ;;
         "persist") words="--config -c --dry-run -n --help"; files=1 ;;
-        "plan") words="--config -c --snapshot -s --format -f --digest --help" ;;
+        "plan") words="--config -c --snapshot -s --tree -t --format -f --digest --help" ;;
         "reload") words="--config -c --dry-run -n --help" ;;
-        "restore") words="--from --into --tree --subvolume --overwrite --help" ;;
-        "snapshot") words="--config -c --digest --help" ;;
+        "restore") words="--from --into --tree -t --subvolume --overwrite --dry-run -n --help" ;;
+        "snapshot") words="--config -c --tree -t --digest --help" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
     if [[ $files == 1 && $cur != -* ]]; then

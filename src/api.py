@@ -43,7 +43,8 @@ from .core.plan import Plan as Plan
 from .core.plan import make_plan
 from .core.plan_json import plan_document_from_data, plan_document_to_data
 
-SCHEMA_NAMES = ("snapshot", "plan", "manifest", "check", "diff", "audit", "lost")
+SCHEMA_NAMES = ("snapshot", "plan", "manifest", "check", "diff", "audit", "lost",
+                "backup-status", "backup-verify")
 """The documents with a JSON Schema in the package (``schemas/NAME.v1.schema.json``)."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from .backup import Coverage, Leaf, Manifest
 from .btrbk import BackupName, ListedSubvolume, backup_index, format_age, format_time
 from .check import show
+from .wording import count
 
 Listing = tuple[ListedSubvolume, ...] | str
 """What the shell saw in a directory: its subvolumes, or why it could not look."""
@@ -55,6 +56,8 @@ class VerifyFinding:
     path: tuple[str, ...]
     """Empty for a whole tree."""
     message: str
+    target: str | None = None
+    """The target a finding is about (its message names it too); None for the leaf itself."""
 
     @property
     def where(self) -> str:
@@ -109,8 +112,8 @@ def verify(manifest: Manifest, status: tuple[LeafStatus, ...], now: int,
     """Every way the guarantee fails at ``now`` for ``max_age`` seconds; empty when it holds."""
     findings: list[VerifyFinding] = []
 
-    def fail(tree: str, path: tuple[str, ...], message: str) -> None:
-        findings.append(VerifyFinding(tree, path, message))
+    def fail(tree: str, path: tuple[str, ...], message: str, target: str | None = None) -> None:
+        findings.append(VerifyFinding(tree, path, message, target))
 
     for tree in manifest.trees:
         if tree.error is not None:
@@ -135,14 +138,15 @@ def verify(manifest: Manifest, status: tuple[LeafStatus, ...], now: int,
                 "(btrfs send stops at subvolume boundaries); make them leaves of their own")
         for state in row.targets:
             if state.error is not None:
-                fail(leaf.tree, leaf.path, f"{state.target}: cannot be checked: {state.error}")
+                fail(leaf.tree, leaf.path, f"{state.target}: cannot be checked: {state.error}",
+                     state.target)
             elif state.latest is None:
-                fail(leaf.tree, leaf.path, f"{state.target}: no backup yet")
+                fail(leaf.tree, leaf.path, f"{state.target}: no backup yet", state.target)
             elif now - state.latest.time > max_age:
                 fail(
                     leaf.tree, leaf.path,
                     f"{state.target}: latest backup is {format_age(now - state.latest.time)} "
-                    f"old, more than {format_age(max_age)}")
+                    f"old, more than {format_age(max_age)}", state.target)
     return tuple(sorted(findings, key=lambda f: (f.tree, f.path, f.message)))
 
 
@@ -215,7 +219,7 @@ def manifest_to_text(manifest: Manifest) -> str:
             if leaf.nested and leaf.coverage is Coverage.COVERED:
                 lines.append(f"      not included: nested subvolume(s) {', '.join(leaf.nested)}")
     covered = len(manifest.covered())
-    lines.append(f"{covered} of {len(manifest.leaves)} leaves covered")
+    lines.append(f"{covered} of {count(len(manifest.leaves), 'leaf')} covered")
     if not covered:
         lines.append("nothing is protected: no leaf is covered by a backup policy")
     return "\n".join(lines) + "\n"
@@ -291,7 +295,7 @@ def run_summary(manifest: Manifest, status: tuple[LeafStatus, ...], trees: froze
               for leaf in skipped]
     for url, (fresh, total) in fresh_per_target(status, trees).items():
         why = f": not used: {unusable[url]}" if url in unusable else ""
-        lines.append(f"target {url}: {fresh} of {total} leaf/leaves backed up{why}")
-    lines.append(f"{done} leaf/leaves backed up to every target at {format_time(now)}, "
+        lines.append(f"target {url}: {fresh} of {count(total, 'leaf')} backed up{why}")
+    lines.append(f"{count(done, 'leaf')} backed up to every target at {format_time(now)}, "
                  f"{len(skipped)} not covered")
     return tuple(lines)

@@ -6,6 +6,7 @@ from typing import Any
 
 from .config import Config
 from .plan import Plan
+from .wording import count
 
 
 def plan_to_data(config: Config, plan: Plan) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def plan_to_text(config: Config, plan: Plan) -> str:
             lines.append("└── (no leaves)")
         lines.append("")
     skipped = sum(1 for s in plan.skips)
-    lines.append(f"{len(plan.mounts)} mount(s), {skipped} skipped, "
+    lines.append(f"{count(len(plan.mounts), 'mount')}, {skipped} skipped, "
                  f"{len(plan.directories)} director{'y' if len(plan.directories) == 1 else 'ies'} "
                  "to own")
     return "\n".join(lines) + "\n"

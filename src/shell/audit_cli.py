@@ -21,7 +21,9 @@ from ..core.documents import Document, canonical_json, read_document, snapshot_d
 from ..core.errors import LayoutError, UserError
 from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher, lost_to_data
 from ..core.plan import make_plan
-from .cli import ConfigOpt, Format
+from ..core.wording import count
+from .cli_options import ConfigOpt, Format, FormatOpt, config_arg
+from .cli_report import note, warn
 from .configfile import find_config, load_strict
 from .exits import EXIT_FINDINGS, EXIT_OK
 from .lost import self_mounts, walk_root
@@ -56,7 +58,7 @@ def _live(config: Path | None, fallback: Config | None = None) -> Document:
     (one rebuilt from a backup target) the expectation's own configuration is scanned."""
     if config is None and fallback is not None and find_config(None) is None:
         return snapshot_document(readable(scan(fallback)), fallback)
-    parsed = load_strict(str(config) if config else None)
+    parsed = load_strict(config_arg(config))
     return snapshot_document(readable(scan(parsed.config)), parsed.config)
 
 
@@ -72,10 +74,11 @@ def _print_changes(result: Diff, fmt: Format, a: str, b: str) -> None:
 
 
 def diff_cmd(
-    a: Annotated[str, typer.Argument(help="A snapshot, plan or manifest file; '-' or 'live'.")],
-    b: Annotated[str, typer.Argument(help="The same for the other side.")],
+    a: Annotated[str, typer.Argument(metavar="A",
+                                     help="A snapshot, plan or manifest file; '-' or 'live'.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="The same for the other side.")],
     config: ConfigOpt = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    format: FormatOpt = Format.text,
     volatile: Annotated[bool, typer.Option(
         "--volatile", help="Also compare fields that change by themselves (generation).")] = False,
 ) -> None:
@@ -90,16 +93,19 @@ def diff_cmd(
 
 def audit_cmd(
     expect: Annotated[str | None, typer.Option(
-        "--expect", "-e", help="Recorded snapshot, plan or backup manifest ('-' for stdin).")
+        "--expect", "-e", metavar="FILE",
+        help="Recorded snapshot, plan or backup manifest ('-' for stdin).")
     ] = None,
     snapshot: Annotated[str | None, typer.Option(
-        "--snapshot", "-s", help="Audit this snapshot file instead of scanning now.")] = None,
+        "--snapshot", "-s", metavar="FILE",
+        help="Audit this snapshot file instead of scanning now.")] = None,
     ignore: Annotated[list[str] | None, typer.Option(
-        "--ignore", "-i", help="Expected churn: a glob on tree:path (repeatable).")] = None,
+        "--ignore", "-i", metavar="GLOB",
+        help="Expected churn: a glob on tree:path (repeatable).")] = None,
     mounted: Annotated[bool, typer.Option(
         "--mounted", help="Compare what is mounted now with what the trees say.")] = False,
     config: ConfigOpt = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    format: FormatOpt = Format.text,
 ) -> None:
     """Compare the machine with a recorded expectation, or its mounts with its trees.
 
@@ -118,7 +124,7 @@ def audit_cmd(
         changes = audit_expect(expected, actual, ignore or ())
         lines += [c.text for c in changes]
     if mounted:
-        parsed = load_strict(str(config) if config else None)
+        parsed = load_strict(config_arg(config))
         snap = readable(scan(parsed.config, full=False))
         sources = {t.name: t.device for t in snap.trees}
         problems = audit_mounted(parsed.config, make_plan(parsed.config, snap),
@@ -130,8 +136,7 @@ def audit_cmd(
     else:
         for line in lines:
             typer.echo(line)
-        typer.echo(f"layout: {len(lines)} difference(s)" if drift else "layout: no drift",
-                   err=True)
+        note(count(len(lines), "difference") if drift else "no drift")
     raise typer.Exit(EXIT_FINDINGS if drift else EXIT_OK)
 
 
@@ -146,16 +151,18 @@ def _size(n: int) -> str:
 
 def lost_cmd(
     root: Annotated[Path, typer.Option(
-        "--root", help="The root filesystem to walk (for tests and chroots).")] = Path("/"),
+        "--root", metavar="PATH",
+        help="The root filesystem to walk (for tests and chroots).")] = Path("/"),
     ignore: Annotated[list[str] | None, typer.Option(
-        "--ignore", "-i", help="Also ignore this glob on paths below the root (repeatable).")
+        "--ignore", "-i", metavar="GLOB",
+        help="Also ignore this glob on paths below the root (repeatable).")
     ] = None,
     no_default_ignore: Annotated[bool, typer.Option(
         "--no-default-ignore", help="Do not ignore what the system regenerates at boot.")
     ] = False,
     depth: Annotated[int, typer.Option(
         "--depth", min=1, help="Group by this many leading path components.")] = DEFAULT_DEPTH,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    format: FormatOpt = Format.text,
 ) -> None:
     """What on the ephemeral root is outside every persisted path, largest first."""
     patterns = (() if no_default_ignore else DEFAULT_IGNORE) + tuple(ignore or ())
@@ -167,12 +174,13 @@ def lost_cmd(
                    nl=False)
         return
     for g in groups:
-        typer.echo(f"{_size(g.bytes):>10}  {g.files:>7} file(s)  {g.path}    # {g.persist}")
+        typer.echo(f"{_size(g.bytes):>10}  {count(g.files, 'file'):>13}  {g.path}    "
+                   f"# {g.persist}")
     total = sum(g.bytes for g in groups)
-    typer.echo(f"{_size(total)} in {sum(g.files for g in groups)} file(s) would be lost at "
-               "the next reboot", err=True)
+    note(f"{_size(total)} in {count(sum(g.files for g in groups), 'file')} would be lost at "
+         "the next reboot")
     for path in sorted(walked.unreadable):
-        typer.echo(f"layout: warning: {path}: could not be read", err=True)
+        warn(f"{path}: could not be read")
 
 
 def register(app: typer.Typer) -> None:

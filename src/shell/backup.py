@@ -39,6 +39,7 @@ from ..core.escape import escape_path
 from ..core.model import Snapshot, TreeStatus
 from ..core.mountinfo import MountEntry, containing_mount
 from ..core.paths import is_strictly_below
+from ..core.wording import count
 from . import btrfs
 from . import mounts as mounts_gateway
 from .backup_target import PendingListing, Target
@@ -228,8 +229,9 @@ def run_backup(live: Live, names: set[str], *, progress: bool = False,
                 say(f"target {url}: not used in this run: {exc.message}")
         trees = sorted({leaf.tree for leaf in leaves})
         for number, tree in enumerate(trees, 1):
-            count = sum(1 for leaf in leaves if leaf.tree == tree)
-            say(f"tree {tree}: backing up {count} leaf/leaves ({number} of {len(trees)} trees)")
+            leaf_count = sum(1 for leaf in leaves if leaf.tree == tree)
+            say(f"tree {tree}: backing up {count(leaf_count, 'leaf')} ({number} of {len(trees)} "
+                "trees)")
             started = time.monotonic()
             failed, tree_hint = _run_btrbk(manifest, tops, tree, frozenset(unusable), progress)
             errors += failed
@@ -274,11 +276,14 @@ def find_leaf(live: Live, path: str) -> tuple[str, tuple[str, ...]]:
                     "give the path of a leaf, e.g. /path/to/tree/a/@cache")
 
 
-def set_override(path: str, value: str | None) -> None:
-    """Set (``skip``) or remove the backup attribute of the subvolume at ``path``."""
+def set_override(path: str, value: str | None, *, dry_run: bool = False) -> None:
+    """Set (``skip``) or remove the backup attribute of the subvolume at ``path``;
+    ``dry_run``: only check that it could be."""
     if not os.path.isdir(path) or not btrfs.is_subvolume(path):
         raise UserError(f"{path}: not a btrfs subvolume",
                         "give the path of a leaf, e.g. /path/to/tree/a/@cache")
+    if dry_run:
+        return
     try:
         btrfs.set_backup_attr(path, value)
     except OSError as exc:

@@ -1,6 +1,6 @@
 """``layout check``: lint the layout trees and their configuration.
 
-Exit status (see also ``layout_trees.shell.cli``):
+Exit status (see also ``layout_trees.shell.exits``):
 
 ====  =====================================================================
 0     no error findings (warnings and notes may have been printed)
@@ -33,6 +33,8 @@ from ..core.check_report import (
 )
 from ..core.config import ParsedConfig
 from ..core.model import Snapshot
+from .cli_options import ConfigOpt, SnapshotOpt, TreeOpt
+from .cli_report import STATE
 from .configfile import load_config
 from .exits import EXIT_FINDINGS, EXIT_OK
 
@@ -52,12 +54,16 @@ def read_config(explicit: str | None) -> ParsedConfig:
     return load_config(explicit, required=True, unparsable_is_problem=True)
 
 
-def _checked_world(config_path: Path | None,
-                   snapshot_path: Path | None) -> tuple[ParsedConfig, Snapshot]:
+def _checked_world(config_path: Path | None, snapshot_path: Path | None,
+                   trees: list[str] | None = None) -> tuple[ParsedConfig, Snapshot]:
     """The configuration and snapshot to check; a live scan also gets its crossings."""
-    from .cli import gather
+    import dataclasses
 
-    config, snapshot, parsed = gather(config_path, snapshot_path, unparsable_is_problem=True)
+    from .plan_cli import gather
+
+    config, snapshot, parsed = gather(config_path, snapshot_path, unparsable_is_problem=True,
+                                      trees=trees)
+    parsed = dataclasses.replace(parsed, config=config)
     if snapshot_path is not None:
         return parsed, snapshot
     from ..core.plan import make_plan
@@ -80,13 +86,9 @@ def _colour() -> bool:
 
 
 def check_command(
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", readable=False,
-        help="Configuration file (default: the usual search, see README).")
-    ] = None,
-    snapshot: Annotated[Path | None, typer.Option(
-        "--snapshot", "-s", help="Check a JSON snapshot ('layout snapshot') instead of scanning; "
-        "needs neither btrfs nor root.")] = None,
+    config: ConfigOpt = None,
+    snapshot: SnapshotOpt = None,
+    tree: TreeOpt = None,
     format: Annotated[CheckFormat, typer.Option(
         "--format", "-f", help="text, json, sarif (2.1.0) or github (workflow commands).")
     ] = CheckFormat.text,
@@ -110,7 +112,7 @@ def check_command(
     if explain is not None:
         typer.echo(rule_of(explain).explain(), nl=False)
         raise typer.Exit(EXIT_OK)
-    parsed, snap = _checked_world(config, snapshot)
+    parsed, snap = _checked_world(config, snapshot, tree)
     targets: tuple[tuple[str, str], ...] = ()
     zones = None
     if snapshot is None and any(t.backup for t in parsed.config.trees):
@@ -128,7 +130,8 @@ def check_command(
         out = report_to_github(report)
     else:
         trees = tuple((t.name, t.path, t.destination) for t in parsed.config.trees)
-        out = report_to_text(report, verbose=verbose, colour=_colour(), trees=trees)
+        out = report_to_text(report, verbose=verbose or STATE.verbose, colour=_colour(),
+                             trees=trees)
     typer.echo(out, nl=False)
     raise typer.Exit(EXIT_FINDINGS if report.failed(strict) else EXIT_OK)
 

@@ -1,32 +1,124 @@
 """``layout``: the command-line interface.
 
-This module turns errors into exit codes for every ``layout`` command; the
-codes themselves, documented in the README, live in ``exits.py``.
+Theory of operation.  ``cli.app`` is the root; each family of commands lives
+in its own module (``plan_cli``, ``check_cli``, ``backup_cli``, …) with a
+``register(app)``.  The root knows the families by name (:data:`LAZY`) and
+imports a module only when one of its commands runs or shows its help, so
+``layout --help`` and ``layout reload`` do not pay for the backup code.
+Options shared by several commands are declared once in ``cli_options``;
+every message and every exit status leaves through ``cli_report``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, NoReturn
+import sys
+from functools import cache
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
-from ..core.config import Config, ParsedConfig
-from ..core.errors import EnvironmentProblem, LayoutError, SnapshotError
-from ..core.model import Snapshot
-from ..core.plan import make_plan
-from ..core.plan_report import plan_to_text
-from ..core.snapshot_json import dump_snapshot, load_snapshot
-from .configfile import load_config, load_strict, read_document, strict
-from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, exit_code
-from .files import write_generated
-from .privilege import readable, require_root
-from .scan import scan
+from . import cli_report
+from .cli_help import add_options, conventional
+from .exits import EXIT_OK
+
+LAZY: dict[str, tuple[str, str]] = {
+    "plan": ("plan_cli", "Show what would be mounted where, and why anything is skipped. Writes "
+                         "nothing."),
+    "snapshot": ("plan_cli", "Print the scan of the layout trees as a canonical JSON document."),
+    "generate": ("plan_cli", "Write the units the boot-time generator would write, for "
+                             "inspection."),
+    "demo": ("plan_cli", "Build an example layout tree on a loopback btrfs image, generate its "
+                         "units and mount them."),
+    "check": ("check_cli", "Lint the layout trees and their configuration (exit 1 on "
+                           "errors)."),
+    "restore": ("restore_cli", "Rebuild a layout tree from a backup target alone (its stored "
+                               "manifest and backups)."),
+    "drop": ("restore_cli", "Delete a leaf, only once its latest state is on every target of its "
+                            "policy and nothing uses it."),
+    "persist": ("live_cli", "Turn an existing directory into a persisted leaf, live: copy it into"
+                            " a new subvolume of its tree and mount that in its place."),
+    "reload": ("live_cli", "Mount leaves added since boot and unmount leaves removed (unless in "
+                           "use)."),
+    "diff": ("audit_cli", "Compare two snapshots, plans or backup manifests; exit 1 when they "
+                          "differ."),
+    "audit": ("audit_cli", "Compare the machine with a recorded expectation, or its mounts with "
+                           "its trees."),
+    "lost": ("audit_cli", "What on the ephemeral root is outside every persisted path, largest "
+                          "first."),
+    "backup": ("backup_cli", "Back up the leaves of the layout trees with btrbk."),
+}
+"""Every command of ``layout``, in the order ``--help`` lists them: the module that
+registers it and its short help (a test keeps it equal to what the module says)."""
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The root command: lists every command of :data:`LAZY`, imports a module on use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*LAZY, *(n for n in self.commands if n not in LAZY)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            self.load(LAZY[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.list_commands(ctx):
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx))
+            ctx.fail(f"No such command {name!r}."
+                     + (f" Did you mean {', '.join(map(repr, close))}?" if close else ""))
+        return super().resolve_command(ctx, args)
+
+    def load(self, module: str) -> None:
+        """Register the commands of ``module`` (conventional help, global options)."""
+        import typer.main
+
+        family = typer.Typer(add_completion=False, rich_markup_mode=None)
+        family.callback()(_nothing)  # a group even for a module with one command
+        importlib.import_module(f"{__package__}.{module}").register(family)
+        for name, cmd in typer.main.get_command(family).commands.items():
+            add_options(cmd, _global_params(), include_root=True)
+            self.commands[name] = conventional(cmd)
+
+    def load_all(self) -> LazyGroup:
+        """Every command loaded (for the man pages and completions)."""
+        for module in dict.fromkeys(m for m, _ in LAZY.values()):
+            self.load(module)
+        return self
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is None:
+                rows.append((name, _short(LAZY[name][1], limit)))
+            elif not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _short(text: str, limit: int) -> str:
+    """``text`` shortened as click shortens a command's help for a listing."""
+    click_core = sys.modules[typer.core.TyperGroup.__mro__[1].__module__]
+    shorten = getattr(click_core, "make_default_short_help", None)
+    return str(shorten(text, limit)) if shorten is not None else text
+
+
+def _nothing() -> None:
+    pass
+
 
 app = typer.Typer(
     name="layout",
+    cls=LazyGroup,
     help="Mount, back up and check btrfs layout trees.",
     epilog="Commands that change the machine need root, their dry runs too. The others "
     "(plan, snapshot, generate, check, diff, audit, lost) run as any user and stop, exit "
@@ -34,78 +126,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-STATE = {"debug": False}
-
-
-class Format(StrEnum):
-    """The output formats of ``layout plan --format``."""
-
-    text = "text"
-    json = "json"
-
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", readable=False,
-                 help="Configuration file (default: search /etc, see README)."),
-]
-SnapshotOpt = Annotated[
-    Path | None,
-    typer.Option("--snapshot", "-s", help="Plan from a JSON snapshot instead of scanning."),
-]
-
-
-def print_error(message: str, hint: str | None = None) -> None:
-    """An error as ``layout`` prints it: one line, and one more for the hint."""
-    typer.echo(f"layout: error: {message}", err=True)
-    if hint:
-        typer.echo(f"layout: hint: {hint}", err=True)
-
-
-def fail(message: str, hint: str | None = None, code: int = EXIT_USAGE) -> NoReturn:
-    """Stop a command with an error message and ``code``."""
-    print_error(message, hint)
-    raise typer.Exit(code)
-
-
-def warn_problems(parsed: ParsedConfig) -> None:
-    for problem in parsed.problems:
-        hint = f" (hint: {problem.hint})" if problem.hint else ""
-        typer.echo(f"layout: warning: {problem.message}{hint}", err=True)
-
-
-def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
-    """A snapshot file (``-``: standard input); any failure is one SnapshotError line."""
-    text = read_document(str(path), SnapshotError, "snapshot")
-    try:
-        return load_snapshot(text)
-    except SnapshotError as exc:
-        if exc.message.startswith(str(path)):
-            raise
-        raise SnapshotError(f"{path}: {exc.message}", exc.hint) from None
-
-
-def gather(config_path: Path | None, snapshot_path: Path | None,
-           full: bool = True, *, unparsable_is_problem: bool = False,
-           ) -> tuple[Config, Snapshot, ParsedConfig]:
-    """The configuration and a snapshot: scanned live, or read from a file.  With
-    ``unparsable_is_problem`` (``layout check``) see ``configfile.load_config``."""
-    if snapshot_path is not None:
-        snapshot, embedded = read_snapshot(snapshot_path)
-        if config_path is not None:
-            parsed = load_config(str(config_path), required=True,
-                                 unparsable_is_problem=unparsable_is_problem)
-        elif embedded is not None:
-            parsed = embedded
-        else:
-            fail(f"{snapshot_path}: the snapshot has no configuration",
-                 "pass --config FILE as well")
-        return parsed.config, snapshot, parsed if unparsable_is_problem else strict(parsed)
-    parsed = load_config(str(config_path) if config_path else None, required=True,
-                         unparsable_is_problem=unparsable_is_problem)
-    parsed = parsed if unparsable_is_problem else strict(parsed)
-    return parsed.config, readable(scan(parsed.config, full=full)), parsed
 
 
 def _print_version(value: bool) -> None:
@@ -119,146 +141,77 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
+def _debug(value: bool) -> None:
+    cli_report.set_verbosity(debug=value)
+
+
+def _quiet(value: bool) -> None:
+    cli_report.set_verbosity(quiet=value)
+
+
+def _verbose(value: bool) -> None:
+    cli_report.set_verbosity(verbose=value)
+
+
+DebugOpt = Annotated[bool, typer.Option(
+    "--debug", help="Show tracebacks on errors, and debug messages.", callback=_debug,
+    expose_value=False)]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print only errors and the result: no warnings or notes.",
+    callback=_quiet, expose_value=False)]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Print more: debug messages such as the commands run.",
+    callback=_verbose, expose_value=False)]
+
+
+def _global_options(debug: DebugOpt = False, quiet: QuietOpt = False,
+                    verbose: VerboseOpt = False) -> None:
+    """The options every command accepts, before or after its name."""
+
+
 @app.callback()
 def main_callback(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: DebugOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     version: Annotated[bool, typer.Option(
         "--version", help="Print the version and exit.", callback=_print_version,
         is_eager=True)] = False,
 ) -> None:
-    STATE["debug"] = debug
+    pass
 
 
-@app.command()
-def plan(
-    config: ConfigOpt = None,
-    snapshot: SnapshotOpt = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
-    digest: Annotated[bool, typer.Option(
-        "--digest", help="Print the sha256 of the canonical JSON plan instead.")] = False,
-) -> None:
-    """Show what would be mounted where, and why anything is skipped. Writes nothing."""
-    cfg, snap, parsed = gather(config, snapshot, full=False)
-    warn_problems(parsed)
-    result = make_plan(cfg, snap)
-    if digest or format is Format.json:
-        from ..api import digest as digest_of
-        from ..core.plan_json import dump_plan
+@cache
+def _global_params() -> tuple[Any, ...]:
+    import typer.main
 
-        text = dump_plan(cfg, result)
-        typer.echo(digest_of(text) if digest else text, nl=digest)
-    else:
-        typer.echo(plan_to_text(cfg, result), nl=False)
+    helper = typer.Typer(add_completion=False)
+    helper.command()(_global_options)
+    return tuple(typer.main.get_command(helper).params)
 
 
-@app.command("snapshot")
-def snapshot_cmd(config: ConfigOpt = None, digest: Annotated[bool, typer.Option(
-        "--digest", help="Print the sha256 of the canonical JSON instead.")] = False) -> None:
-    """Print the scan of the layout trees as a canonical JSON document."""
-    parsed = load_strict(str(config) if config else None)
-    text = dump_snapshot(readable(scan(parsed.config)), parsed.config)
-    if digest:
-        from ..api import digest as digest_of
+@cache
+def command() -> LazyGroup:
+    """The click command tree of ``layout``, as it runs and as its help shows it:
+    conventional metavars, and the global options on every subcommand (each family of
+    commands is loaded when first used)."""
+    import typer.main
 
-        text = digest_of(text) + "\n"
-    typer.echo(text, nl=False)
-
-
-@app.command()
-def generate(
-    directory: Annotated[Path, typer.Argument(help="Directory to write the units into.")],
-    config: ConfigOpt = None,
-    snapshot: SnapshotOpt = None,
-) -> None:
-    """Write the units the boot-time generator would write, for inspection."""
-    from .generator import unit_files
-    from .log import Log
-
-    cfg, snap, parsed = gather(config, snapshot, full=False)
-    warn_problems(parsed)
-    result, files = unit_files(cfg, snap, Log("layout"))
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"{directory}: cannot create: {exc.strerror}", code=EXIT_ENVIRONMENT)
-    failures = write_generated(str(directory), files)
-    for path, exc in failures:
-        typer.echo(f"layout: error: {directory / path}: {exc.strerror or exc}", err=True)
-    typer.echo(f"wrote {len(files) - len(failures)} file(s) for {len(result.mounts)} mount(s) "
-               f"to {directory}")
-    if failures:
-        raise typer.Exit(EXIT_ENVIRONMENT)
+    root = typer.main.get_command(app)
+    assert isinstance(root, LazyGroup)
+    return conventional(root)
 
 
-@app.command()
-def demo(
-    workdir: Annotated[Path, typer.Option(help="Where to put the demo image and files.")] = Path(
-        "/var/tmp/layout-trees-demo"),
-    keep: Annotated[bool, typer.Option(help="Leave the demo image mounted.")] = False,
-) -> None:
-    """Build an example layout tree on a loopback btrfs image, generate its units and mount them."""
-    from .demo import run_demo
-
-    require_root()
-    run_demo(workdir, keep=keep)
-
-
-# Subcommands that live in their own modules.
-def _register() -> None:
-    import importlib
-
-    for module in ("check_cli", "backup_cli", "restore_cli", "live_cli", "audit_cli"):
-        try:
-            mod = importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{module}":
-                raise
-            continue
-        mod.register(app)
-
-
-_register()
-
-
-# typer may bring its own copy of click (it does from 0.2x on): find the base
-# class of usage errors through typer, so that no separate click is needed.
-_CLICK_ERRORS = tuple(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+def full_command() -> LazyGroup:
+    """:func:`command` with every command loaded."""
+    return command().load_all()
 
 
 def main() -> None:
     """Entry point of the ``layout`` console script."""
-    try:
-        # Without standalone mode, click returns the status of typer.Exit instead of raising.
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            raise SystemExit(code)
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except _CLICK_ERRORS as exc:  # bad arguments: click's message, exit status 2
-        exc.show()
-        raise SystemExit(EXIT_USAGE) from None
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("layout: aborted", err=True)
-        raise SystemExit(130) from None
-    except LayoutError as exc:
-        _report(exc)
-    except PermissionError as exc:
-        _report(EnvironmentProblem(f"{exc.filename or ''}: permission denied", "run as root"))
-    except Exception as exc:
-        if STATE["debug"]:
-            raise
-        typer.echo(f"layout: internal error: {type(exc).__name__}: {exc}", err=True)
-        typer.echo("layout: hint: run again with --debug for the traceback", err=True)
-        raise SystemExit(EXIT_BUG) from None
-    raise SystemExit(EXIT_OK)
-
-
-def _report(exc: LayoutError) -> NoReturn:
-    if STATE["debug"]:
-        raise exc
-    print_error(exc.message, exc.hint)
-    raise SystemExit(exit_code(exc))
+    cli_report.reset_verbosity()
+    cli_report.run(lambda: command().main(args=sys.argv[1:], prog_name="layout",
+                                          standalone_mode=False))
 
 
 if __name__ == "__main__" and os.environ.get("LAYOUT_NO_MAIN") is None:

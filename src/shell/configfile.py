@@ -31,6 +31,7 @@ from ..core.config import (
     parse_toml_document,
 )
 from ..core.errors import ConfigError, LayoutError, UserError
+from ..core.wording import count
 
 DEFAULT_PATHS = (
     "/etc/layout-trees.toml",
@@ -203,7 +204,7 @@ def strict(parsed: ParsedConfig) -> ParsedConfig:
     source = parsed.config.source or first.where
     message = first.message if first.message.startswith(source) else f"{source}: {first.message}"
     hint = (first.hint + "; " if first.hint else "") + (
-        f"{more} more problem(s): 'layout check' lists them" if more
+        f"{count(more, 'more problem')}: 'layout check' lists them" if more
         else "'layout check' shows the configuration's problems")
     raise ConfigError(message, hint)
 

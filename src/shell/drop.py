@@ -163,17 +163,18 @@ def _open_leaf(path: str) -> tuple[int, str, int]:
     return parent_fd, name, leaf_fd
 
 
-def drop(live: Live, path: str) -> Dropped:
-    """Delete the leaf at ``path``; :class:`Refused` (with every reason) when it may not be."""
+def drop(live: Live, path: str, dry_run: bool = False) -> Dropped:
+    """Delete the leaf at ``path``; :class:`Refused` (with every reason) when it may not be.
+    ``dry_run``: every check, and no deletion."""
     try:
-        return _drop(live, path)
+        return _drop(live, path, dry_run)
     except OSError as exc:
         where = exc.filename if isinstance(exc.filename, str) else path
         raise EnvironmentProblem(f"{where}: {exc.strerror or exc}",
                                  "nothing was deleted; fix the cause and run it again") from None
 
 
-def _drop(live: Live, path: str) -> Dropped:
+def _drop(live: Live, path: str, dry_run: bool) -> Dropped:
     parent_fd, name, leaf_fd = _open_leaf(path)
     with opened(parent_fd), opened(leaf_fd):
         if os.fstat(leaf_fd).st_ino != btrfs.SUBVOLUME_INODE:
@@ -191,9 +192,11 @@ def _drop(live: Live, path: str) -> Dropped:
                             "in no backup (btrfs send stops at them)",
                             "delete or move them first, or make them leaves of their own")
         reasons = list(_busy(path, leaf_fd, leaf, facts))
-        reasons += _backup_reasons(live, tree, leaf, leaf_fd)
+        reasons += _backup_reasons(live, tree, leaf, leaf_fd, dry_run)
         if reasons:
             raise Refused(path, tuple(reasons))
+        if dry_run:
+            return Dropped(path, leaf.policy.targets if leaf.policy else ())
         try:
             btrfs.delete_subvolume_by_id(parent_fd, int(facts["id"]))
         except OSError as exc:
@@ -220,7 +223,8 @@ def _busy(path: str, leaf_fd: int, leaf: Leaf, facts: dict[str, object]) -> tupl
     return ()
 
 
-def _backup_reasons(live: Live, tree: str, leaf: Leaf, leaf_fd: int) -> tuple[str, ...]:
+def _backup_reasons(live: Live, tree: str, leaf: Leaf, leaf_fd: int,
+                    dry_run: bool = False) -> tuple[str, ...]:
     if leaf.policy is None:
         return drop_check(leaf, None, (), {}, None)
     targets = list_dirs(leaf.policy.targets)
@@ -228,7 +232,8 @@ def _backup_reasons(live: Live, tree: str, leaf: Leaf, leaf_fd: int) -> tuple[st
     try:
         with top_levels(scanned_trees(live, {tree})) as tops:
             snaps_dir = os.path.join(tops[tree], leaf.policy.snapshot_dir)
-            remove_stale_checks(snaps_dir)
+            if not dry_run:  # what an interrupted check left behind
+                remove_stale_checks(snaps_dir)
             listing = snapshot_listings(live, tops).get(tree, ())
             snaps = () if isinstance(listing, str) else listing
             latest = latest_own_snapshot(leaf.snapshot_name, leaf.uuid, snaps)

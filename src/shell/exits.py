@@ -10,6 +10,7 @@ run (``python3 -m layout_trees.shell.reload``/``persist``) share these codes:
 2     bad input: configuration, snapshot, arguments
 3     the machine is not as needed: missing tool, no permission, not btrfs
 70    internal error (a bug)
+130   interrupted (Ctrl-C)
 ====  =====================================================================
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from ..core.errors import LayoutError, UserError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_BUG = 0, 1, 2, 3, 70
+EXIT_INTERRUPTED = 130
 
 
 def exit_code(exc: LayoutError) -> int:

@@ -1,8 +1,8 @@
 """``layout persist`` and ``layout reload``: changing the trees on a running system.
 
-Registered on the main ``layout`` application by ``cli._register``.  The work
-is done by :mod:`.persist` and :mod:`.reload`; errors propagate to
-``cli.main``, which turns them into the documented exit codes.  ``reload``
+Registered on the main ``layout`` application when used (``cli.LAZY``).  The
+work is done by :mod:`.persist` and :mod:`.reload`; errors propagate to
+``cli_report.run``, which turns them into the documented exit codes.  ``reload``
 exits 1 when a change was left undone on purpose (a vanished leaf still in
 use, a mount point occupied by something else).
 """
@@ -14,18 +14,8 @@ from typing import Annotated
 
 import typer
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", readable=False,
-                 help="Configuration file (default: search /etc, see README)."),
-]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", "-n", help="Show what would be done; change nothing."),
-]
-
-
-def _say(line: str) -> None:
-    typer.echo(line)
+from .cli_options import ConfigOpt, DryRunOpt, config_arg
+from .cli_report import say as _say
 
 
 def persist_cmd(
@@ -40,7 +30,7 @@ def persist_cmd(
 
     require_root()
     existing(str(path))
-    persist(str(path), str(config) if config else None, dry_run=dry_run, say=_say)
+    persist(str(path), config_arg(config), dry_run=dry_run, say=_say)
 
 
 def reload_cmd(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
@@ -49,7 +39,7 @@ def reload_cmd(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
     from .reload import reload
 
     require_root()
-    status = reload(str(config) if config else None, dry_run=dry_run, say=_say)
+    status = reload(config_arg(config), dry_run=dry_run, say=_say)
     if status:
         raise typer.Exit(status)
 

@@ -28,6 +28,19 @@ def _level_from_env() -> int:
     return LEVELS.get(raw, LEVELS["info"])
 
 
+_OVERRIDE: list[int] = []
+
+
+def set_threshold(level: int) -> None:
+    """Override ``SYSTEMD_LOG_LEVEL`` for every logger of this process (``layout -v``/``-q``)."""
+    _OVERRIDE[:] = [level]
+
+
+def clear_threshold() -> None:
+    """Back to ``SYSTEMD_LOG_LEVEL``."""
+    _OVERRIDE.clear()
+
+
 _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -57,7 +70,7 @@ class Log:
 
     def log(self, level: int, message: str) -> None:
         self.counts[level] = self.counts.get(level, 0) + 1
-        if level > self.threshold:
+        if level > (_OVERRIDE[0] if _OVERRIDE else self.threshold):
             return
         message = one_line(message)
         if self._kmsg_fd is not None:

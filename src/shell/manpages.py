@@ -25,6 +25,7 @@ from typing import Any
 from ..core.config import PROTOTYPE_TABLE, TREE_TABLE
 from ..core.policy import POLICY_TABLE
 from . import configfile
+from .cli_help import is_global, metavar_of
 from .exits import EXIT_BUG, EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 
 
@@ -76,13 +77,11 @@ def _param(p: Any) -> Param:
     is_flag = bool(getattr(p, "is_flag", False))
     name = str(p.name or "").upper()
     if is_argument:
-        metavar: str | None = p.metavar or name
+        metavar: str | None = metavar_of(p) or name
         opts: tuple[str, ...] = (metavar or name,)
     else:
         opts = tuple(p.opts)
-        metavar = None if is_flag else (
-            p.metavar or ("[" + "|".join(choices) + "]" if choices else
-                          "PATH" if is_path else name))
+        metavar = None if is_flag else metavar_of(p)
     return Param(opts, tuple(getattr(p, "secondary_opts", ()) or ()),
                  " ".join(str(getattr(p, "help", "") or "").split()), metavar, choices,
                  is_path, is_argument, bool(p.required))
@@ -90,23 +89,22 @@ def _param(p: Any) -> Param:
 
 def command_tree() -> tuple[Command, ...]:
     """Every command of ``layout``, parents before their subcommands, by name."""
-    import typer.main
-
-    from .cli import app
+    from .cli import full_command as command
 
     found: list[Command] = []
 
     def walk(cmd: Any, path: tuple[str, ...]) -> None:
         subs = dict(getattr(cmd, "commands", {}) or {})
         visible = tuple(sorted(n for n, c in subs.items() if not getattr(c, "hidden", False)))
-        params = tuple(_param(p) for p in cmd.params if not getattr(p, "hidden", False))
+        params = tuple(_param(p) for p in cmd.params
+                       if not getattr(p, "hidden", False) and not is_global(p))
         params += (Param(("--help",), (), "Show the help and exit.", None, (), False, False,
                          False),)
         found.append(Command(path, str(cmd.help or "").strip(), params, visible))
         for name in visible:
             walk(subs[name], (*path, name))
 
-    walk(typer.main.get_command(app), ())
+    walk(command(), ())
     return tuple(found)
 
 

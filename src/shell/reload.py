@@ -44,6 +44,7 @@ from ..core.persist import PathFacts, crossings_of, mount_destination
 from ..core.plan import DirectorySpec, Mount, Plan, make_plan
 from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts, pinned_options
 from ..core.watch import watch_unit_name
+from ..core.wording import count
 from . import btrfs
 from .beneath import components, open_beneath, open_directory
 from .configfile import load_strict
@@ -317,7 +318,7 @@ def execute(config: Config, plan: ReloadPlan, *, systemd: bool,
             if tree.watch and not start_unit_quietly(watch_unit_name(tree.name)):
                 say(f"warning: cannot start {watch_unit_name(tree.name)}")
     if not plan.changes:
-        say(f"nothing to do: {len(plan.unchanged)} leaf mount(s) as planned")
+        say(f"nothing to do: {count(len(plan.unchanged), 'leaf mount')} as planned")
     return status
 
 
@@ -349,7 +350,7 @@ def reload(config_path: str | None = None, *, dry_run: bool = False,
     for note in plan.notes:
         say(f"note: {note}")
     if not plan.changes:
-        say(f"nothing to do: {len(plan.unchanged)} leaf mount(s) as planned")
+        say(f"nothing to do: {count(len(plan.unchanged), 'leaf mount')} as planned")
     return EXIT_OK
 
 

@@ -361,6 +361,39 @@ def _remove_incomplete(snaps_fd: int, name: str) -> None:
     btrfs.delete_subvolume(fd_path(snaps_fd, name))
 
 
+def _preview(run: _Restore, into: str, exists: bool, snapshot_dir: str,
+             listing: tuple[ListedSubvolume, ...], leaves: tuple[Leaf, ...]) -> RestoreReport:
+    """The steps a restore would take, said with "would"; nothing is created or received.
+    What is already at ``into`` is looked at (read only); a missing directory is empty."""
+    local: tuple[ListedSubvolume, ...] = ()
+    existing: dict[tuple[str, ...], LocalLeaf] = {}
+    if exists:
+        with top_levels({"into": into}) as tops, opened(open_dir(tops["into"])) as top_fd:
+            try:
+                snaps_fd = open_below(top_fd, snapshot_dir.split("/"), tops["into"])
+            except FileNotFoundError:
+                snaps_fd = None
+            if snaps_fd is not None:
+                with opened(snaps_fd), opened(open_dir(into)) as into_fd:
+                    local = Target(fd_path(snaps_fd)).listing()
+                    by_uuid: dict[str | None, str] = {
+                        s.uuid: s.name for s in local if s.read_only and s.received_uuid}
+                    with _undoable(run.say) as undo:
+                        existing = run.existing(into_fd, into, snaps_fd, by_uuid, leaves, undo)
+    tree = run.tree
+    for d in sorted(tree.directories, key=lambda d: d.path):
+        wanted = run.wanted is None or d.path == run.wanted[:len(d.path)]
+        if wanted and not os.path.lexists(os.path.join(into, *d.path)):
+            run.say(f"{'would':6} {tree.name}:{'/'.join(d.path)}: create "
+                    f"{'subvolume' if d.subvolume else 'directory'}")
+    for step in plan_restore(run.manifest, tree.name, listing, local, existing, run.wanted,
+                             run.overwrite):
+        run.report.steps.append((step, None))
+        mark = "FAILED" if step.error else "would"
+        run.say(f"{mark:6} {tree.name}:{step.leaf.relpath}: {step.message}")
+    return run.report
+
+
 def _oserror(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         name = exc.filename if isinstance(exc.filename, str) else ""
@@ -370,11 +403,12 @@ def _oserror(exc: BaseException) -> str:
 
 def restore(url: str, into: str, tree_name: str | None = None,
             subvolume: str | None = None, overwrite: bool = False,
-            say: Callable[[str], None] = print) -> RestoreReport:
-    """Restore ``tree_name`` (or only leaf ``subvolume``) from ``url`` into ``into``."""
+            say: Callable[[str], None] = print, dry_run: bool = False) -> RestoreReport:
+    """Restore ``tree_name`` (or only leaf ``subvolume``) from ``url`` into ``into``;
+    ``dry_run``: say what would be restored and change nothing."""
     with interruptible(), exclusive():
         try:
-            return _restore(url, into, tree_name, subvolume, overwrite, say)
+            return _restore(url, into, tree_name, subvolume, overwrite, say, dry_run)
         except OSError as exc:
             raise EnvironmentProblem(f"restore stopped: {_oserror(exc)}",
                                      "fix the cause and run the command again: it resumes"
@@ -407,7 +441,8 @@ def _missing_parents(parent: str) -> tuple[str, list[str]]:
 
 
 def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
-             overwrite: bool, say: Callable[[str], None]) -> RestoreReport:
+             overwrite: bool, say: Callable[[str], None], dry_run: bool = False
+             ) -> RestoreReport:
     target = Target(url)
     manifest = read_manifest(target)
     tree = pick_tree(manifest, tree_name)
@@ -426,6 +461,10 @@ def _restore(url: str, into: str, tree_name: str | None, subvolume: str | None,
     by_name = {s.name: s for s in listing}
     run = _Restore(target, manifest, tree, wanted, overwrite, say)
     leaves = select_leaves(manifest, tree.name, wanted)
+    if dry_run:
+        if missing:
+            say(f"{'would':6} create {parent}")
+        return _preview(run, into, exists, snapshot_dir, listing, leaves)
     if missing:
         with opened(open_dir(base)) as base_fd:
             os.close(open_below(base_fd, missing, base, make=0o755))

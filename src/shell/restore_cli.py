@@ -14,28 +14,36 @@ from typing import Annotated
 
 import typer
 
+from ..core.errors import UserError
+from .cli_options import ConfigOpt, DryRunOpt, TreeOpt, config_arg
+from .cli_report import print_errors, say
 from .exits import EXIT_FINDINGS
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", readable=False,
-                                                  help="Configuration file.")]
 
 
 def restore_cmd(
-    source: Annotated[str, typer.Option("--from", help="Backup target: /dir or ssh://…")],
-    into: Annotated[Path, typer.Option("--into", help="Where the tree root goes (btrfs).")],
-    tree: Annotated[str | None, typer.Option("--tree", help="Tree to restore.")] = None,
+    source: Annotated[str, typer.Option("--from", metavar="TARGET",
+                                        help="Backup target: /dir or ssh://…")],
+    into: Annotated[Path, typer.Option("--into", metavar="PATH",
+                                       help="Where the tree root goes (btrfs).")],
+    tree: TreeOpt = None,
     subvolume: Annotated[str | None, typer.Option(
-        "--subvolume", help="Only this leaf, as its path in the tree (e.g. a/@cache).")] = None,
+        "--subvolume", metavar="PATH",
+        help="Only this leaf, as its path in the tree (e.g. a/@cache).")] = None,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace leaves that have local changes, and reset the owners "
         "and modes of existing directories.")] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Rebuild a layout tree from a backup target alone (its stored manifest and backups)."""
     from .privilege import require_root
     from .restore import restore
 
     require_root()
-    report = restore(source, str(into), tree, subvolume, overwrite, say=typer.echo)
+    if tree and len(tree) > 1:
+        raise UserError(f"--tree given {len(tree)} times: restore rebuilds one tree at a time",
+                        "run it once per tree")
+    report = restore(source, str(into), tree[0] if tree else None, subvolume, overwrite,
+                     say=say, dry_run=dry_run)
     if report.failed:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -43,6 +51,7 @@ def restore_cmd(
 def drop_cmd(
     path: Annotated[Path, typer.Argument(help="The leaf subvolume to delete.")],
     config: ConfigOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Delete a leaf, only once its latest state is on every target of its policy and
     nothing uses it."""
@@ -54,17 +63,19 @@ def drop_cmd(
     from .privilege import existing, require_root
 
     require_root()
-    parsed = load_strict(str(config) if config else None)
+    parsed = load_strict(config_arg(config))
     existing(str(path))
     try:
         with interruptible(), exclusive():
-            dropped = drop(live_state(parsed.config), str(path))
+            dropped = drop(live_state(parsed.config), str(path), dry_run=dry_run)
     except Refused as exc:
-        typer.echo(f"layout: refusing to drop {path}:", err=True)
-        for reason in exc.reasons:
-            typer.echo(f"  - {reason}", err=True)
+        print_errors(f"refusing to drop {path}: {reason}" for reason in exc.reasons)
         raise typer.Exit(EXIT_FINDINGS) from None
-    typer.echo(f"{path}: deleted; its latest state is on {', '.join(dropped.targets)}")
+    where = ", ".join(dropped.targets)
+    if dry_run:
+        say(f"{path}: would be deleted; its latest state is on {where}")
+    else:
+        say(f"{path}: deleted; its latest state is on {where}")
 
 
 def register(app: typer.Typer) -> None:

@@ -46,6 +46,7 @@ from ..core.watch import (
     relevant,
     watch_budget,
 )
+from ..core.wording import count
 from .btrfs import SUBVOLUME_INODE
 from .configfile import load_config
 from .exits import run_plain
@@ -266,8 +267,8 @@ class Watcher:
         self._report(None, self.state)
         reloaded = False
         if self.state.unmounted:
-            self.log.info(f"{self.state.unmounted} '@' subvolume(s) not mounted anywhere: "
-                          + " ".join(self.reload_command))
+            unmounted = count(self.state.unmounted, "'@' subvolume")
+            self.log.info(f"{unmounted} not mounted anywhere: " + " ".join(self.reload_command))
             self._reload()
             reloaded = True
         self.throttle = Throttle(self.pace).acted(start, self.clock(), reloaded=reloaded,
@@ -292,7 +293,7 @@ class Watcher:
             self.log.info(f"tree {tree!r}: fully watched again")
         if before is None:
             self.log.info(f"watching {len(after.watches)} directories of "
-                          f"{len(self.trees)} tree(s) with one inotify instance")
+                          f"{count(len(self.trees), 'tree')} with one inotify instance")
 
     def act(self) -> bool:
         """Walk again; reload when the ``@`` entries changed.  Returns whether it reloaded."""

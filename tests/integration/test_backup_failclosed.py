@@ -78,7 +78,7 @@ def test_missing_and_foreign_trees_fail_verify_and_run(images, tmp_path: Path) -
     run = layout("backup", "run", "-c", str(config), env=env, check=3)
     assert "FAILED tree gone: not scanned" in run.stdout
     assert "FAILED tree plain: not scanned" in run.stdout
-    assert f"target {target}: 1 of 1 leaf/leaves backed up" in run.stdout
+    assert f"target {target}: 1 of 1 leaf backed up" in run.stdout
     red = layout("backup", "verify", "-c", str(config), env=env, check=1).stdout.splitlines()
     assert sorted(line.split(":")[0] for line in red) == ["FAIL gone", "FAIL plain"], red
     status = layout("backup", "status", "-c", str(config), env=env).stdout
@@ -127,11 +127,11 @@ def test_a_bad_target_does_not_hide_the_good_one(images, tmp_path: Path) -> None
     assert "not writable" in check
     run = layout("backup", "run", "-c", str(config), env=env, check=3)
     # progress for the journal although the output is not a terminal, then per target
-    assert "tree t: backing up 2 leaf/leaves (1 of 1 trees)" in run.stdout
+    assert "tree t: backing up 2 leaves (1 of 1 trees)" in run.stdout
     assert re.search(r"^tree t: done in \d+ s$", run.stdout, re.M), run.stdout
-    assert f"target {good}: 2 of 2 leaf/leaves backed up" in run.stdout
-    assert f"target {plain}: 0 of 2 leaf/leaves backed up: not used:" in run.stdout
-    assert f"target {readonly}: 0 of 2 leaf/leaves backed up: not used:" in run.stdout
+    assert f"target {good}: 2 of 2 leaves backed up" in run.stdout
+    assert f"target {plain}: 0 of 2 leaves backed up: not used:" in run.stdout
+    assert f"target {readonly}: 0 of 2 leaves backed up: not used:" in run.stdout
     assert not plain.exists(), "a target found unusable is not created"
     assert len([s for s in Target(str(good)).listing() if s.is_complete_backup]) == 2
     assert run.stderr.count("not on a btrfs filesystem") == 1
@@ -158,9 +158,9 @@ def test_unreachable_ssh_target_is_one_line_with_the_ssh_error(images, tmp_path:
     assert len(red) == 1 and red[0].startswith(f"FAIL t:@a: {remote}: cannot be checked: ")
     assert "Connection refused" in red[0] and "btrfs subvolume" not in red[0]
     data = json.loads(layout("backup", "verify", "-c", str(config), "--json", env=env,
-                             check=1).stdout)
+                             check=1).stdout)["findings"]
     assert len(data) == 1 and "\n" not in data[0]["message"] and "realpath" not in \
-        data[0]["message"]
+        data[0]["message"] and data[0]["target"] == remote
     status = layout("backup", "status", "-c", str(config), env=env).stdout
     line = next(x for x in status.splitlines() if remote in x)
     assert "Connection refused" in line and "findmnt" not in status
@@ -179,7 +179,7 @@ def test_ipv6_ssh_target_end_to_end(images, tmp_path: Path, sshd) -> None:  # no
     env = base_env(tmp_path, bindir)
     assert "LT063" not in layout("check", "-c", str(config), env=env, check=None).stdout
     run = layout("backup", "run", "-c", str(config), env=env)
-    assert f"target {target}: 1 of 1 leaf/leaves backed up" in run.stdout
+    assert f"target {target}: 1 of 1 leaf backed up" in run.stdout
     layout("backup", "verify", "-c", str(config), "--max-age", "1h", env=env)
 
 
@@ -219,7 +219,7 @@ def test_staged_leaf_is_never_counted(images, tmp_path: Path) -> None:  # noqa: 
     config = write_config(tmp_path / "layout-trees.toml", {"t": (tree, "/srv/t")}, [str(target)])
     env = base_env(tmp_path)
     plan = layout("backup", "plan", "-c", str(config), env=env).stdout
-    assert "@half" not in plan and "1 of 1 leaves covered" in plan
+    assert "@half" not in plan and "1 of 1 leaf covered" in plan
     layout("backup", "run", "-c", str(config), env=env)
     assert not [n for n in os.listdir(target) if "half" in n]
     assert "@half" not in layout("backup", "verify", "-c", str(config), env=env).stdout

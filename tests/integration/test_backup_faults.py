@@ -65,8 +65,9 @@ def test_killed_run_is_never_counted(images, tmp_path: Path) -> None:  # noqa: F
 
     red = layout("backup", "verify", "-c", str(config), env=env, check=1).stdout
     assert "FAIL main:@big:" in red
-    status = json.loads(layout("backup", "status", "-c", str(config), "--json", env=env).stdout)
-    big = next(row for row in status if row["path"] == ["@big"])
+    status = json.loads(layout("backup", "status", "-c", str(config), "--format", "json",
+                               env=env).stdout)
+    big = next(row for row in status["leaves"] if row["path"] == ["@big"])
     assert big["targets"][0]["latest"] is None and big["targets"][0]["count"] == 0
     refused = layout("drop", "-c", str(config), str(tree / "@big"), env=env, check=1)
     assert "refusing" in refused.stderr and (tree / "@big").exists()

@@ -58,7 +58,7 @@ def test_new_leaf_is_mounted_with_its_directories(lab: Lab) -> None:
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1001, 1001, 0o700)
     assert any(line.startswith(f"mounted {where}") for line in lines)
     status, lines = reload(lab)
-    assert status == 0 and lines == ["nothing to do: 1 leaf mount(s) as planned"]
+    assert status == 0 and lines == ["nothing to do: 1 leaf mount as planned"]
 
 
 def test_deleted_leaf_is_unmounted(lab: Lab) -> None:

@@ -100,7 +100,7 @@ def test_renamed_and_deleted_leaves_do_not_stay_mounted(lab: Lab) -> None:
     assert status == 0, lines
     assert mount_at(str(lab.dest / "proj2" / "a")) is None
     assert mount_at(str(lab.dest / "ws")).root == "/trees/home/@ws"
-    assert reload(lab)[1] == ["nothing to do: 2 leaf mount(s) as planned"]
+    assert reload(lab)[1] == ["nothing to do: 2 leaf mounts as planned"]
 
 
 def test_structure_directory_modes_are_restored(lab: Lab) -> None:

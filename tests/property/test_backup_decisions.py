@@ -23,6 +23,7 @@ from layout_trees.core.btrbk import (
 from layout_trees.core.drop import drop_check, latest_own_snapshot
 from layout_trees.core.errors import UserError
 from layout_trees.core.policy import BackupPolicy
+from layout_trees.core.wording import count
 from test_backup_status_properties import T0, UUIDS, _stamp, listed, manifests, situations
 
 # --- drop: the leaf's latest own snapshot ----------------------------------------------------
@@ -136,7 +137,7 @@ def test_run_summary_reference_model(
     assert [line.split()[0] for line in leaf_lines] == marks
     skipped = [leaf for leaf in manifest.leaves if leaf.tree in trees and leaf.policy is None]
     assert sum(line.startswith("skip ") for line in lines) == len(skipped)
-    assert lines[-1].startswith(f"{marks.count('ok')} leaf/leaves backed up to every target "
+    assert lines[-1].startswith(f"{count(marks.count('ok'), 'leaf')} backed up to every target "
                                 "at 2025-11-25 12:00:00 UTC, "
                                 f"{len(skipped)} not covered")
     for line in lines:
@@ -201,9 +202,9 @@ def test_run_summary_a_backup_named_after_the_latest_snapshot_is_this_run() -> N
     assert lines == (
         "ok     main:@a -> /t1 (this run), /t2 (this run)",
         "FAILED main:@b -> /t1 (this run), /t2 (latest 1h 0min old)",
-        "target /t1: 2 of 2 leaf/leaves backed up",
-        "target /t2: 1 of 2 leaf/leaves backed up",
-        "1 leaf/leaves backed up to every target at 2025-11-25 12:00:00 UTC, 0 not covered",
+        "target /t1: 2 of 2 leaves backed up",
+        "target /t2: 1 of 2 leaves backed up",
+        "1 leaf backed up to every target at 2025-11-25 12:00:00 UTC, 0 not covered",
     )
 
 

@@ -11,8 +11,18 @@ from layout_trees.core.errors import (
     UnsafeNameError,
     UserError,
 )
-from layout_trees.shell import cli
+from layout_trees.shell import cli, cli_report
 from layout_trees.shell.exits import EXIT_ENVIRONMENT, EXIT_USAGE, exit_code
+
+
+class _Failing:
+    """A command tree whose every invocation raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def main(self, **_: object) -> None:
+        raise self.error
 
 
 class _NewProblem(EnvironmentProblem):
@@ -25,11 +35,8 @@ def test_main_exit_code_is_exits_exit_code(error: type[LayoutError],
                                            monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """Every LayoutError ends ``layout`` with exit_code(error) and one error line plus hint."""
-    def failing(**_: object) -> None:
-        raise error("something is wrong", "do this")
-
-    monkeypatch.setattr(cli, "app", failing)
-    monkeypatch.setitem(cli.STATE, "debug", False)
+    monkeypatch.setattr(cli, "command", lambda: _Failing(error("something is wrong", "do this")))
+    monkeypatch.setattr(cli_report.STATE, "debug", False)
     with pytest.raises(SystemExit) as done:
         cli.main()
     expected = exit_code(error("x"))
@@ -42,11 +49,9 @@ def test_main_exit_code_is_exits_exit_code(error: type[LayoutError],
 def test_permission_error_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """A PermissionError from the shell is exit 3 with a hint to run as root."""
-    def failing(**_: object) -> None:
-        raise PermissionError(13, "Permission denied", "/trees")
-
-    monkeypatch.setattr(cli, "app", failing)
-    monkeypatch.setitem(cli.STATE, "debug", False)
+    monkeypatch.setattr(cli, "command",
+                        lambda: _Failing(PermissionError(13, "Permission denied", "/trees")))
+    monkeypatch.setattr(cli_report.STATE, "debug", False)
     with pytest.raises(SystemExit) as done:
         cli.main()
     assert done.value.code == EXIT_ENVIRONMENT

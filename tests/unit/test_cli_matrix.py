@@ -15,7 +15,7 @@ import pytest
 import typer
 from layout_trees.core.errors import EnvironmentProblem, UserError
 from layout_trees.core.model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
-from layout_trees.shell import cli, privilege
+from layout_trees.shell import cli, cli_report, privilege
 from layout_trees.shell.configfile import load_config, load_strict
 
 MIN_COMMANDS = 18
@@ -46,7 +46,7 @@ def commands() -> Iterator[tuple[str, typer.core.TyperCommand]]:  # type: ignore
             yield " ".join((*words, name)), sub
             yield from walk(sub, (*words, name))
 
-    yield from walk(typer.main.get_command(cli.app), ())
+    yield from walk(cli.full_command(), ())
 
 
 def leaf_commands() -> list[str]:
@@ -68,7 +68,7 @@ def run(args: list[str], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """``layout ARGS`` through ``cli.main`` (its error handling included)."""
     monkeypatch.setattr(sys, "argv", ["layout", *args])
-    monkeypatch.setitem(cli.STATE, "debug", False)
+    monkeypatch.setattr(cli_report, "STATE", cli_report.Verbosity())
     with pytest.raises(SystemExit) as done:
         cli.main()
     out, err = capsys.readouterr()
@@ -287,6 +287,6 @@ def test_strict_names_the_file_keeps_the_hint_and_counts_the_rest(tmp_path: Path
     assert raised.value.message.startswith(f"{path}: tree.a: unknown key 'destinaton'")
     assert raised.value.hint is not None
     assert raised.value.hint.startswith("did you mean 'destination'?")
-    assert "1 more problem(s)" in raised.value.hint
+    assert "1 more problem" in raised.value.hint
     path.write_text('[tree.a]\npath = "/srv/trees/a"\ndestination = "/srv/a"\n')
     assert load_strict(str(path)).problems == ()
