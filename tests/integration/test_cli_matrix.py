@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,7 +25,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import typer
 from layout_trees import api
 from layout_trees.shell import cli
 from layout_trees.shell.loopdev import LoopBtrfs
@@ -84,7 +84,7 @@ def _leaf_commands() -> dict[str, set[str]]:
             else:
                 found[" ".join((*words, name))] = {o for p in sub.params for o in p.opts}
 
-    walk(typer.main.get_command(cli.app), ())
+    walk(cli.full_command(), ())
     return found
 
 
@@ -98,7 +98,7 @@ def _with(option: str) -> list[str]:
 def _json_commands() -> list[str]:
     out = []
     for name in _with("--format"):
-        command = typer.main.get_command(cli.app)
+        command = cli.full_command()
         for word in name.split():
             command = command.commands[word]  # type: ignore[attr-defined]
         param = next(p for p in command.params if "--format" in p.opts)
@@ -372,8 +372,12 @@ def fingerprint(lab: Lab) -> tuple[object, ...]:
             if os.path.isfile(path) and not os.path.islink(path) and st.st_size < 1 << 16:
                 content = Path(path).read_bytes()
             files.append((path, st.st_mode, st.st_uid, st.st_gid, st.st_size, attrs, content))
-    subvolumes = subprocess.run(["btrfs", "subvolume", "list", "-a", str(lab.top)],
-                                capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(["btrfs", "subvolume", "list", "-a", "-u", "-R", str(lab.top)],
+                            capture_output=True, text=True, check=True).stdout
+    # Generations are left out: drop's dry run compares the leaf with its latest snapshot
+    # through a transient read-only snapshot (created, compared, deleted), which commits
+    # transactions and so moves generation numbers without changing any subvolume.
+    subvolumes = re.sub(r" gen \d+", "", listed)
     with open("/proc/self/mountinfo", encoding="utf-8") as handle:
         mounts = sorted(line.split(" - ")[0].split()[3:5] + line.split(" - ")[1].split()[:2]
                         for line in handle
