@@ -28,7 +28,7 @@ from .escape import (
     c_escape,
     escape_path,
     escape_specifiers,
-    is_plain_component,
+    is_plain_relative_path,
     unit_name,
     unit_value_problem,
 )
@@ -52,12 +52,11 @@ class GeneratedFile:
             raise ValueError("a generated file has either content or a link target")
         # Last line of defence: nothing is written outside the output directory, and
         # no value can start a line of its own (the plan refuses such input first).
-        parts = self.path.split("/")
-        if not all(is_plain_component(p) and unit_value_problem(p) is None for p in parts):
+        if not is_plain_relative_path(self.path):
             raise UnsafeNameError(f"generated file name {self.path!r} is not a plain relative path")
         if self.link is not None:
             target = self.link.removeprefix("../")
-            if not is_plain_component(target) or unit_value_problem(target) is not None:
+            if "/" in target or not is_plain_relative_path(target):
                 raise UnsafeNameError(f"generated link {self.path!r} -> {self.link!r} is unsafe")
         if self.content is not None and not _safe_content(self.content):
             line = next(line for line in self.content.split("\n") if not _safe_line(line))
