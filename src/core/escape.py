@@ -59,10 +59,10 @@ def escape_path(path: str) -> str:
     Raises :class:`UnsafeNameError` for paths systemd would refuse: ``..``
     components, or text that is not valid UTF-8.
     """
-    simple = simplify_path(path)
-    if any(part == ".." for part in simple.split("/")):
+    parts = [p for p in path.split("/") if p and p != "."]  # simplify_path's parts
+    if ".." in parts:
         raise UnsafeNameError(f"path {path!r} is not normalized", "remove '..' components")
-    stripped = simple.strip("/")
+    stripped = "/".join(parts)
     if not stripped:
         return "-"
     if stripped.isascii():  # its bytes are its characters
@@ -139,25 +139,25 @@ _SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff\\\\]|^\\s|\\s$")
 _PATH_SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff]|(?:^|/)\\s|\\s(?:$|/)|\\\\(?:$|/)")
 
 
+# Printable ASCII (``text.isascii() and text.isprintable()``, written out where it is
+# used: a function call would cost as much as the test) has no control character, no
+# surrogate and no blank but the space.  For such text, the common case, the safety
+# rules below reduce to a few substring tests; the regular expressions decide the rest.
+
+
 def path_is_safe(path: str) -> bool:
     """True when no ``/``-separated component of ``path`` has an :func:`unsafe_reason`
     (one regular expression search instead of one per component)."""
-    if _printable_ascii(path):  # the common case, by str methods alone
+    if path.isascii() and path.isprintable():  # printable ASCII
         framed = f"/{path}/"
         return "," not in path and "/ " not in framed and " /" not in framed \
             and "\\/" not in framed
     return _PATH_SUSPECT.search(path) is None
 
 
-def _printable_ascii(text: str) -> bool:
-    """ASCII without control characters: no surrogate, and the only blank is a space.
-    For such text the safety rules below reduce to a few substring tests."""
-    return text.isascii() and text.isprintable()
-
-
 def unsafe_reason(component: str) -> str | None:
     """Why ``component`` cannot be mounted safely, or ``None`` when it can."""
-    if _printable_ascii(component):
+    if component.isascii() and component.isprintable():  # printable ASCII
         if "," not in component and "\\" not in component \
                 and not component.startswith(" ") and not component.endswith(" "):
             return None
@@ -183,7 +183,7 @@ def unit_value_problem(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return "is not a string"
-    if _printable_ascii(value):
+    if value.isascii() and value.isprintable():  # printable ASCII
         if not value.startswith(" ") and not value.endswith((" ", "\\")):
             return None
     elif _UNIT_VALUE_SUSPECT.search(value) is None:
@@ -227,7 +227,7 @@ def is_plain_relative_path(path: str) -> bool:
     """True when every ``/``-separated part of ``path`` is a :func:`is_plain_component`
     that :func:`unit_value_problem` accepts: a relative path that stays below the directory
     it is joined to and can be written into a unit file (what the generator writes)."""
-    if _printable_ascii(path):  # the common case: a unit name, or a few of them
+    if path.isascii() and path.isprintable():  # printable ASCII
         framed = f"/{path}/"
         return "//" not in framed and "/./" not in framed and "/../" not in framed \
             and "/ " not in framed and " /" not in framed and "\\/" not in framed

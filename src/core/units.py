@@ -84,7 +84,12 @@ def _safe_line(line: str) -> bool:
 
 def _safe_content(content: str) -> bool:
     """Every line of ``content`` is :func:`_safe_line`, checked in two passes."""
-    return _UNSAFE_TEXT.search(content) is None and _UNIT_TEXT.fullmatch(content) is not None
+    if content.isascii():  # printable but for the line breaks, by str methods alone
+        safe = content.replace("\n", "").isprintable() and "\\\n" not in content \
+            and not content.endswith("\\")
+    else:
+        safe = _UNSAFE_TEXT.search(content) is None
+    return safe and _UNIT_TEXT.fullmatch(content) is not None
 
 
 def _is_device(what: str) -> bool:

@@ -26,6 +26,7 @@ from layout_trees.core.escape import (
     unit_value_problem,
     unsafe_reason,
 )
+from layout_trees.core.units import _UNIT_TEXT, _safe_content
 
 # Text made of the characters the rules are about, and any text at all.
 _TRICKY = ["/", ".", " ", "\\", ",", "\n", "\t", "\r", "\x00", "\x1f", "\x7f", "\x85",
@@ -138,3 +139,24 @@ def test_is_plain_relative_path_reference_model_components(path: str) -> None:
     expected = all(is_plain_component(p) and unit_value_problem(p) is None
                    for p in path.split("/"))
     assert is_plain_relative_path(path) == expected
+
+
+_UNSAFE_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f\ud800-\udfff]|\\\\$", re.MULTILINE)
+unit_texts = st.one_of(
+    st.lists(st.sampled_from(["[Unit]", "A=b", "#c", "", "A=b\\", "A=\tb", "A=\x00", "A=\x7f",
+                              "A=\x1f", "A=é", "A=\udc80", "A=\r", "\\", "A=\\x"]),
+             max_size=5).map("\n".join),
+    st.text(st.sampled_from(["A", "=", "\n", "\\", "\t", "\r", "\x00", "\x7f", "#", "é"]),
+            max_size=12),
+)
+
+
+@given(unit_texts)
+@example("A=b\\\nC=d")
+@example("A=b\r\n")
+@example("A=b\\")
+def test_safe_content_reference_model_regex(text: str) -> None:
+    """The content check equals its regular-expression definition: no control character
+    but the line break, no line ending in a backslash, every line a unit-file line."""
+    expected = _UNSAFE_TEXT.search(text) is None and _UNIT_TEXT.fullmatch(text) is not None
+    assert _safe_content(text) == expected
