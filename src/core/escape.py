@@ -20,7 +20,7 @@ from functools import lru_cache
 from .errors import UnsafeNameError, UserError
 
 UNIT_NAME_MAX = 255
-_ESCAPE_RE = re.compile(r"\\x([0-9a-fA-F]{2})")
+_ESCAPE_RE = r"\\x([0-9a-fA-F]{2})"
 
 
 # systemd's escaping as a table from each byte (as the code point of the same value) to
@@ -88,7 +88,7 @@ def unescape_path(escaped: str) -> str:
             raw.append(0x2F)
             i += 1
             continue
-        match = _ESCAPE_RE.match(escaped, i)
+        match = re.compile(_ESCAPE_RE).match(escaped, i)
         if match:
             raw.append(int(match.group(1), 16))
             i = match.end()
@@ -133,11 +133,14 @@ def escape_specifiers(value: str) -> str:
     return value.replace("%", "%%")
 
 
-_SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff\\\\]|^\\s|\\s$")
+_SUSPECT = "[,\x00-\x1f\x7f\ud800-\udfff\\\\]|^\\s|\\s$"
 
 
-_PATH_SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff]|(?:^|/)\\s|\\s(?:$|/)|\\\\(?:$|/)")
+_PATH_SUSPECT = "[,\x00-\x1f\x7f\ud800-\udfff]|(?:^|/)\\s|\\s(?:$|/)|\\\\(?:$|/)"
 
+
+# The regular expressions decide what is not printable ASCII; they are compiled (and
+# cached by ``re``) on first use, so start-up compiles none of them.
 
 # Printable ASCII (``text.isascii() and text.isprintable()``, written out where it is
 # used: a function call would cost as much as the test) has no control character, no
@@ -152,7 +155,7 @@ def path_is_safe(path: str) -> bool:
         framed = f"/{path}/"
         return "," not in path and "/ " not in framed and " /" not in framed \
             and "\\/" not in framed
-    return _PATH_SUSPECT.search(path) is None
+    return re.search(_PATH_SUSPECT, path) is None
 
 
 def unsafe_reason(component: str) -> str | None:
@@ -161,14 +164,14 @@ def unsafe_reason(component: str) -> str | None:
         if "," not in component and "\\" not in component \
                 and not component.startswith(" ") and not component.endswith(" "):
             return None
-    elif _SUSPECT.search(component) is None:
+    elif re.search(_SUSPECT, component) is None:
         return None
     if "," in component:
         return "contains a comma, which would inject mount options"
     return unit_value_problem(component)
 
 
-_UNIT_VALUE_SUSPECT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]|^\\s|\\s$|\\\\$")
+_UNIT_VALUE_SUSPECT = "[\x00-\x1f\x7f\ud800-\udfff]|^\\s|\\s$|\\\\$"
 
 
 def unit_value_problem(value: object) -> str | None:
@@ -186,7 +189,7 @@ def unit_value_problem(value: object) -> str | None:
     if value.isascii() and value.isprintable():  # printable ASCII
         if not value.startswith(" ") and not value.endswith((" ", "\\")):
             return None
-    elif _UNIT_VALUE_SUSPECT.search(value) is None:
+    elif re.search(_UNIT_VALUE_SUSPECT, value) is None:
         return None
     for ch in value:
         if ord(ch) < 0x20 or ord(ch) == 0x7F:

@@ -67,19 +67,19 @@ class GeneratedFile:
 
 # A unit-file line as render writes it: empty, a comment, a section, or Key=value; and
 # nothing in it that systemd would read as a line break or a continuation.
-_UNIT_LINE = re.compile(r"(|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)")
-_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]|\\\\$")
+_UNIT_LINE = r"(|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)"
+_UNSAFE_LINE = "[\x00-\x1f\x7f\ud800-\udfff]|\\\\$"
 # The same two rules over a whole file at once (one search and one match instead of
 # two per line): '.' never crosses a line break, and no other control character may
 # appear; a backslash may not end any line.
 _UNIT_TEXT = re.compile(r"(?:(?:|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)\n)*"
                         r"(?:|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)")
-_UNSAFE_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f\ud800-\udfff]|\\\\$", re.MULTILINE)
+_UNSAFE_TEXT = "(?m)[\x00-\x09\x0b-\x1f\x7f\ud800-\udfff]|\\\\$"
 
 
 def _safe_line(line: str) -> bool:
     """One line of a generated file is a unit-file line and nothing can continue it."""
-    return _UNSAFE_LINE.search(line) is None and _UNIT_LINE.fullmatch(line) is not None
+    return re.search(_UNSAFE_LINE, line) is None and re.fullmatch(_UNIT_LINE, line) is not None
 
 
 def _safe_content(content: str) -> bool:
@@ -88,7 +88,7 @@ def _safe_content(content: str) -> bool:
         safe = content.replace("\n", "").isprintable() and "\\\n" not in content \
             and not content.endswith("\\")
     else:
-        safe = _UNSAFE_TEXT.search(content) is None
+        safe = re.search(_UNSAFE_TEXT, content) is None
     return safe and _UNIT_TEXT.fullmatch(content) is not None
 
 
