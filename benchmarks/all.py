@@ -16,6 +16,7 @@ feeds ``systemd-fstab-generator``.  Then, per size:
 - system calls (``strace -c -f``, installed with apt when missing), per leaf;
 - peak resident memory of each (``wait4``);
 
+the generator's phases (scan, plan and rendering, writes) in one process as CPU time,
 and the imports of the generator entry point next to a bare interpreter
 (``python3 -X importtime``), and ``layout check``, ``layout plan`` and
 ``layout backup plan`` on the 10,000-leaf tree.
@@ -28,6 +29,7 @@ import compileall
 import fcntl
 import os
 import re
+import resource
 import shutil
 import statistics
 import struct
@@ -249,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             mounted = True
             out = os.path.join(ram, "out")
             generator_figures(sizes, trees, base, script, out, args.runs, strace, work)
+            phases(trees, base, out, args.runs)
             imports(base, args.runs)
             if not args.no_cli:
                 cli_figures(trees, base, args.runs, work, args.layout)
@@ -334,21 +337,68 @@ def cli_figures(trees: dict[int, tuple[str, str, str]], base: dict[str, str], ru
     layout = Path(command)
     env = dict(base, PATH=f"{layout.parent}:{base['PATH']}")
     del env["PYTHONPATH"]
-    print(f"\nCommands on {n} leaves ({layout}; median ms of {min(runs, 5)} runs)")
+    print(f"\nCommands on {n} leaves ({layout}; median of {min(runs, 5)} runs: wall ms, "
+          "CPU ms of the process and its children)")
     commands: dict[str, list[str]] = {
         "layout check": [str(layout), "check", "-c", config],
         "layout plan": [str(layout), "plan", "-c", config],
         "layout backup plan": [str(layout), "backup", "plan", "-c", config],
     }
     for label, cmd in commands.items():
-        times = []
+        times, cpu = [], []
         for _ in range(min(runs, 5)):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   check=False)
             times.append((time.perf_counter() - start) * 1000)
-        row(label, f"{statistics.median(times):.0f} ms", f"exit {done.returncode}")
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+                       * 1000)
+        row(label, f"{statistics.median(times):.0f} ms", f"{statistics.median(cpu):.0f} ms CPU",
+            f"exit {done.returncode}")
+
+
+# The generator's phases in one process (CPU time, so that other load counts less).
+PHASES = """
+import os, shutil, sys, time
+from layout_trees.shell.configfile import load_config
+from layout_trees.shell.files import write_generated
+from layout_trees.shell.generator import unit_files
+from layout_trees.shell.log import Log
+from layout_trees.shell.scan import scan
+config_path, out, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+got = {"scan": [], "plan+render": [], "write": [], "all": []}
+for _ in range(runs):
+    shutil.rmtree(out, ignore_errors=True)
+    os.mkdir(out)
+    t0 = time.process_time()
+    config = load_config(config_path).config
+    snapshot = scan(config, full=False)
+    t1 = time.process_time()
+    plan, files = unit_files(config, snapshot, Log("bench", kmsg=False))
+    t2 = time.process_time()
+    write_generated(out, files, atomic=False)
+    t3 = time.process_time()
+    for key, value in zip(got, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+        got[key].append(value * 1000)
+print("  ".join(f"{k} {min(v):.0f}" for k, v in got.items()))
+"""
+
+
+def phases(trees: dict[int, tuple[str, str, str]], base: dict[str, str], out: str,
+           runs: int) -> None:
+    print(f"\nThe generator's phases in one process (CPU ms, minimum of {max(runs, 5)} runs; "
+          "the configuration is read and the scan made in 'scan')")
+    for n in sorted(trees):
+        if n > 10_000:
+            continue
+        _, config, _ = trees[n]
+        done = subprocess.run([SYSTEM_PYTHON, "-c", PHASES, config, out, str(max(runs, 5))],
+                              env=dict(base, SYSTEMD_LOG_LEVEL="emerg"), check=True,
+                              capture_output=True, text=True)
+        row(str(n), done.stdout.strip())
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from .check_registry import RULES, RULES_BY_ID, Rule, RuleId, Severity, rule_of
 from .check_rules import REGISTRY, Hit, World
 from .config import Config, ConfigProblem
 from .model import Entry, EntryKind, Snapshot
-from .plan import make_plan, without_reserved
+from .plan import Plan, make_plan, without_reserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +127,20 @@ def is_leaf(entry: Entry) -> bool:
 def check(config: Config, snapshot: Snapshot,
           problems: tuple[ConfigProblem, ...] = (),
           target_problems: tuple[tuple[str, str], ...] = (),
-          timezone_exists: Callable[[str], bool] | None = None) -> Report:
+          timezone_exists: Callable[[str], bool] | None = None,
+          plan: Plan | None = None) -> Report:
     """Every finding for ``config`` (and its parser's ``problems``) over ``snapshot``.
 
     ``target_problems`` are (backup target, why it cannot take backups), as the shell
     found them (empty when targets were not probed, e.g. for a snapshot file);
     ``timezone_exists`` says whether the machine knows a time zone named in a backup
-    schedule, as the backup commands ask it (None: any plausible name is taken)."""
+    schedule, as the backup commands ask it (None: any plausible name is taken).
+    ``plan`` is ``make_plan(config, snapshot)`` when the caller has made it already
+    (the plan does not depend on the snapshot's crossings)."""
     snapshot = without_reserved(config, snapshot)  # the project's own entries: no findings
-    world = World(config, snapshot, make_plan(config, snapshot), problems,
+    if plan is None:
+        plan = make_plan(config, snapshot)
+    world = World(config, snapshot, plan, problems,
                   dict(target_problems), timezone_exists)
     hits = (hit for registered in REGISTRY for hit in registered.run(world))
     return Report(findings(config, hits), config.source)

@@ -20,21 +20,28 @@ from functools import lru_cache
 from .errors import UnsafeNameError, UserError
 
 UNIT_NAME_MAX = 255
-_ESCAPE_RE = re.compile(r"\\x([0-9a-fA-F]{2})")
+_ESCAPE_RE = r"\\x([0-9a-fA-F]{2})"
 
 
-_NEEDS_ESCAPE = re.compile(rb"[^A-Za-z0-9:_./]")
-
-
-def _hex(match: re.Match[bytes]) -> bytes:
-    return b"\\x%02x" % match.group()[0]
+# systemd's escaping as a table from each byte (as the code point of the same value) to
+# what it becomes: itself for [A-Za-z0-9:_.], '-' for '/', '\\xNN' for the rest.  One
+# str.translate per name instead of a regular expression substitution per byte.
+_PLAIN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.")
+_ESCAPE_TABLE = {b: chr(b) if b in _PLAIN_BYTES else "-" if b == 0x2F else f"\\x{b:02x}"
+                 for b in range(256)}
 
 
 def _escape_bytes(raw: bytes) -> str:
-    escaped = _NEEDS_ESCAPE.sub(_hex, raw).replace(b"/", b"-")
-    if escaped.startswith(b"."):
-        escaped = b"\\x2e" + escaped[1:]
-    return escaped.decode("ascii")
+    return _escape_latin1(raw.decode("latin-1"))
+
+
+def _escape_latin1(text: str) -> str:
+    """The escaping of ``text`` whose code points are bytes (latin-1 decoded UTF-8, or
+    ASCII, which is both)."""
+    escaped = text.translate(_ESCAPE_TABLE)
+    if escaped.startswith("."):
+        escaped = "\\x2e" + escaped[1:]
+    return escaped
 
 
 def simplify_path(path: str) -> str:
@@ -52,12 +59,14 @@ def escape_path(path: str) -> str:
     Raises :class:`UnsafeNameError` for paths systemd would refuse: ``..``
     components, or text that is not valid UTF-8.
     """
-    simple = simplify_path(path)
-    if any(part == ".." for part in simple.split("/")):
+    parts = [p for p in path.split("/") if p and p != "."]  # simplify_path's parts
+    if ".." in parts:
         raise UnsafeNameError(f"path {path!r} is not normalized", "remove '..' components")
-    stripped = simple.strip("/")
+    stripped = "/".join(parts)
     if not stripped:
         return "-"
+    if stripped.isascii():  # its bytes are its characters
+        return _escape_latin1(stripped)
     try:
         raw = stripped.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -79,7 +88,7 @@ def unescape_path(escaped: str) -> str:
             raw.append(0x2F)
             i += 1
             continue
-        match = _ESCAPE_RE.match(escaped, i)
+        match = re.compile(_ESCAPE_RE).match(escaped, i)
         if match:
             raw.append(int(match.group(1), 16))
             i = match.end()
@@ -93,6 +102,8 @@ def escape_string(text: str) -> str:
     """``systemd-escape TEXT`` (no ``--path``): ``/`` becomes ``-``, a leading ``.`` and
     every byte outside ``[A-Za-z0-9:_.]`` become ``\\xNN``.  The one escaping of
     unit-name parts; ``escape_path`` adds the path rules on top of it."""
+    if text.isascii():
+        return _escape_latin1(text)
     return _escape_bytes(text.encode("utf-8", errors="surrogateescape"))
 
 
@@ -122,28 +133,45 @@ def escape_specifiers(value: str) -> str:
     return value.replace("%", "%%")
 
 
-_SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff\\\\]|^\\s|\\s$")
+_SUSPECT = "[,\x00-\x1f\x7f\ud800-\udfff\\\\]|^\\s|\\s$"
 
 
-_PATH_SUSPECT = re.compile("[,\x00-\x1f\x7f\ud800-\udfff]|(?:^|/)\\s|\\s(?:$|/)|\\\\(?:$|/)")
+_PATH_SUSPECT = "[,\x00-\x1f\x7f\ud800-\udfff]|(?:^|/)\\s|\\s(?:$|/)|\\\\(?:$|/)"
+
+
+# The regular expressions decide what is not printable ASCII; they are compiled (and
+# cached by ``re``) on first use, so start-up compiles none of them.
+
+# Printable ASCII (``text.isascii() and text.isprintable()``, written out where it is
+# used: a function call would cost as much as the test) has no control character, no
+# surrogate and no blank but the space.  For such text, the common case, the safety
+# rules below reduce to a few substring tests; the regular expressions decide the rest.
 
 
 def path_is_safe(path: str) -> bool:
     """True when no ``/``-separated component of ``path`` has an :func:`unsafe_reason`
     (one regular expression search instead of one per component)."""
-    return _PATH_SUSPECT.search(path) is None
+    if path.isascii() and path.isprintable():  # printable ASCII
+        framed = f"/{path}/"
+        return "," not in path and "/ " not in framed and " /" not in framed \
+            and "\\/" not in framed
+    return re.search(_PATH_SUSPECT, path) is None
 
 
 def unsafe_reason(component: str) -> str | None:
     """Why ``component`` cannot be mounted safely, or ``None`` when it can."""
-    if _SUSPECT.search(component) is None:
+    if component.isascii() and component.isprintable():  # printable ASCII
+        if "," not in component and "\\" not in component \
+                and not component.startswith(" ") and not component.endswith(" "):
+            return None
+    elif re.search(_SUSPECT, component) is None:
         return None
     if "," in component:
         return "contains a comma, which would inject mount options"
     return unit_value_problem(component)
 
 
-_UNIT_VALUE_SUSPECT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]|^\\s|\\s$|\\\\$")
+_UNIT_VALUE_SUSPECT = "[\x00-\x1f\x7f\ud800-\udfff]|^\\s|\\s$|\\\\$"
 
 
 def unit_value_problem(value: object) -> str | None:
@@ -158,7 +186,10 @@ def unit_value_problem(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return "is not a string"
-    if _UNIT_VALUE_SUSPECT.search(value) is None:
+    if value.isascii() and value.isprintable():  # printable ASCII
+        if not value.startswith(" ") and not value.endswith((" ", "\\")):
+            return None
+    elif re.search(_UNIT_VALUE_SUSPECT, value) is None:
         return None
     for ch in value:
         if ord(ch) < 0x20 or ord(ch) == 0x7F:
@@ -193,6 +224,18 @@ def is_plain_component(name: str) -> bool:
     """
     return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
         and "\x00" not in name
+
+
+def is_plain_relative_path(path: str) -> bool:
+    """True when every ``/``-separated part of ``path`` is a :func:`is_plain_component`
+    that :func:`unit_value_problem` accepts: a relative path that stays below the directory
+    it is joined to and can be written into a unit file (what the generator writes)."""
+    if path.isascii() and path.isprintable():  # printable ASCII
+        framed = f"/{path}/"
+        return "//" not in framed and "/./" not in framed and "/../" not in framed \
+            and "/ " not in framed and " /" not in framed and "\\/" not in framed
+    return all(is_plain_component(p) and unit_value_problem(p) is None
+               for p in path.split("/"))
 
 
 def needs_escaping(component: str) -> bool:

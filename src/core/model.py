@@ -57,6 +57,9 @@ def _check_component(component: str, where: str) -> None:
 def check_owner(uid: int, gid: int, mode: int, where: str,
                 error: type[UserError] = SnapshotError) -> None:
     """Validate an owner, group and permission mode; raise ``error`` naming ``where``."""
+    if type(uid) is int and type(gid) is int and type(mode) is int \
+            and 0 <= uid <= ID_MAX and 0 <= gid <= ID_MAX and 0 <= mode <= 0o7777:
+        return  # the common case, in one test; the loop below says what is wrong
     for name, value in (("uid", uid), ("gid", gid), ("mode", mode)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise error(f"{where}: {name} must be a non-negative integer")
@@ -131,6 +134,8 @@ def acl_from_text(text: str, where: str) -> AclEntry:
 
 
 def _check_acl(acl: tuple[AclEntry, ...], where: str) -> None:
+    if acl == ():
+        return
     if not isinstance(acl, tuple) or not all(isinstance(e, AclEntry) for e in acl):
         raise SnapshotError(f"{where}: acl must be a tuple of ACL entries")
 
@@ -200,11 +205,12 @@ class Entry:
     """The access ACL of a structure directory, read by a full scan; () when it has none."""
 
     def __post_init__(self) -> None:
-        where = "/".join(self.path) or "<tree root>"
         if not isinstance(self.path, tuple) or not self.path:
             raise SnapshotError(f"entry {self.path!r}: an entry path must be non-empty")
         for component in self.path:
-            _check_component(component, where)
+            if not is_plain_component(component):
+                _check_component(component, "/".join(map(str, self.path)))
+        where = self.relpath
         if not isinstance(self.kind, EntryKind):
             raise SnapshotError(f"{where}: kind {self.kind!r} is not an EntryKind")
         if (self.kind is EntryKind.SUBVOLUME) != (self.subvolume is not None):

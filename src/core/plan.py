@@ -311,10 +311,20 @@ def _tree_plan(
         return mounts, skips, parents
     destination = effective_destination(tree, scan)
     by_path = {e.path: e for e in scan.entries}
+    # Per directory holding leaves (shared by many): whether the scan could not have
+    # walked it, and the entries on the way to it.
+    holders: dict[tuple[str, ...], tuple[bool, list[Entry]]] = {}
     for entry in scan.entries:
         if not entry.has_leaf_name:
             continue  # not '@', or below an '@' entry: a scan never walks there
-        if any(_not_walked(by_path.get(entry.path[:i])) for i in range(1, len(entry.path))):
+        holder = entry.path[:-1]
+        known = holders.get(holder)
+        if known is None:
+            prefixes = [holder[:i] for i in range(1, len(holder) + 1)]
+            known = holders[holder] = (
+                any(_not_walked(by_path.get(p)) for p in prefixes),
+                [by_path[p] for p in prefixes if p in by_path])
+        if known[0]:
             continue  # below a symlink, mount point or unreadable directory: nor there
         rel = "/".join(entry.path)
         reason = classify(entry)
@@ -369,9 +379,7 @@ def _tree_plan(
             subvol_id=subvol_id,
         )
         mounts.append(mount)
-        chain = [by_path[entry.path[:i]] for i in range(1, len(entry.path))
-                 if entry.path[:i] in by_path]
-        parents.append((mount, chain))
+        parents.append((mount, known[1]))
     return mounts, skips, parents
 
 
@@ -386,7 +394,14 @@ def _directories(
     specs: dict[str, DirectorySpec] = {}
     excluded: set[str] = set()
     conflicts: dict[str, str] = {}
+    done: set[tuple[str, tuple[str, ...]]] = set()
     for mount, chain in parents:
+        # The leaves of one directory share their candidates: once kept, excluded or
+        # compared for the first of them, nothing changes for the others.
+        holder = (mount.tree, mount.path[:-1])
+        if holder in done:
+            continue
+        done.add(holder)
         tree = config.tree(mount.tree)
         scan = scans[mount.tree]
         assert tree is not None

@@ -28,7 +28,7 @@ from .escape import (
     c_escape,
     escape_path,
     escape_specifiers,
-    is_plain_component,
+    is_plain_relative_path,
     unit_name,
     unit_value_problem,
 )
@@ -52,12 +52,11 @@ class GeneratedFile:
             raise ValueError("a generated file has either content or a link target")
         # Last line of defence: nothing is written outside the output directory, and
         # no value can start a line of its own (the plan refuses such input first).
-        parts = self.path.split("/")
-        if not all(is_plain_component(p) and unit_value_problem(p) is None for p in parts):
+        if not is_plain_relative_path(self.path):
             raise UnsafeNameError(f"generated file name {self.path!r} is not a plain relative path")
         if self.link is not None:
             target = self.link.removeprefix("../")
-            if not is_plain_component(target) or unit_value_problem(target) is not None:
+            if "/" in target or not is_plain_relative_path(target):
                 raise UnsafeNameError(f"generated link {self.path!r} -> {self.link!r} is unsafe")
         if self.content is not None and not _safe_content(self.content):
             line = next(line for line in self.content.split("\n") if not _safe_line(line))
@@ -68,24 +67,29 @@ class GeneratedFile:
 
 # A unit-file line as render writes it: empty, a comment, a section, or Key=value; and
 # nothing in it that systemd would read as a line break or a continuation.
-_UNIT_LINE = re.compile(r"(|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)")
-_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]|\\\\$")
+_UNIT_LINE = r"(|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)"
+_UNSAFE_LINE = "[\x00-\x1f\x7f\ud800-\udfff]|\\\\$"
 # The same two rules over a whole file at once (one search and one match instead of
 # two per line): '.' never crosses a line break, and no other control character may
 # appear; a backslash may not end any line.
 _UNIT_TEXT = re.compile(r"(?:(?:|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)\n)*"
                         r"(?:|#.*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*)")
-_UNSAFE_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f\ud800-\udfff]|\\\\$", re.MULTILINE)
+_UNSAFE_TEXT = "(?m)[\x00-\x09\x0b-\x1f\x7f\ud800-\udfff]|\\\\$"
 
 
 def _safe_line(line: str) -> bool:
     """One line of a generated file is a unit-file line and nothing can continue it."""
-    return _UNSAFE_LINE.search(line) is None and _UNIT_LINE.fullmatch(line) is not None
+    return re.search(_UNSAFE_LINE, line) is None and re.fullmatch(_UNIT_LINE, line) is not None
 
 
 def _safe_content(content: str) -> bool:
     """Every line of ``content`` is :func:`_safe_line`, checked in two passes."""
-    return _UNSAFE_TEXT.search(content) is None and _UNIT_TEXT.fullmatch(content) is not None
+    if content.isascii():  # printable but for the line breaks, by str methods alone
+        safe = content.replace("\n", "").isprintable() and "\\\n" not in content \
+            and not content.endswith("\\")
+    else:
+        safe = re.search(_UNSAFE_TEXT, content) is None
+    return safe and _UNIT_TEXT.fullmatch(content) is not None
 
 
 def _is_device(what: str) -> bool:

@@ -33,6 +33,7 @@ from ..core.check_report import (
 )
 from ..core.config import ParsedConfig
 from ..core.model import Snapshot
+from ..core.plan import Plan
 from .cli_options import ConfigOpt, SnapshotOpt, TreeOpt
 from .cli_report import STATE
 from .configfile import load_config
@@ -55,8 +56,9 @@ def read_config(explicit: str | None) -> ParsedConfig:
 
 
 def _checked_world(config_path: Path | None, snapshot_path: Path | None,
-                   trees: list[str] | None = None) -> tuple[ParsedConfig, Snapshot]:
-    """The configuration and snapshot to check; a live scan also gets its crossings."""
+                   trees: list[str] | None = None) -> tuple[ParsedConfig, Snapshot, Plan | None]:
+    """The configuration and snapshot to check; a live scan also gets its crossings, and
+    the plan made for them (the check uses it instead of planning again)."""
     import dataclasses
 
     from .plan_cli import gather
@@ -65,11 +67,12 @@ def _checked_world(config_path: Path | None, snapshot_path: Path | None,
                                       trees=trees)
     parsed = dataclasses.replace(parsed, config=config)
     if snapshot_path is not None:
-        return parsed, snapshot
+        return parsed, snapshot, None
     from ..core.plan import make_plan
     from .reload import with_crossings
 
-    return parsed, with_crossings(snapshot, make_plan(config, snapshot))
+    plan = make_plan(config, snapshot)
+    return parsed, with_crossings(snapshot, plan), plan
 
 
 def _version() -> str | None:
@@ -112,7 +115,7 @@ def check_command(
     if explain is not None:
         typer.echo(rule_of(explain).explain(), nl=False)
         raise typer.Exit(EXIT_OK)
-    parsed, snap = _checked_world(config, snapshot, tree)
+    parsed, snap, plan = _checked_world(config, snapshot, tree)
     targets: tuple[tuple[str, str], ...] = ()
     zones = None
     if snapshot is None and any(t.backup for t in parsed.config.trees):
@@ -121,7 +124,7 @@ def check_command(
         targets = tuple(probe_targets({u for t in parsed.config.trees if t.backup
                                        for u in t.backup.targets}).items())
         zones = zone_exists
-    report = check(parsed.config, snap, parsed.problems, targets, zones)
+    report = check(parsed.config, snap, parsed.problems, targets, zones, plan)
     if format is CheckFormat.json:
         out = report_to_json(report)
     elif format is CheckFormat.sarif:

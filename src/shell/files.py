@@ -81,9 +81,10 @@ def write_generated(directory: str, files: Iterable[GeneratedFile],
     created in place, links with one ``symlink`` (an existing one is replaced)."""
     failures: list[tuple[str, OSError]] = []
     made: set[str] = set()
+    base = directory if directory.endswith("/") else directory + "/"
     for item in files:
-        path = os.path.join(directory, item.path)
-        parent = os.path.dirname(path)
+        path = base + item.path  # a plain relative path (GeneratedFile checks it)
+        parent = path.rpartition("/")[0]
         try:
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)

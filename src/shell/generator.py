@@ -10,6 +10,7 @@ unless the arguments themselves are wrong.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -100,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
               "'layout generate DIR' writes the same units for inspection.", file=sys.stderr)
         return 2
     out_dir = args[-1]
+    # The run makes no reference cycles worth collecting: the cyclic collector would only
+    # walk the snapshot, the plan and the units again and again (about 4 % of the run on
+    # 10,000 leaves).  Reference counting still frees memory; the collector is restored
+    # for a caller in the same process.
+    collecting = gc.isenabled()
+    gc.disable()
     as_generator = "SYSTEMD_SCOPE" in os.environ or os.getppid() == 1
     log = Log(NAME, kmsg=as_generator)
     try:
@@ -108,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error(f"unexpected error, nothing more generated: {type(exc).__name__}: {exc}")
     finally:
         log.close()
+        if collecting:
+            gc.enable()
     return 0
 
 

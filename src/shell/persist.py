@@ -88,12 +88,16 @@ PAUSE_ENV = "LAYOUT_TREES_PAUSE_AFTER"
 """For the fault-injection tests: a step kind after which persist waits to be interrupted."""
 
 
-def path_facts(path: str) -> tuple[PathFacts, ...]:
-    """An ``lstat`` of ``path`` and each of its ancestors."""
+def path_facts(path: str, known: dict[str, PathFacts] | None = None) -> tuple[PathFacts, ...]:
+    """An ``lstat`` of ``path`` and each of its ancestors; those in ``known`` (facts of
+    earlier calls, which mounts sharing their parents pass on) are not read again."""
     facts: list[PathFacts] = []
     parts = [p for p in path.split("/") if p]
     for i in range(len(parts) + 1):
         here = "/" + "/".join(parts[:i])
+        if known is not None and here in known:
+            facts.append(known[here])
+            continue
         try:
             st = os.lstat(here)
         except FileNotFoundError:

@@ -133,7 +133,7 @@ def with_crossings(snapshot: Snapshot, plan: Plan) -> Snapshot:
     from each destination to its planned mount points."""
     facts: dict[str, PathFacts] = {}
     for mount in plan.mounts:
-        for fact in path_facts(mount.where):
+        for fact in path_facts(mount.where, facts):
             facts[fact.path] = fact
     return replace(snapshot, crossings=crossings_of(plan, tuple(facts.values())))
 
