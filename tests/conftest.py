@@ -1,8 +1,10 @@
 """Test-wide settings: hypothesis profiles.
 
 ``HYPOTHESIS_PROFILE`` selects the profile: ``dev`` (the default outside CI:
-few examples, fast feedback) or ``ci`` (the default when ``CI`` is set: more
-examples, no deadline, so a slow CI machine never fails a test by timing).
+few examples, fast feedback), ``ci`` (the default when ``CI`` is set: more
+examples, no deadline, so a slow CI machine never fails a test by timing) or
+``mutation`` (scripts/mutate: a fixed seed and no example database, so that a
+mutant is killed or survives the same way on every run).
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ settings.register_profile(
     "dev",
     max_examples=40,
     deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "mutation",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 _DEFAULT = "ci" if os.environ.get("CI") else "dev"
