@@ -1,0 +1,152 @@
+"""Edge cases of small parsers and predicates of the core, each pinned by an example:
+account files, ``btrfs receive --dump`` lines, fstab, mount paths, the watch's throttle,
+``subvolid=`` pinning, ``@`` timestamps and the backup run's verdict."""
+
+from __future__ import annotations
+
+import pytest
+from layout_trees.core.access import group_members, parse_group, parse_passwd
+from layout_trees.core.backup import Manifest, Tree
+from layout_trees.core.backup_status import run_verdict
+from layout_trees.core.calendar import calendar_error
+from layout_trees.core.drop import DumpChanges, dump_changes, unescape_dump_path
+from layout_trees.core.errors import EnvironmentProblem
+from layout_trees.core.mountinfo import MountEntry, parse_fstab_mountpoints, path_in_filesystem
+from layout_trees.core.policy import BackupPolicy
+from layout_trees.core.reload import pinned_options
+from layout_trees.core.watch import Pace, Throttle
+
+# --- /etc/passwd and /etc/group ------------------------------------------------------------
+
+
+def test_parse_passwd_needs_four_fields_with_numeric_ids() -> None:
+    """Four fields are enough; a uid or gid that is not a number skips the line; the first
+    line of a name wins."""
+    text = "a:x:1:2\nb:x:3:g\nc:x:u:4\nd:x:5\na:x:9:9\n"
+    assert parse_passwd(text) == {"a": (1, 2)}
+
+
+def test_parse_group_members_are_comma_separated_and_merged() -> None:
+    """Members are split at commas (blanks around them dropped); two lines of one gid add up;
+    a line of three fields or a gid that is not a number is skipped."""
+    text = "g:x:10:a, b\ng2:x:10:c\nh:x:11\ni:x:z:d\nj:x:12:\n"
+    assert parse_group(text) == {10: ("a", "b", "c"), 12: ()}
+
+
+def test_group_members_are_uids_named_or_primary() -> None:
+    """A group's members: the uids of the users it names and of those whose primary group it
+    is (a uid is not a gid); a group naming an unknown user is left out."""
+    users = {"a": (1000, 5), "b": (1001, 20)}
+    groups = {20: ("a",), 30: ("ghost",), 40: ()}
+    assert group_members(groups, users, frozenset({20, 30, 40, 50})) == frozenset(
+        {(20, frozenset({1000, 1001})), (40, frozenset())})
+
+
+# --- btrfs receive --dump ------------------------------------------------------------------
+
+
+def test_unescape_dump_path_edges() -> None:
+    """A final backslash stays; a three-digit escape must be octal (8 is not); bytes that are
+    not UTF-8 come in and go out as surrogate escapes."""
+    assert unescape_dump_path("a\\") == "a\\"
+    assert unescape_dump_path("\\108") == "\\108"
+    assert unescape_dump_path("\\107") == "G"
+    assert unescape_dump_path("\\377x") == "\udcffx"
+    odd = b"\xffa\\ b".decode("utf-8", "surrogateescape")
+    assert unescape_dump_path(odd) == "\udcffa b"
+    assert unescape_dump_path("\\") == "\\"
+
+
+def test_dump_changes_verdicts_are_booleans() -> None:
+    """Only times: no other change (False, not None); a change or a path outside the
+    received subvolume: True; the first field ends at the first unescaped space."""
+    header = "snapshot        ./s  uuid=u transid=1\n"
+    assert dump_changes(header + "utimes   ./s/a\\ b  atime=1\n") == DumpChanges(False, ("a b",))
+    assert dump_changes(header + "utimes \t./s/x  atime=1\n").other is True
+    assert dump_changes(header + "utimes          elsewhere atime=1\n") == DumpChanges(True)
+    assert dump_changes(header + "utimes          other/s/x atime=1\n") == DumpChanges(True)
+    assert dump_changes(header + "utimes   X./s/x atime=1\n") == DumpChanges(True)
+    assert dump_changes(header + "chmod           ./s/x mode=644\n") == DumpChanges(True)
+    assert dump_changes(header + "utimes ./s\n").other is False
+    assert dump_changes("utimes\n").other is True
+
+
+# --- fstab and mount paths -----------------------------------------------------------------
+
+
+def test_parse_fstab_mountpoints_edges() -> None:
+    """Comments, blank lines and one-field lines are skipped; octal escapes are read; only
+    absolute mount points count, simplified."""
+    text = ("# /commented x\n\n  \nonlyone\n/dev/a /srv//a/ btrfs 0 0\n"
+            "  /dev/b /with\\040space ext4\nswap none swap\n")
+    assert parse_fstab_mountpoints(text) == frozenset({"/srv/a", "/with space"})
+
+
+def _mount(root: str, where: str) -> MountEntry:
+    return MountEntry(1, 0, root, where, "btrfs", "/dev/x", ("rw",), ("rw",))
+
+
+def test_path_in_filesystem_edges() -> None:
+    """The mount point is cut off and the subvolume's path put in front, whatever slashes."""
+    assert path_in_filesystem(_mount("/@root", "/"), "/etc/x") == "/@root/etc/x"
+    assert path_in_filesystem(_mount("/", "/srv"), "/srv/a//b/") == "/a/b"
+    assert path_in_filesystem(_mount("/t/", "/srv/t"), "/srv/t") == "/t"
+    assert path_in_filesystem(_mount("/t", "/srv/t"), "/srv/t/a") == "/t/a"
+
+
+# --- the watch's throttle ------------------------------------------------------------------
+
+
+def test_throttle_changed_keeps_the_first_change_and_the_rest() -> None:
+    """A change keeps the first change not yet acted on, the pause and the rescan period."""
+    pace = Pace()
+    fresh = Throttle(pace, None, None, 5.0, 30.0, 2.0).changed(10.0)
+    assert fresh == Throttle(pace, 10.0, 10.0, 5.0, 30.0, 2.0)
+    assert fresh.changed(12.0) == Throttle(pace, 10.0, 12.0, 5.0, 30.0, 2.0)
+
+
+# --- subvolid= pinning ---------------------------------------------------------------------
+
+
+def test_pinned_options_refuses_another_subvolid_with_a_hint() -> None:
+    """A planned subvolid= that is not the subvolume found is refused, naming both."""
+    with pytest.raises(EnvironmentProblem) as caught:
+        pinned_options(("subvol=/a", "subvolid=7", "subvolid=8"), 7)
+    assert caught.value.message == ("the planned subvolid=7, subvolid=8 is not the subvolume "
+                                    "found (subvolid=7)")
+    assert caught.value.hint == "the tree changed since it was scanned: run the command again"
+    assert pinned_options(("subvolid=7", "ro"), 7) == ("subvolid=7", "ro")
+    assert pinned_options(("ro",), 7) == ("ro", "subvolid=7")
+    assert pinned_options(("subvol=/a", "ro"), 7) == ("subvol=/a", "subvolid=7", "ro")
+
+
+# --- '@' timestamps in calendar expressions ------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "valid"), [
+    ("@0", True), ("@ 5", True), ("@\t5", True), ("@+5", True), ("@-0", True), ("@ -0", True),
+    ("@-1", False), ("@7258118399", True), ("@7258118400", False), ("@", False),
+    ("@x", False), ("@ ", False), ("@+", False),
+])
+def test_at_timestamps_as_systemd_252(text: str, valid: bool) -> None:
+    """``@SECONDS`` (blanks and a sign allowed before them; -0 is 0) up to the end of 2199,
+    as ``systemd-analyze calendar`` of systemd 252 accepts them."""
+    assert (calendar_error(text) is None) == valid, calendar_error(text)
+
+
+# --- the backup run's verdict --------------------------------------------------------------
+
+
+def test_run_verdict_of_a_selection_and_of_the_whole() -> None:
+    """A selected run fails only for unscanned trees it selected; a whole run also for trees
+    without a policy and when nothing is covered."""
+    policy = BackupPolicy(targets=("/t",))
+    manifest = Manifest((Tree("a", "/a", "/a", policy, error="gone"),
+                         Tree("b", "/b", "/b", policy, error="denied"),
+                         Tree("c", "/c", "/c")))
+    part = run_verdict(manifest, frozenset({"a"}), whole=False)
+    assert (part.unscanned, part.unprotected, part.nothing_covered) == (
+        (("a", "gone"),), (), False)
+    everything = run_verdict(manifest, frozenset(), whole=True)
+    assert (everything.unscanned, everything.unprotected, everything.nothing_covered) == (
+        (("a", "gone"), ("b", "denied")), ("c",), True)
