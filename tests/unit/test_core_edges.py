@@ -4,13 +4,17 @@ account files, ``btrfs receive --dump`` lines, fstab, mount paths, the watch's t
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
-from layout_trees.core.access import group_members, parse_group, parse_passwd
-from layout_trees.core.backup import Manifest, Tree
+from layout_trees.core.access import group_members, parse_group, parse_passwd, parse_posix_acl
+from layout_trees.core.backup import Manifest, ManifestError, Tree, split_snapshot_name
 from layout_trees.core.backup_status import run_verdict
 from layout_trees.core.calendar import calendar_error
 from layout_trees.core.drop import DumpChanges, dump_changes, unescape_dump_path
-from layout_trees.core.errors import EnvironmentProblem
+from layout_trees.core.errors import EnvironmentProblem, SnapshotError, UserError
+from layout_trees.core.lost import group_lost, shell_quote
+from layout_trees.core.model import AclEntry, AclTag
 from layout_trees.core.mountinfo import MountEntry, parse_fstab_mountpoints, path_in_filesystem
 from layout_trees.core.policy import BackupPolicy
 from layout_trees.core.reload import pinned_options
@@ -150,3 +154,56 @@ def test_run_verdict_of_a_selection_and_of_the_whole() -> None:
     everything = run_verdict(manifest, frozenset(), whole=True)
     assert (everything.unscanned, everything.unprotected, everything.nothing_covered) == (
         (("a", "gone"), ("b", "denied")), ("c",), True)
+
+
+# --- POSIX ACL extended attributes ---------------------------------------------------------
+
+
+def _acl(*entries: tuple[int, int, int], version: int = 2) -> bytes:
+    out = version.to_bytes(4, "little")
+    for tag, perms, ident in entries:
+        out += tag.to_bytes(2, "little") + perms.to_bytes(2, "little") + ident.to_bytes(4, "little")
+    return out
+
+
+def test_parse_posix_acl_refuses_every_malformed_value() -> None:
+    """A header alone is an empty ACL; a short value, a partial entry, another version, an
+    unknown tag and permissions beyond rwx are each refused with a message naming the path."""
+    assert parse_posix_acl(_acl(), "/d") == ()
+    assert parse_posix_acl(_acl((0x02, 7, 1000)), "/d") == (AclEntry(AclTag.USER, 7, 1000),)
+    refused = {
+        b"\x02\x00\x00": "is not in the posix_acl_xattr format",
+        _acl((0x01, 7, 0))[:-4]: "is not in the posix_acl_xattr format",
+        _acl((0x01, 7, 0), version=1): "is not in the posix_acl_xattr format",
+        _acl((0x03, 7, 0)): "has an unknown entry",
+        _acl((0x01, 8, 0)): "has an unknown entry",
+    }
+    for data, message in refused.items():
+        with pytest.raises(SnapshotError) as caught:
+            parse_posix_acl(data, "/d")
+        assert caught.value.message == f"/d: the access ACL {message}", data
+
+
+# --- shell words and snapshot names ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "a b", "it's", "''", "$HOME", "a\nb", "x'y'z", "plain"])
+def test_shell_quote_reads_back_as_one_word(text: str) -> None:
+    """A quoted text is one POSIX shell word that reads back as the text."""
+    assert shlex.split(shell_quote(text)) == [text]
+
+
+def test_split_snapshot_name_refuses_a_name_without_two_parts() -> None:
+    """A snapshot name needs a tree and a path, none of them empty."""
+    for name in ("main", "main.", ".@a", "main..@a"):
+        with pytest.raises(ManifestError) as caught:
+            split_snapshot_name(name)
+        assert caught.value.message == f"{name!r} is not a layout-trees snapshot name"
+    assert split_snapshot_name("main.a.@b") == ("main", ("a", "@b"))
+
+
+def test_group_lost_depth_below_one_is_refused() -> None:
+    """A grouping depth below 1 is a user error that names the depth."""
+    with pytest.raises(UserError) as caught:
+        group_lost((), "/", 0)
+    assert caught.value.message == "depth 0 must be at least 1"
