@@ -8,7 +8,14 @@ import shlex
 
 import pytest
 from layout_trees.core.access import group_members, parse_group, parse_passwd, parse_posix_acl
-from layout_trees.core.backup import Manifest, ManifestError, Tree, split_snapshot_name
+from layout_trees.core.backup import (
+    Coverage,
+    Leaf,
+    Manifest,
+    ManifestError,
+    Tree,
+    split_snapshot_name,
+)
 from layout_trees.core.backup_status import run_verdict
 from layout_trees.core.calendar import calendar_error
 from layout_trees.core.drop import DumpChanges, dump_changes, unescape_dump_path
@@ -18,7 +25,7 @@ from layout_trees.core.model import AclEntry, AclTag
 from layout_trees.core.mountinfo import MountEntry, parse_fstab_mountpoints, path_in_filesystem
 from layout_trees.core.policy import BackupPolicy
 from layout_trees.core.reload import pinned_options
-from layout_trees.core.watch import Pace, Throttle
+from layout_trees.core.watch import Pace, Throttle, mounted_subvolumes
 
 # --- /etc/passwd and /etc/group ------------------------------------------------------------
 
@@ -207,3 +214,34 @@ def test_group_lost_depth_below_one_is_refused() -> None:
     with pytest.raises(UserError) as caught:
         group_lost((), "/", 0)
     assert caught.value.message == "depth 0 must be at least 1"
+
+
+# --- the watch's view of mounted subvolumes -------------------------------------------------
+
+
+def test_mounted_subvolumes_of_the_tree_filesystem_only() -> None:
+    """The tree root's path inside its filesystem, and every subvolume of that filesystem
+    mounted anywhere (roots without a final '/'); None when the tree is not on btrfs."""
+    mounts = (
+        MountEntry(1, 0, "/@root", "/", "btrfs", "/dev/a", ("rw",), ("rw",)),
+        MountEntry(2, 1, "/trees/main/@x/", "/srv/x", "btrfs", "/dev/a", ("rw",), ("rw",)),
+        MountEntry(3, 1, "/", "/mnt/top", "btrfs", "/dev/a", ("rw",), ("rw",)),
+        MountEntry(4, 1, "/other", "/mnt/b", "btrfs", "/dev/b", ("rw",), ("rw",)),
+        MountEntry(5, 1, "/", "/tmp", "tmpfs", "/dev/a", ("rw",), ("rw",)),
+    )
+    assert mounted_subvolumes(mounts, "/trees") == (
+        "/@root/trees", frozenset({"/@root", "/trees/main/@x", "/"}))
+    assert mounted_subvolumes(mounts, "/mnt/top/trees/main") == (
+        "/trees/main", frozenset({"/@root", "/trees/main/@x", "/"}))
+    assert mounted_subvolumes(mounts, "/tmp/t") is None
+    assert mounted_subvolumes((), "/t") is None
+
+
+def test_manifest_targets_of_covered_leaves_once_sorted() -> None:
+    """The targets of a manifest: those of covered leaves' policies, each once, sorted."""
+    one, two = BackupPolicy(targets=("/z", "/a")), BackupPolicy(targets=("/a", "/m"))
+    leaves = (Leaf("t", ("@a",), "/t/@a", "t.@a", Coverage.COVERED, "", policy=one),
+              Leaf("t", ("@b",), "/t/@b", "t.@b", Coverage.COVERED, "", policy=two),
+              Leaf("t", ("@c",), "/t/@c", "t.@c", Coverage.EXCLUDED, ""))
+    assert Manifest((), leaves).targets() == ("/a", "/m", "/z")
+    assert Manifest().targets() == ()
