@@ -88,9 +88,9 @@ def test_dump_changes_verdicts_are_booleans() -> None:
 def test_parse_fstab_mountpoints_edges() -> None:
     """Comments, blank lines and one-field lines are skipped; octal escapes are read; only
     absolute mount points count, simplified."""
-    text = ("# /commented x\n\n  \nonlyone\n/dev/a /srv//a/ btrfs 0 0\n"
+    text = ("# /commented x\n\n  \nonlyone\n/dev/a /srv//a/ btrfs 0 0\n/dev/c /two\n"
             "  /dev/b /with\\040space ext4\nswap none swap\n")
-    assert parse_fstab_mountpoints(text) == frozenset({"/srv/a", "/with space"})
+    assert parse_fstab_mountpoints(text) == frozenset({"/srv/a", "/two", "/with space"})
 
 
 def _mount(root: str, where: str) -> MountEntry:
@@ -103,6 +103,7 @@ def test_path_in_filesystem_edges() -> None:
     assert path_in_filesystem(_mount("/", "/srv"), "/srv/a//b/") == "/a/b"
     assert path_in_filesystem(_mount("/t/", "/srv/t"), "/srv/t") == "/t"
     assert path_in_filesystem(_mount("/t", "/srv/t"), "/srv/t/a") == "/t/a"
+    assert path_in_filesystem(_mount("/t ", "/srv"), "/srv/a") == "/t /a"
 
 
 # --- the watch's throttle ------------------------------------------------------------------
@@ -245,3 +246,22 @@ def test_manifest_targets_of_covered_leaves_once_sorted() -> None:
               Leaf("t", ("@c",), "/t/@c", "t.@c", Coverage.EXCLUDED, ""))
     assert Manifest((), leaves).targets() == ("/a", "/m", "/z")
     assert Manifest().targets() == ()
+
+
+def test_throttle_due_and_acted_exactly() -> None:
+    """Due: the debounce or the maximal delay after changes, the rescan period after the last
+    action, never before the pause ends.  Acted: the pause is the minimal interval after a
+    reload, the debounce otherwise, or duty times the action's length if longer."""
+    pace = Pace(debounce=1.0, max_delay=5.0, min_interval=10.0, duty=4.0, rescan=60.0)
+    assert Throttle(pace, None, None, 0.0, 30.0, 100.0).due() == 130.0
+    assert Throttle(pace, None, None, 0.0, None, 100.0).due() is None
+    assert Throttle(pace, 10.0, 12.0, 0.0, None, 0.0).due() == 13.0
+    assert Throttle(pace, 10.0, 16.0, 0.0, 30.0, 0.0).due() == 15.0
+    assert Throttle(pace, 10.0, 12.0, 50.0, None, 0.0).due() == 50.0
+    assert Throttle(pace).acted(100.0, 100.5, reloaded=False, degraded=False) == Throttle(
+        pace, None, None, 102.5, None, 100.5)
+    assert Throttle(pace).acted(100.0, 100.1, reloaded=True, degraded=True) == Throttle(
+        pace, None, None, 110.1, 60.0, 100.1)
+    assert Throttle(pace).acted(100.0, 105.0, reloaded=True, degraded=False) == Throttle(
+        pace, None, None, 125.0, None, 105.0)
+    assert Throttle(pace).acted(100.0, 99.0, reloaded=False, degraded=False).not_before == 100.0
