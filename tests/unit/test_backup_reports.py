@@ -36,9 +36,10 @@ MANIFEST = Manifest(
     (Tree("main", "/trees/main", "/srv", POLICY),
      Tree("bare", "/trees/bare", "/bare"),
      Tree("lost", "/trees/lost", "/lost", POLICY, error="permission denied")),
-    (_leaf("main", "a", "@db", mount_point="/srv/a/db", nested=("a/@db/@inner",)),
+    (_leaf("main", "a", "@db", mount_point="/srv/a/db", nested=("a/@db/@in", "a/@db/@two")),
      _leaf("main", "@tmp", coverage=Coverage.EXCLUDED, reason="marked skip"),
-     _leaf("bare", "@x", coverage=Coverage.NO_POLICY, reason="the tree has no policy")))
+     _leaf("bare", "@x", coverage=Coverage.NO_POLICY, reason="the tree has no policy"),
+     _leaf("main", "@plain")))
 
 STATUS = (
     LeafStatus(MANIFEST.leaves[0], _at(30), (
@@ -95,14 +96,15 @@ def test_plan_to_text_word_for_word() -> None:
         "tree main (/trees/main): daily, snapshots in .snapshots (keep 14d), to /mnt/b, "
         "ssh://h/b (keep 20d 10w *m)\n"
         "  + a/@db -> /srv/a/db  as main.a.@db\n"
-        "      not included: nested subvolume(s) a/@db/@inner\n"
+        "      not included: nested subvolume(s) a/@db/@in, a/@db/@two\n"
         "  - @tmp  as main.@tmp  [excluded: marked skip]\n"
+        "  + @plain  as main.@plain\n"
         "tree bare (/trees/bare): no backup policy\n"
         "  - @x  as bare.@x  [no-policy: the tree has no policy]\n"
         "tree lost (/trees/lost): daily, snapshots in .snapshots (keep 14d), to /mnt/b, "
         "ssh://h/b (keep 20d 10w *m)\n"
         "  not scanned: permission denied\n"
-        "1 of 3 leaves covered\n")
+        "2 of 4 leaves covered\n")
 
 
 def test_plan_to_text_nothing_protected() -> None:
@@ -128,10 +130,10 @@ def test_fresh_per_target_counts_each_target() -> None:
     a, db = MANIFEST.leaves[0], _leaf("main", "@b")
     other = _leaf("other", "@c")
     status = (
-        LeafStatus(a, _at(50), (TargetState("/z", _at(10)), TargetState("/y", _at(60)))),
-        LeafStatus(db, _at(50), (TargetState("/z", _at(60)),)),
         LeafStatus(other, _at(50), (TargetState("/z", _at(10)),)),
         LeafStatus(MANIFEST.leaves[1], None, (TargetState("/z", None),)),
+        LeafStatus(a, _at(50), (TargetState("/z", _at(10)), TargetState("/y", _at(60)))),
+        LeafStatus(db, _at(50), (TargetState("/z", _at(60)),)),
     )
     result = fresh_per_target(status, frozenset({"main"}))
     assert result == {"/y": (0, 1), "/z": (1, 2)}

@@ -23,6 +23,7 @@ from layout_trees.core.errors import EnvironmentProblem, SnapshotError, UserErro
 from layout_trees.core.lost import group_lost, shell_quote
 from layout_trees.core.model import AclEntry, AclTag
 from layout_trees.core.mountinfo import MountEntry, parse_fstab_mountpoints, path_in_filesystem
+from layout_trees.core.options import unknown_x_systemd
 from layout_trees.core.policy import BackupPolicy
 from layout_trees.core.reload import pinned_options
 from layout_trees.core.watch import Pace, Throttle, mounted_subvolumes
@@ -265,3 +266,11 @@ def test_throttle_due_and_acted_exactly() -> None:
     assert Throttle(pace).acted(100.0, 105.0, reloaded=True, degraded=False) == Throttle(
         pace, None, None, 125.0, None, 105.0)
     assert Throttle(pace).acted(100.0, 99.0, reloaded=False, degraded=False).not_before == 100.0
+
+
+def test_unknown_x_systemd_names_only_unknown_x_systemd_options() -> None:
+    """Only options in the x-systemd. namespace that systemd does not know are named; plain
+    mount options and known x-systemd. options are not."""
+    options = ("ro", "compress=zstd", "x-systemd.automount", "x-systemd.bogus=1",
+               "x-systemd.idle-timeout=5min")
+    assert unknown_x_systemd(options) == ("x-systemd.bogus=1",)
