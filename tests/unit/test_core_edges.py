@@ -105,6 +105,7 @@ def test_path_in_filesystem_edges() -> None:
     assert path_in_filesystem(_mount("/t/", "/srv/t"), "/srv/t") == "/t"
     assert path_in_filesystem(_mount("/t", "/srv/t"), "/srv/t/a") == "/t/a"
     assert path_in_filesystem(_mount("/t ", "/srv"), "/srv/a") == "/t /a"
+    assert path_in_filesystem(_mount("/X", "/srv"), "/srv/Xa") == "/X/Xa"
 
 
 # --- the watch's throttle ------------------------------------------------------------------
