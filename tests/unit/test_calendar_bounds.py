@@ -1,6 +1,6 @@
 """Boundaries of the calendar validator's range checks (two-digit years, ranges, repetitions,
 days counted from the end of the month), pinned with the verdicts of ``systemd-analyze
-calendar`` of systemd 252 (the generated oracle test is tests/integration/test_calendar_oracle.py)."""
+calendar`` of systemd 252 (the generated oracle test is in tests/integration)."""
 
 from __future__ import annotations
 
