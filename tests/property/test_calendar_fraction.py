@@ -83,6 +83,12 @@ def test_fractional_range_reference_model(start: int, start_fraction: str, end: 
     ("@-1", "a time before 1970"),
     ("@7258118400", "year 2200 is outside 1970..2199"),
     ("*:*:59.6/0.5", "the second is out of range or repeats too rarely"),
+    ("*:99999999999999999999", "a number is too large"),
+    ("*:*:99999999999999", "a number is too large"),
+    ("*:0/0", "a repetition of 0"),
+    ("*:*:5..5.5", "a range of seconds shorter than a second"),
+    ("x", "expected a number at 'x'"),
+    ("69/131-01-01", "the year is out of range or repeats too rarely"),
 ])
 def test_calendar_error_reasons(text: str, reason: str) -> None:
     """Example: the reason given for a refused expression, word for word."""
