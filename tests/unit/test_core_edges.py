@@ -140,7 +140,7 @@ def test_pinned_options_refuses_another_subvolid_with_a_hint() -> None:
 @pytest.mark.parametrize(("text", "valid"), [
     ("@0", True), ("@ 5", True), ("@\t5", True), ("@+5", True), ("@-0", True), ("@ -0", True),
     ("@-1", False), ("@7258118399", True), ("@7258118400", False), ("@", False),
-    ("@x", False), ("@ ", False), ("@+", False),
+    ("@x", False), ("@ ", False), ("@+", False), ("@X5", False), ("@ X5", False),
 ])
 def test_at_timestamps_as_systemd_252(text: str, valid: bool) -> None:
     """``@SECONDS`` (blanks and a sign allowed before them; -0 is 0) up to the end of 2199,
