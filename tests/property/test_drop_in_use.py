@@ -36,6 +36,7 @@ def _shows(entry: MountEntry) -> bool:
                 unique_by=lambda h: h[0], max_size=13).map(tuple))
 @example({"": (MountEntry(30, 1, SUBVOL + "/", "/srv/db", "btrfs", SOURCE, ("rw",),
                           ("rw", "subvolid=5")),)}, ((2, "sh"), (1, "vim")))
+@example({}, tuple((pid, "sh") for pid in range(1, 12)))  # eleven: "and 1 more processes"
 def test_in_use_reference_model(mounts: dict[str, tuple[MountEntry, ...]],
                                 holders: tuple[tuple[int, str], ...]) -> None:
     """Reference model: one reason per mount showing the leaf (namespaces in order), then
