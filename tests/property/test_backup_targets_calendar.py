@@ -3,8 +3,6 @@ oracle tests against systemd-analyze and real btrfs are in tests/integration).""
 
 from __future__ import annotations
 
-import contextlib
-
 from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.btrbk import parse_subvolume_list
@@ -97,8 +95,27 @@ def test_parse_subvolume_list_reference_model(
     assert got == want
 
 
-@given(st.text(max_size=200))
+_LISTING_LINES = st.sampled_from([
+    "--", "read-only-only", "/ /", "/ /mnt", "/mnt", "/mnt/b", "ID 257 gen 9 top level 5 path b",
+    "ID 257 gen 9 cgen 9 parent 5 top level 5 parent_uuid - received_uuid - uuid u path b/x",
+    "ID 258 gen 9 cgen 9 parent 5 top level 5 parent_uuid - received_uuid r uuid v path b/y/z",
+])
+
+
+@given(st.text(max_size=200) | st.lists(_LISTING_LINES | st.text(max_size=12), max_size=7
+                                         ).map("\n".join))
+@example("/ /mnt\n/mnt/b\n--")
+@example("/ /\n/b\nID 257 gen 9 cgen 9 parent 5 top level 5 parent_uuid - received_uuid -"
+         " uuid u path b/x\n--\nread-only-only")
 def test_parse_subvolume_list_hostile_only_layout_errors(text: str) -> None:
-    """Invariant: any text is a listing or a LayoutError, never another exception."""
-    with contextlib.suppress(LayoutError):
-        parse_subvolume_list(text)
+    """Invariant: any text is a listing or a LayoutError, never another exception; text
+    without a mount line, a directory and a '--' line is refused; a listing holds single
+    non-empty names, sorted."""
+    lines = text.split("\n")
+    try:
+        listing = parse_subvolume_list(text)
+    except LayoutError:
+        return
+    assert len(lines) >= 3 and " " in lines[0] and "--" in lines[2:]
+    names = [s.name for s in listing]
+    assert names == sorted(names) and all(n and "/" not in n for n in names)

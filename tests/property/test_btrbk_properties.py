@@ -58,6 +58,8 @@ def test_parse_backup_name_reference_model(name: str, when: int, offset: int,
 @example(FIRST)
 @example(LAST)
 @example(951_782_400)  # 2000-02-29
+@example(18_003)  # 05:00:03, where seconds // 3601 would still say 4 h
+@example(86_399)
 def test_format_time_round_trip_and_reference_model(when: int) -> None:
     """Round trip: format_time agrees with datetime and reads back as the same second."""
     text = format_time(when)
