@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 
 import btrfsutil
-from layout_trees.core.backup import snapshot_name
+from layout_trees.core.backup.manifest import snapshot_name
 from layout_trees.shell.loopdev import LoopBtrfs
 
 HERE = Path(__file__).resolve().parent

@@ -15,8 +15,8 @@ from importlib import resources
 from typing import Any
 
 # Names re-exported by the package are imported "as" themselves (explicit re-exports).
-from .core.backup import Manifest as Manifest
-from .core.backup import make_manifest
+from .core.backup.manifest import Manifest as Manifest
+from .core.backup.manifest import make_manifest
 from .core.config import Config as Config
 from .core.config import ParsedConfig, parse_prototype_document, parse_toml_document
 from .core.diff import Change as Change

@@ -285,7 +285,7 @@ def civil_from_days(days: int) -> tuple[int, int, int]:
     """``(year, month, day)`` of the proleptic Gregorian calendar for a day number (days
     since 1970-01-01), by Howard Hinnant's days-to-civil algorithm."""
     z = days + 719468
-    era = (z if z >= 0 else z - 146096) // 146097
+    era = z // 146097  # Python floors, so negative days need no correction
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)

@@ -28,7 +28,7 @@ TYPE_CHECKING = False  # typing is not imported at run time (the generator's sta
 if TYPE_CHECKING:  # the policy module is only imported when a tree has a backup table
     from typing import Any
 
-    from .policy import BackupPolicy
+    from .backup.policy import BackupPolicy
     from .settings import Reader
 
 
@@ -166,13 +166,13 @@ def _watch(value: Any, where: str, key: str) -> bool:
 def _backup(value: Any, where: str, key: str) -> BackupPolicy:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}.{key} must be a table")
-    from .policy import parse_policy  # only when a tree has a backup table
+    from .backup.policy import parse_policy  # only when a tree has a backup table
 
     return parse_policy(value, f"{where}.{key}")
 
 
 def _backup_data(policy: BackupPolicy) -> dict[str, Any]:
-    from .policy import policy_to_data
+    from .backup.policy import policy_to_data
 
     return policy_to_data(policy)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .backup import (
+from .backup.manifest import (
     MANIFEST_FORMAT,
     MANIFEST_VERSION,
     Manifest,

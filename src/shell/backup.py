@@ -29,9 +29,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from ..core.backup import Manifest, make_manifest, manifest_for_target, manifest_to_json
-from ..core.backup_status import Listing
-from ..core.btrbk import btrbk_failure, render_btrbk_config
+from ..core.backup.btrbk import btrbk_failure, render_btrbk_config
+from ..core.backup.manifest import Manifest, make_manifest, manifest_for_target, manifest_to_json
+from ..core.backup.status import Listing
 from ..core.calendar import calendar_error
 from ..core.config import Config
 from ..core.errors import ConfigError, EnvironmentProblem, UserError

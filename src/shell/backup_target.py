@@ -4,12 +4,12 @@ Every operation is a command run through the subprocess gateway, locally or
 through ``ssh`` (as root, as btrbk does by default; host keys and identities
 come from root's ssh configuration), so a local target and a remote one take
 exactly the same path through the code.  The target URL is parsed once, by
-:func:`layout_trees.core.policy.parse_target`, as btrbk parses it (an IPv6
+:func:`layout_trees.core.backup.policy.parse_target`, as btrbk parses it (an IPv6
 host is given to ssh bare, ``root@::1``).
 
 What a target holds is read with one ``btrfs subvolume list`` of its
 filesystem (restricted to the directory's subvolume), in one round trip
-(:func:`layout_trees.core.btrbk.parse_subvolume_list`); a directory holding a name
+(:func:`layout_trees.core.backup.btrbk.parse_subvolume_list`); a directory holding a name
 with a control character is refused, since btrfs prints names raw, one a line, and a
 line break could forge a record.  A failure is one line
 naming the target and what went wrong (for ssh, ssh's own complaint), never
@@ -21,15 +21,15 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from ..core.backup import MANIFEST_FILE, ManifestError
-from ..core.btrbk import (
+from ..core.backup.btrbk import (
     ALL_READ_ONLY,
     LISTING_SEPARATOR,
     ListedSubvolume,
     parse_subvolume_list,
 )
+from ..core.backup.manifest import MANIFEST_FILE, ManifestError
+from ..core.backup.policy import BackupTarget, parse_target
 from ..core.errors import EnvironmentProblem
-from ..core.policy import BackupTarget, parse_target
 from . import btrfs
 from .run import Background, error_detail, run
 

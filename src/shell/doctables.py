@@ -5,7 +5,7 @@ rewrites, in place, the blocks between ``<!-- generated: NAME -->`` and
 ``<!-- end generated: NAME -->`` in ``README.md`` and ``docs/rules.md``:
 
 - ``rules``: every rule of ``layout check`` with its documentation (from
-  :mod:`layout_trees.core.check_registry`, the text ``layout check --explain``
+  :mod:`layout_trees.core.check.registry`, the text ``layout check --explain``
   prints);
 - ``tree-keys`` and ``backup-keys``: the keys of ``[tree.NAME]`` and
   ``[tree.NAME.backup]`` (from the settings tables of the configuration).
@@ -20,9 +20,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.check_registry import rules_markdown
+from ..core.backup.policy import POLICY_TABLE
+from ..core.check.registry import rules_markdown
 from ..core.config import TREE_TABLE
-from ..core.policy import POLICY_TABLE
 
 BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
     "README.md": {"tree-keys": TREE_TABLE.markdown, "backup-keys": POLICY_TABLE.markdown},

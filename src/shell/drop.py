@@ -1,7 +1,7 @@
 """``layout drop PATH``: delete a leaf, only when that loses nothing and hurts no one.
 
-The decisions are :func:`layout_trees.core.drop.drop_check` and
-:func:`~layout_trees.core.drop.in_use`; this module gathers their facts and
+The decisions are :func:`layout_trees.core.backup.drop.drop_check` and
+:func:`~layout_trees.core.backup.drop.in_use`; this module gathers their facts and
 deletes.  It holds the trees lock throughout (no persist, reload or restore
 runs meanwhile), reaches the leaf through a directory descriptor (a symlink
 at its place is refused, never followed), and deletes the subvolume it
@@ -20,8 +20,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-from ..core.backup import Leaf
-from ..core.drop import drop_check, dump_changes, in_use, latest_own_snapshot
+from ..core.backup.drop import drop_check, dump_changes, in_use, latest_own_snapshot
+from ..core.backup.manifest import Leaf
 from ..core.errors import EnvironmentProblem, UserError
 from ..core.mountinfo import MountEntry, containing_mount
 from ..core.reserved import RESERVED_PREFIX

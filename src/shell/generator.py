@@ -48,7 +48,7 @@ def unit_files(config: Config, snapshot: Snapshot,
 
         files += watch_files(config, snapshot, sys.executable)
     if any(tree.backup is not None for tree in config.trees):
-        from ..core.backup_units import backup_units, invalid_schedules
+        from ..core.backup.units import backup_units, invalid_schedules
 
         for name, schedule, why in invalid_schedules(config):
             log.error(f"tree {name!r}: backup schedule {schedule!r} is not a valid OnCalendar= "

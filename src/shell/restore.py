@@ -6,7 +6,7 @@ modes from the manifest), and for every leaf receives the latest complete
 backup into the policy's snapshot directory at the destination filesystem's
 top level (incrementally against a copy received earlier, when there is one)
 and makes a writable snapshot of it at the leaf's place.  Decisions come
-from :func:`layout_trees.core.backup_restore.plan_restore`; this module
+from :func:`layout_trees.core.backup.restore.plan_restore`; this module
 gathers the facts and carries the steps out.
 
 Safety, step by step:
@@ -45,19 +45,19 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..core.backup import Leaf, Manifest, ManifestError, Tree, manifest_from_json
-from ..core.backup_restore import (
+from ..core.backup.btrbk import ListedSubvolume, data_id
+from ..core.backup.drop import in_use
+from ..core.backup.manifest import Leaf, Manifest, ManifestError, Tree, manifest_from_json
+from ..core.backup.policy import snapshot_dir_of
+from ..core.backup.restore import (
     LocalLeaf,
     RestoreStep,
     pick_tree,
     plan_restore,
     select_leaves,
 )
-from ..core.btrbk import ListedSubvolume, data_id
-from ..core.drop import in_use
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
 from ..core.mountinfo import containing_mount
-from ..core.policy import snapshot_dir_of
 from ..core.reserved import RESERVED_PREFIX
 from . import btrfs
 from .backup import top_levels

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from layout_trees.core.btrbk import parse_subvolume_list
+from layout_trees.core.backup.btrbk import parse_subvolume_list
 from layout_trees.core.errors import EnvironmentProblem
 from layout_trees.shell import btrfs
 from layout_trees.shell.backup_target import Target

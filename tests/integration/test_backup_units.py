@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from layout_trees.core.backup_units import backup_units
+from layout_trees.core.backup.policy import BackupPolicy
+from layout_trees.core.backup.units import backup_units
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.escape import escape_string
-from layout_trees.core.policy import BackupPolicy
 from layout_trees.shell.files import write_generated
 from layout_trees.shell.generator import generate
 from layout_trees.shell.log import Log

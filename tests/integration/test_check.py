@@ -25,7 +25,7 @@ btrfsutil = pytest.importorskip("btrfsutil")
 
 from layout_trees.core.check import Report, check  # noqa: E402
 from layout_trees.core.snapshot_json import dump_snapshot, load_snapshot  # noqa: E402
-from layout_trees.shell.check_cli import read_config  # noqa: E402
+from layout_trees.shell.cli.check import read_config  # noqa: E402
 from layout_trees.shell.loopdev import LoopBtrfs  # noqa: E402
 from layout_trees.shell.run import run  # noqa: E402
 from layout_trees.shell.scan import scan  # noqa: E402

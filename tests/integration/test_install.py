@@ -156,8 +156,8 @@ def test_install_lands_everywhere_runs_and_uninstalls(tmp_path: Path, system_pyt
     assert (out / "layout-trees-directories.service").is_file()
     # The backup and watch units run the system interpreter, which finds the installed package.
     site_dir = init.rsplit("/layout_trees/", 1)[0]
-    assert f"spec {site_dir}/layout_trees/shell/cli.py {site_dir}/layout_trees/shell/reload.py\n" \
-        in run.stdout, run.stdout
+    shell = f"{site_dir}/layout_trees/shell"
+    assert f"spec {shell}/cli/__init__.py {shell}/reload.py\n" in run.stdout, run.stdout
     backup = (out / "layout-trees-backup-daily.service").read_text()
     assert f"ExecStart={system_python} -m layout_trees.shell.cli backup run" in backup
     reload = (out / "layout-trees-reload.service").read_text()

@@ -163,8 +163,8 @@ def test_module_sets_the_generator_and_the_package(tmp_path: Path) -> None:
 
 def test_module_options_cover_every_key_of_the_schema(tmp_path: Path) -> None:
     """trees.<name> has an option for every tree key, and backup for every policy key."""
+    from layout_trees.core.backup.policy import POLICY_KEYS
     from layout_trees.core.config import TREE_KEYS
-    from layout_trees.core.policy import POLICY_KEYS
 
     result = evaluated(tmp_path, FULL)
     assert sorted(result["treeKeys"]) == sorted(TREE_KEYS)

@@ -16,13 +16,18 @@ pytestmark = pytest.mark.integration
 
 
 def test_installed_commands_work(tmp_path: Path) -> None:
-    """A plain install runs every command's --help, --version and the generator on an empty
-    config."""
+    """A plain install holds every module of src/ and runs every command's --help, --version
+    and the generator on an empty config."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run([str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check",
                           str(ROOT)], capture_output=True, text=True, check=False)
     assert pip.returncode == 0, pip.stderr
+    installed = next((venv / "lib").glob("python3*/site-packages/layout_trees"))
+    modules = {p.relative_to(installed).as_posix() for p in installed.rglob("*.py")}
+    sources = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src").rglob("*.py")}
+    assert {"core/backup/manifest.py", "core/check/rules.py", "shell/cli/report.py"} <= sources
+    assert modules == sources  # every package of src/, its subpackages too, is installed
     layout = str(venv / "bin/layout")
     for args in ([], ["plan"], ["snapshot"], ["generate"], ["check"], ["backup"], ["restore"],
                  ["drop"], ["persist"], ["reload"], ["demo"]):

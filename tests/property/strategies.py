@@ -22,10 +22,10 @@ import zlib
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
+from layout_trees.core.backup.policy import BackupPolicy
 from layout_trees.core.check import RULES
 from layout_trees.core.config import Config, ConfigFormat, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
-from layout_trees.core.policy import BackupPolicy
 
 # --- names -------------------------------------------------------------------
 

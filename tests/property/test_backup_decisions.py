@@ -10,19 +10,19 @@ import re
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree, snapshot_name
-from layout_trees.core.backup_restore import pick_tree, plan_restore, select_leaves
-from layout_trees.core.backup_status import LeafStatus, Listing, backup_status, run_summary
-from layout_trees.core.btrbk import (
+from layout_trees.core.backup.btrbk import (
     TARGET_FULL_HINT,
     ListedSubvolume,
     btrbk_failure,
     parse_backup_name,
     parse_subvolume_list,
 )
-from layout_trees.core.drop import drop_check, latest_own_snapshot
+from layout_trees.core.backup.drop import drop_check, latest_own_snapshot
+from layout_trees.core.backup.manifest import Coverage, Leaf, Manifest, Tree, snapshot_name
+from layout_trees.core.backup.policy import BackupPolicy
+from layout_trees.core.backup.restore import pick_tree, plan_restore, select_leaves
+from layout_trees.core.backup.status import LeafStatus, Listing, backup_status, run_summary
 from layout_trees.core.errors import UserError
-from layout_trees.core.policy import BackupPolicy
 from layout_trees.core.wording import count
 from test_backup_status_properties import T0, UUIDS, _stamp, listed, manifests, situations
 

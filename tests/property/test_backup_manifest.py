@@ -9,7 +9,8 @@ import re
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from layout_trees.core.backup import (
+from layout_trees.core.backup.btrbk import render_btrbk_config
+from layout_trees.core.backup.manifest import (
     Coverage,
     Manifest,
     ManifestError,
@@ -21,14 +22,13 @@ from layout_trees.core.backup import (
     snapshot_name,
     split_snapshot_name,
 )
-from layout_trees.core.backup_units import backup_units
-from layout_trees.core.btrbk import render_btrbk_config
+from layout_trees.core.backup.policy import BackupPolicy
+from layout_trees.core.backup.units import backup_units
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.errors import LayoutError, UserError
 from layout_trees.core.escape import escape_string
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from layout_trees.core.plan import overlapping_trees
-from layout_trees.core.policy import BackupPolicy
 from strategies import World, any_names, worlds
 
 TARGETS = ("/backup/a", "/backup/b", "ssh://host.example:2222/srv/backup", "ssh://nas/b")

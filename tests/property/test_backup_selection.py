@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layout_trees.core.backup.policy import BackupPolicy, snapshot_dir_of
 from layout_trees.core.config import Config, TreeConfig, select_backup_trees
 from layout_trees.core.errors import UserError
-from layout_trees.core.policy import BackupPolicy, snapshot_dir_of
 from layout_trees.core.reserved import DEFAULT_SNAPSHOT_DIR
 
 NAMES = ("a", "b", "c", "d")

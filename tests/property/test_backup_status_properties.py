@@ -12,8 +12,11 @@ from collections import Counter
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree, snapshot_name
-from layout_trees.core.backup_status import (
+from layout_trees.core.backup.btrbk import BackupName, ListedSubvolume
+from layout_trees.core.backup.drop import drop_check
+from layout_trees.core.backup.manifest import Coverage, Leaf, Manifest, Tree, snapshot_name
+from layout_trees.core.backup.policy import BackupPolicy
+from layout_trees.core.backup.status import (
     ALL_TREES,
     LeafStatus,
     Listing,
@@ -21,9 +24,6 @@ from layout_trees.core.backup_status import (
     backup_status,
     verify,
 )
-from layout_trees.core.btrbk import BackupName, ListedSubvolume
-from layout_trees.core.drop import drop_check
-from layout_trees.core.policy import BackupPolicy
 
 T0 = 1_764_072_000  # 2025-11-25 12:00:00 UTC
 TARGETS = ("/backup/a", "/backup/b", "ssh://nas/b")

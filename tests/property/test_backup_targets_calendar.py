@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from layout_trees.core.btrbk import parse_subvolume_list
+from layout_trees.core.backup.btrbk import parse_subvolume_list
+from layout_trees.core.backup.policy import parse_target
 from layout_trees.core.calendar import calendar_error
 from layout_trees.core.errors import ConfigError, LayoutError
-from layout_trees.core.policy import parse_target
 
 _calendarish = st.text(alphabet=" *:-~.,/@0123456789MonTueSatUTCdailyweek\t\x00é", max_size=40)
 

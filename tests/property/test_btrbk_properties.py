@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree, snapshot_name
-from layout_trees.core.btrbk import (
+from layout_trees.core.backup.btrbk import (
     ALL_READ_ONLY,
     LISTING_SEPARATOR,
     TIMESTAMP_FORMAT,
@@ -22,8 +21,9 @@ from layout_trees.core.btrbk import (
     parse_subvolume_list,
     render_btrbk_config,
 )
+from layout_trees.core.backup.manifest import Coverage, Leaf, Manifest, Tree, snapshot_name
+from layout_trees.core.backup.policy import BackupPolicy
 from layout_trees.core.errors import UserError
-from layout_trees.core.policy import BackupPolicy
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST = int((datetime(1, 1, 2, tzinfo=UTC) - EPOCH).total_seconds())

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.check import RULES, Report, check, is_leaf
-from layout_trees.core.check_report import report_to_json, report_to_sarif
+from layout_trees.core.check.report import report_to_json, report_to_sarif
 from layout_trees.core.config import Config, ConfigFormat, TreeConfig
 from layout_trees.core.errors import LayoutError
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan

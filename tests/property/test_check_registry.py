@@ -21,8 +21,8 @@ from layout_trees.core.check import (
     findings,
     rule_of,
 )
-from layout_trees.core.check_registry import rules_markdown
-from layout_trees.core.check_rules import REGISTRY, Hit, World, surprising_unit_name
+from layout_trees.core.check.registry import rules_markdown
+from layout_trees.core.check.rules import REGISTRY, Hit, World, surprising_unit_name
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.errors import UserError
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
@@ -74,7 +74,7 @@ def test_functions_report_only_their_ids(world: GeneratedWorld) -> None:
 
 def test_a_function_reporting_another_id_is_caught() -> None:
     """The registry's own check can fail: a hit of an id the function does not claim."""
-    from layout_trees.core.check_rules import Registered
+    from layout_trees.core.check.rules import Registered
 
     def liar(world: World) -> object:
         yield Hit(RuleId.LT020, "/x", "/x: not mine")

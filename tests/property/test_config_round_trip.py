@@ -17,9 +17,9 @@ from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
+from layout_trees.core.backup.policy import BackupPolicy
 from layout_trees.core.config import Config, ConfigFormat, TreeConfig, config_to_data
 from layout_trees.core.errors import ConfigError
-from layout_trees.core.policy import BackupPolicy
 from layout_trees.shell.configfile import parse_text
 
 # Any character a UTF-8 file can hold (no lone surrogate), control characters included.

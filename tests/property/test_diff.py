@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.check import check
-from layout_trees.core.check_report import report_to_data
+from layout_trees.core.check.report import report_to_data
 from layout_trees.core.config import Config
 from layout_trees.core.diff import ChangeKind, Facts, Section, compare, diff_to_data, facts_of
 from layout_trees.core.documents import (

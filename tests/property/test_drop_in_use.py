@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from layout_trees.core.drop import in_use
+from layout_trees.core.backup.drop import in_use
 from layout_trees.core.mountinfo import MountEntry
 
 SOURCE, SUBVOL_ID, SUBVOL = "/dev/vdb", 260, "/trees/main/@db"

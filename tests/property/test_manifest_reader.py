@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from layout_trees.core.backup import (
+from layout_trees.core.backup.manifest import (
     COMPONENT_MAX,
     ID_MAX,
     Manifest,

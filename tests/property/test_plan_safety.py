@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from hypothesis import example, given
 from hypothesis import strategies as st
+from layout_trees.core.backup.policy import BackupPolicy
 from layout_trees.core.check import check
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.escape import is_plain_component
@@ -28,7 +29,6 @@ from layout_trees.core.plan import (
     tree_locations,
     without_reserved,
 )
-from layout_trees.core.policy import BackupPolicy
 from layout_trees.core.reserved import DEFAULT_SNAPSHOT_DIR, RESERVED_PREFIX
 from strategies import World, permuted, worlds
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hypothesis import strategies as st
-from layout_trees.core.policy import BackupPolicy
+from layout_trees.core.backup.policy import BackupPolicy
 
 POLICIES = st.builds(
     BackupPolicy,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree, snapshot_name
-from layout_trees.core.backup_restore import LocalLeaf, plan_restore
-from layout_trees.core.btrbk import ListedSubvolume, parse_backup_name
-from layout_trees.core.drop import dump_changes, unescape_dump_path
-from layout_trees.core.policy import parse_policy
+from layout_trees.core.backup.btrbk import ListedSubvolume, parse_backup_name
+from layout_trees.core.backup.drop import dump_changes, unescape_dump_path
+from layout_trees.core.backup.manifest import Coverage, Leaf, Manifest, Tree, snapshot_name
+from layout_trees.core.backup.policy import parse_policy
+from layout_trees.core.backup.restore import LocalLeaf, plan_restore
 
 POLICY = parse_policy({"targets": ["/t"]}, "p")
 PATH = ("a", "@c")

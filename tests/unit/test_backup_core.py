@@ -9,22 +9,22 @@ import pathlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree
-from layout_trees.core.backup_restore import LocalLeaf, plan_restore
-from layout_trees.core.backup_status import backup_status, verify
-from layout_trees.core.btrbk import (
+from layout_trees.core.backup.btrbk import (
     ListedSubvolume,
     format_time,
     parse_backup_name,
     parse_subvolume_list,
 )
-from layout_trees.core.drop import drop_check
+from layout_trees.core.backup.drop import drop_check
+from layout_trees.core.backup.manifest import Coverage, Leaf, Manifest, Tree
+from layout_trees.core.backup.policy import Override, parse_override, parse_policy
+from layout_trees.core.backup.restore import LocalLeaf, plan_restore
+from layout_trees.core.backup.status import backup_status, verify
 from layout_trees.core.errors import ConfigError, LayoutError, UserError
-from layout_trees.core.policy import Override, parse_override, parse_policy
 
 CORE = pathlib.Path(__file__).resolve().parents[2] / "src" / "core"
-MINE = ("policy.py", "backup.py", "backup_status.py", "backup_units.py", "backup_restore.py",
-        "btrbk.py", "calendar.py")
+MINE = ("backup/policy.py", "backup/manifest.py", "backup/status.py", "backup/units.py",
+        "backup/restore.py", "backup/btrbk.py", "backup/drop.py", "calendar.py")
 ALLOWED = {"__future__", "dataclasses", "enum", "typing", "collections", "collections.abc",
            "itertools", "functools", "re", "json", "pathlib"}
 
@@ -164,7 +164,7 @@ def _policy(targets: tuple[str, ...] = ("/t1", "/t2")):  # type: ignore[no-untyp
 
 def _leaf(path: tuple[str, ...] = ("@c",), coverage: Coverage = Coverage.COVERED) -> Leaf:
     policy = _policy() if coverage is Coverage.COVERED else None
-    from layout_trees.core.backup import snapshot_name
+    from layout_trees.core.backup.manifest import snapshot_name
 
     return Leaf("main", path, "/trees/main/" + "/".join(path), snapshot_name("main", path),
                 coverage, "why", uuid="leaf-uuid", policy=policy)
@@ -284,7 +284,7 @@ def test_verify_names_nested_subvolumes_of_a_leaf() -> None:
 def test_run_verdict_selected_trees_and_whole_runs() -> None:
     """A run fails for an unscanned tree it was to back up; a run of every tree also fails
     for a tree without policy and when nothing is covered; a selection ignores the rest."""
-    from layout_trees.core.backup_status import run_verdict
+    from layout_trees.core.backup.status import run_verdict
 
     manifest = Manifest((Tree("bare", "/b", "/srv/b"),
                          Tree("gone", "/g", "/srv/g", _policy(), error="missing"),
@@ -300,7 +300,7 @@ def test_run_verdict_selected_trees_and_whole_runs() -> None:
 def test_overlapping_trees_are_backed_up_once() -> None:
     """A tree inside another tree is refused in the manifest (an error naming the overlap,
     no leaves), so each subvolume is backed up once, by the outer tree."""
-    from layout_trees.core.backup import make_manifest
+    from layout_trees.core.backup.manifest import make_manifest
     from layout_trees.core.config import Config, TreeConfig
     from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 

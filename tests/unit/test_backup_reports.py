@@ -3,8 +3,10 @@ and the per-target freshness count; examples built by hand, every branch once.""
 
 from __future__ import annotations
 
-from layout_trees.core.backup import Coverage, Leaf, Manifest, Tree
-from layout_trees.core.backup_status import (
+from layout_trees.core.backup.btrbk import BackupName
+from layout_trees.core.backup.manifest import Coverage, Leaf, Manifest, Tree
+from layout_trees.core.backup.policy import BackupPolicy
+from layout_trees.core.backup.status import (
     LeafStatus,
     TargetState,
     fresh_per_target,
@@ -13,8 +15,6 @@ from layout_trees.core.backup_status import (
     status_to_data,
     status_to_text,
 )
-from layout_trees.core.btrbk import BackupName
-from layout_trees.core.policy import BackupPolicy
 
 NOW = 1_000_000
 POLICY = BackupPolicy(targets=("/mnt/b", "ssh://h/b"))

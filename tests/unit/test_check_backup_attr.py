@@ -4,8 +4,8 @@ so it agrees with ``backup verify`` on every value."""
 from __future__ import annotations
 
 import pytest
+from layout_trees.core.backup.policy import Override, parse_override
 from layout_trees.core.check import check
-from layout_trees.core.policy import Override, parse_override
 from test_check_rules import cfg, scan, snap, sub, tree
 
 

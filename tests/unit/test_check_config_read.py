@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from layout_trees.core.errors import ConfigError
-from layout_trees.shell.check_cli import read_config
+from layout_trees.shell.cli.check import read_config
 from layout_trees.shell.configfile import MAX_DOCUMENT_BYTES
 from pyfakefs.fake_filesystem import FakeFilesystem
 

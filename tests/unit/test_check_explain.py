@@ -82,9 +82,9 @@ def test_the_backup_attribute_is_read_by_one_parser() -> None:
     check, verify and backups all ask it."""
     found = {str(p.relative_to(SRC)): _skip_literals(p) for p in sorted(SRC.rglob("*.py"))}
     assert {p: lines for p, lines in found.items() if lines} == {
-        "core/policy.py": found["core/policy.py"]}
-    assert len(found["core/policy.py"]) == 1
-    for name in ("check_rules.py", "backup.py"):
+        "core/backup/policy.py": found["core/backup/policy.py"]}
+    assert len(found["core/backup/policy.py"]) == 1
+    for name in ("check/rules.py", "backup/manifest.py"):
         assert "parse_override(" in (SRC / "core" / name).read_text(encoding="utf-8")
 
 
@@ -99,7 +99,7 @@ def test_lt062_asks_the_time_zones_the_backup_commands_ask() -> None:
     """Regression: a schedule naming a time zone the machine does not have is LT062 when
     check is told the machine's zones (as 'layout backup' refuses it), and the same
     schedule with a zone it has is not."""
-    from layout_trees.core.policy import BackupPolicy
+    from layout_trees.core.backup.policy import BackupPolicy
 
     def tree(schedule: str) -> Config:
         return Config((TreeConfig("t", "/trees/t", "/srv/t",

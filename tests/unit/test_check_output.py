@@ -10,9 +10,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from layout_trees.core import check_report
 from layout_trees.core.check import RULES, check
-from layout_trees.core.check_report import (
+from layout_trees.core.check import report as check_report
+from layout_trees.core.check.report import (
     path_uri,
     report_to_data,
     report_to_github,
@@ -137,7 +137,7 @@ def test_text_grouping_colour_and_verbose() -> None:
 
 def test_check_modules_are_pure() -> None:
     """The check modules import only the core and pure standard library."""
-    for name in ("check.py", "check_report.py"):
+    for name in ("check/__init__.py", "check/report.py"):
         tree = ast.parse((CORE / name).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -178,7 +178,7 @@ def run_layout(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
 
 
 def clean_and_dirty() -> tuple[Config, Snapshot, Snapshot]:
-    from layout_trees.core.policy import BackupPolicy
+    from layout_trees.core.backup.policy import BackupPolicy
 
     config = Config((TreeConfig("t", "/trees/t", "/srv/t",
                                 backup=BackupPolicy(targets=("/mnt/b",))),), ConfigFormat.TOML)

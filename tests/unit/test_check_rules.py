@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from layout_trees.core.backup.policy import BackupPolicy
 from layout_trees.core.check import RULES, RULES_BY_ID, Finding, check
 from layout_trees.core.config import (
     Config,
@@ -28,7 +29,6 @@ from layout_trees.core.model import (
     TreeScan,
     TreeStatus,
 )
-from layout_trees.core.policy import BackupPolicy
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 POLICY = BackupPolicy(targets=("/mnt/backup",))

@@ -15,12 +15,24 @@ from typing import Any
 import jsonschema
 import layout_trees as lt
 import pytest
-from layout_trees.shell import cli, cli_report, log
-from layout_trees.shell.cli_help import is_global, metavar_of
+from layout_trees.shell import cli, log
+from layout_trees.shell.cli import report as cli_report
+from layout_trees.shell.cli.help import is_global, metavar_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELL = ROOT / "src" / "shell"
+CLI_MODULES = sorted((SHELL / "cli").rglob("*.py"))
+# the commands' modules; the man page and completion writers are build tools beside them
+COMMAND_MODULES = [p for p in CLI_MODULES if p.name not in ("manpages.py", "completions.py")]
+
 LAYOUT = str(Path(sys.executable).with_name("layout"))
+
+
+def test_the_command_line_modules_are_found() -> None:
+    """The walks below see every command module (a wrong path would make them vacuous)."""
+    names = {p.name for p in COMMAND_MODULES}
+    assert {"__init__.py", "options.py", "report.py", "plan.py", "check.py", "backup.py",
+            "restore.py", "live.py", "audit.py"} <= names
 
 
 def _walk(cmd: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -83,7 +95,7 @@ def test_the_help_check_can_fail(capsys: pytest.CaptureFixture[str]) -> None:
     would see them)."""
     import typer
     import typer.main
-    from layout_trees.shell import backup_cli
+    from layout_trees.shell.cli import backup as backup_cli
 
     plain = typer.Typer(rich_markup_mode=None)
     backup_cli.register(plain)
@@ -142,22 +154,22 @@ def _literal_options(source: str) -> set[str]:
 def test_shared_options_are_declared_only_in_cli_options() -> None:
     """No command module declares its own --config, --tree, --dry-run or --format
     (check's --format has its own formats: text, json, sarif, github)."""
-    for module in sorted(SHELL.glob("*cli*.py")):
-        if module.name == "cli_options.py":
+    for module in COMMAND_MODULES:
+        if module.name == "options.py":
             continue
         declared = _literal_options(module.read_text(encoding="utf-8"))
         shared = {"--config", "--tree", "--dry-run", "--json"}
-        if module.name != "check_cli.py":
+        if module.name != "check.py":
             shared.add("--format")
         assert not declared & shared, (module.name, declared & shared)
-    assert "--config" in _literal_options((SHELL / "cli_options.py").read_text())
+    assert "--config" in _literal_options((SHELL / "cli" / "options.py").read_text())
 
 
 def test_errors_leave_through_one_door() -> None:
-    """Only cli_report writes to standard error or spells 'layout: error'; only it (and the
+    """Only cli.report writes to standard error or spells 'layout: error'; only it (and the
     lean entry points' exits.run_plain) maps an exception to an exit code."""
-    for module in sorted(SHELL.glob("*cli*.py")):
-        if module.name == "cli_report.py":
+    for module in COMMAND_MODULES:
+        if module.name == "report.py":
             continue
         text = module.read_text(encoding="utf-8")
         assert "layout: error" not in text and "layout: warning" not in text, module.name
@@ -283,7 +295,7 @@ def test_verbose_lowers_the_log_threshold(monkeypatch: pytest.MonkeyPatch,
 def test_global_options_are_documented_once() -> None:
     """layout(1) describes --debug, -q and -v with the layout command, not once per
     command (they are on every command's --help)."""
-    from layout_trees.shell.manpages import command_tree
+    from layout_trees.shell.cli.manpages import command_tree
 
     for command in command_tree()[1:]:
         assert not {"--debug", "--quiet"} & {o for p in command.params for o in p.opts}

@@ -11,7 +11,8 @@ from layout_trees.core.errors import (
     UnsafeNameError,
     UserError,
 )
-from layout_trees.shell import cli, cli_report
+from layout_trees.shell import cli
+from layout_trees.shell.cli import report as cli_report
 from layout_trees.shell.exits import EXIT_ENVIRONMENT, EXIT_USAGE, exit_code
 
 

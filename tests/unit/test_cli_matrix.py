@@ -15,7 +15,8 @@ import pytest
 import typer
 from layout_trees.core.errors import EnvironmentProblem, UserError
 from layout_trees.core.model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
-from layout_trees.shell import cli, cli_report, privilege
+from layout_trees.shell import cli, privilege
+from layout_trees.shell.cli import report as cli_report
 from layout_trees.shell.configfile import load_config, load_strict
 
 MIN_COMMANDS = 18

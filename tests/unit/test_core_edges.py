@@ -8,7 +8,8 @@ import shlex
 
 import pytest
 from layout_trees.core.access import group_members, parse_group, parse_passwd, parse_posix_acl
-from layout_trees.core.backup import (
+from layout_trees.core.backup.drop import DumpChanges, dump_changes, unescape_dump_path
+from layout_trees.core.backup.manifest import (
     Coverage,
     Leaf,
     Manifest,
@@ -16,15 +17,14 @@ from layout_trees.core.backup import (
     Tree,
     split_snapshot_name,
 )
-from layout_trees.core.backup_status import run_verdict
+from layout_trees.core.backup.policy import BackupPolicy
+from layout_trees.core.backup.status import run_verdict
 from layout_trees.core.calendar import calendar_error
-from layout_trees.core.drop import DumpChanges, dump_changes, unescape_dump_path
 from layout_trees.core.errors import EnvironmentProblem, SnapshotError, UserError
 from layout_trees.core.lost import group_lost, shell_quote
 from layout_trees.core.model import AclEntry, AclTag
 from layout_trees.core.mountinfo import MountEntry, parse_fstab_mountpoints, path_in_filesystem
 from layout_trees.core.options import unknown_x_systemd
-from layout_trees.core.policy import BackupPolicy
 from layout_trees.core.reload import pinned_options
 from layout_trees.core.watch import Pace, Throttle, mounted_subvolumes
 
@@ -275,3 +275,24 @@ def test_unknown_x_systemd_names_only_unknown_x_systemd_options() -> None:
     options = ("ro", "compress=zstd", "x-systemd.automount", "x-systemd.bogus=1",
                "x-systemd.idle-timeout=5min")
     assert unknown_x_systemd(options) == ("x-systemd.bogus=1",)
+
+
+def test_civil_from_days_repeats_every_400_years_before_the_epoch_too() -> None:
+    """The Gregorian calendar repeats every 146,097 days, also before year 0 (days far
+    below the epoch: floor division, not C's truncation)."""
+    from layout_trees.core.calendar import civil_from_days
+
+    for day in (0, -719468, -719469, -730485, 59, 365 * 30 + 7):
+        year, month, mday = civil_from_days(day)
+        for k in range(1, 7):
+            assert civil_from_days(day - 146097 * k) == (year - 400 * k, month, mday)
+
+
+def test_the_cli_package_runs_as_a_module() -> None:
+    """``python -m layout_trees.shell.cli`` (what the backup units run) is ``layout``."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "layout_trees.shell.cli", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("layout "), done

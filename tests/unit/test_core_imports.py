@@ -8,18 +8,37 @@ from pathlib import Path
 CORE = Path(__file__).resolve().parents[2] / "src" / "core"
 
 
+def _module_of(path: Path) -> tuple[str, ...]:
+    """``src/core/backup/policy.py`` is ``("backup", "policy")``; a package is its directory."""
+    parts = path.relative_to(CORE).with_suffix("").parts
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
 def _graph() -> dict[str, set[str]]:
+    modules = {_module_of(p): p for p in sorted(CORE.rglob("*.py"))}
     graph: dict[str, set[str]] = {}
-    for path in sorted(CORE.glob("*.py")):
-        name = path.stem
-        deps = graph.setdefault(name, set())
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module[:-1]
+        deps = graph.setdefault(".".join(module), set())
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    deps.add(node.module.split(".")[0])
-                else:
-                    deps.update(alias.name for alias in node.names)
+            if not isinstance(node, ast.ImportFrom) or not 0 < node.level <= len(package) + 1:
+                continue
+            base = package[:len(package) - node.level + 1]
+            if node.module:
+                target = (*base, *node.module.split("."))
+                deps.add(".".join(target if target in modules else target[:-1]))
+            else:
+                deps.update(".".join((*base, a.name)) for a in node.names
+                            if (*base, a.name) in modules)
     return graph
+
+
+def test_graph_sees_the_core_and_its_packages() -> None:
+    """The walk finds the modules of the core's packages and their imports across levels."""
+    graph = _graph()
+    assert len(graph) >= 35
+    assert {"config", "backup.policy", "check.registry"} <= graph["check.rules"]
+    assert "backup.policy" in graph["config"]
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:

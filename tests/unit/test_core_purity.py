@@ -17,8 +17,10 @@ FORBIDDEN_CALLS = frozenset({"open", "print", "exec", "eval", "__import__", "inp
 
 
 def violations(source: str, package: str = "layout_trees.core") -> list[str]:
-    """Every import or call in ``source`` that the pure core may not make."""
+    """Every import or call in ``source`` (a module of ``package``) that the pure core may
+    not make."""
     found = []
+    parts = package.split(".")
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -26,7 +28,9 @@ def violations(source: str, package: str = "layout_trees.core") -> list[str]:
                     found.append(f"line {node.lineno}: import {alias.name}")
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            if node.level == 1 or (node.level == 0 and module.startswith(package + ".")):
+            absolute = (".".join([*parts[:len(parts) - node.level + 1], module]).rstrip(".")
+                        if 0 < node.level <= len(parts) else module)
+            if absolute == "layout_trees.core" or absolute.startswith("layout_trees.core."):
                 continue  # the core itself
             names = {a.name for a in node.names}
             if node.level == 0 and module in ALLOWED_MODULES:
@@ -42,18 +46,27 @@ def violations(source: str, package: str = "layout_trees.core") -> list[str]:
     return found
 
 
-MODULES = sorted(CORE.glob("*.py"))
+MODULES = sorted(CORE.rglob("*.py"))
+
+
+def package_of(path: Path) -> str:
+    """The package a module of ``src/core`` belongs to (a package's ``__init__`` is its own)."""
+    return ".".join(("layout_trees", "core", *path.relative_to(CORE).parts[:-1]))
 
 
 def test_core_modules_found() -> None:
-    """The walk sees the core's modules (a wrong path would make it vacuous)."""
-    assert {"escape.py", "plan.py", "units.py", "model.py"} <= {p.name for p in MODULES}
+    """The walk sees the core's modules, in its packages too (a wrong path or a flat walk
+    would make it vacuous)."""
+    names = {p.relative_to(CORE).as_posix() for p in MODULES}
+    assert {"escape.py", "plan.py", "units.py", "model.py", "backup/manifest.py",
+            "backup/policy.py", "check/__init__.py", "check/rules.py"} <= names
+    assert len(MODULES) >= 35
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(CORE).as_posix())
 def test_core_module_invariant_pure_imports(path: Path) -> None:
     """A core module imports only the core and the allowed pure standard library."""
-    assert violations(path.read_text(encoding="utf-8")) == []
+    assert violations(path.read_text(encoding="utf-8"), package_of(path)) == []
 
 
 @pytest.mark.parametrize("source", [
@@ -75,3 +88,10 @@ def test_violations_catches_forbidden_imports(source: str) -> None:
 def test_violations_allows_the_pure_core(source: str) -> None:
     """The checker accepts the core's own and the allowed imports."""
     assert violations(source) == []
+
+
+def test_violations_follows_relative_imports_out_of_a_subpackage() -> None:
+    """In a package of the core, ``..`` is still the core and ``...`` is not."""
+    assert violations("from ..config import Config", "layout_trees.core.backup") == []
+    assert violations("from ...shell import scan", "layout_trees.core.backup")
+    assert violations("from .. import x", "layout_trees.core")

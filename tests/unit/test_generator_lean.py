@@ -34,8 +34,8 @@ def test_generator_imports_no_cli_stack_for_toml(tmp_path: Path) -> None:
     config.write_text('[tree.a]\npath = "/nonexistent/tree"\ndestination = "/srv/a"\n')
     loaded = _modules_after_run(tmp_path, config)
     heavy = {"typer", "rich", "click", "yaml", "difflib", "layout_trees.shell.cli",
-             "layout_trees.core.backup_units", "layout_trees.core.watch",
-             "layout_trees.core.check", "layout_trees.core.policy"}
+             "layout_trees.core.backup.units", "layout_trees.core.watch",
+             "layout_trees.core.check", "layout_trees.core.backup.policy"}
     assert not heavy & loaded, heavy & loaded
     assert "layout_trees.core.plan" in loaded  # the probe really ran the generator
 

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from layout_trees.core.backup.policy import POLICY_KEYS
 from layout_trees.core.config import PROTOTYPE_KEYS, TREE_KEYS
-from layout_trees.core.policy import POLICY_KEYS
-from layout_trees.shell import manpages
-from layout_trees.shell.manpages import command_tree, roff
+from layout_trees.shell.cli import manpages
+from layout_trees.shell.cli.manpages import command_tree, roff
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = command_tree()

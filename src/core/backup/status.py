@@ -1,7 +1,7 @@
 """Backup status and the coverage guarantee (``layout backup status`` / ``verify``).
 
 Theory of operation.  The shell lists what each target holds and what each
-snapshot directory holds (:class:`~layout_trees.core.btrbk.ListedSubvolume`,
+snapshot directory holds (:class:`~layout_trees.core.backup.btrbk.ListedSubvolume`,
 or the error it got) and passes the clock in as ``now`` (seconds since the
 epoch).  :func:`backup_status` says, per leaf, which is the latest source
 snapshot and the latest *complete* backup on each target of its policy.
@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .backup import Coverage, Leaf, Manifest
+from ..check import show
+from ..wording import count
 from .btrbk import BackupName, ListedSubvolume, backup_index, format_age, format_time
-from .check import show
-from .wording import count
+from .manifest import Coverage, Leaf, Manifest
 
 Listing = tuple[ListedSubvolume, ...] | str
 """What the shell saw in a directory: its subvolumes, or why it could not look."""

@@ -14,10 +14,10 @@ from typing import Annotated
 
 import typer
 
-from ..core.errors import UserError
-from .cli_options import ConfigOpt, DryRunOpt, TreeOpt, config_arg
-from .cli_report import print_errors, say
-from .exits import EXIT_FINDINGS
+from ...core.errors import UserError
+from ..exits import EXIT_FINDINGS
+from .options import ConfigOpt, DryRunOpt, TreeOpt, config_arg
+from .report import print_errors, say
 
 
 def restore_cmd(
@@ -35,8 +35,8 @@ def restore_cmd(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Rebuild a layout tree from a backup target alone (its stored manifest and backups)."""
-    from .privilege import require_root
-    from .restore import restore
+    from ..privilege import require_root
+    from ..restore import restore
 
     require_root()
     if tree and len(tree) > 1:
@@ -55,12 +55,12 @@ def drop_cmd(
 ) -> None:
     """Delete a leaf, only once its latest state is on every target of its policy and
     nothing uses it."""
-    from .backup import live_state
-    from .configfile import load_strict
-    from .drop import Refused, drop
-    from .interrupt import interruptible
-    from .lock import exclusive
-    from .privilege import existing, require_root
+    from ..backup import live_state
+    from ..configfile import load_strict
+    from ..drop import Refused, drop
+    from ..interrupt import interruptible
+    from ..lock import exclusive
+    from ..privilege import existing, require_root
 
     require_root()
     parsed = load_strict(config_arg(config))

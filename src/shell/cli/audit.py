@@ -14,21 +14,21 @@ from typing import Annotated
 
 import typer
 
-from ..core.audit import MountProblem, audit_expect, audit_mounted, audit_to_data
-from ..core.config import Config
-from ..core.diff import Change, Diff, diff, diff_to_data, diff_to_text
-from ..core.documents import Document, canonical_json, read_document, snapshot_document
-from ..core.errors import LayoutError, UserError
-from ..core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher, lost_to_data
-from ..core.plan import make_plan
-from ..core.wording import count
-from .cli_options import ConfigOpt, Format, FormatOpt, config_arg
-from .cli_report import note, warn
-from .configfile import find_config, load_strict
-from .exits import EXIT_FINDINGS, EXIT_OK
-from .lost import self_mounts, walk_root
-from .privilege import readable, require_readable
-from .scan import scan
+from ...core.audit import MountProblem, audit_expect, audit_mounted, audit_to_data
+from ...core.config import Config
+from ...core.diff import Change, Diff, diff, diff_to_data, diff_to_text
+from ...core.documents import Document, canonical_json, read_document, snapshot_document
+from ...core.errors import LayoutError, UserError
+from ...core.lost import DEFAULT_DEPTH, DEFAULT_IGNORE, group_lost, ignore_matcher, lost_to_data
+from ...core.plan import make_plan
+from ...core.wording import count
+from ..configfile import find_config, load_strict
+from ..exits import EXIT_FINDINGS, EXIT_OK
+from ..lost import self_mounts, walk_root
+from ..privilege import readable, require_readable
+from ..scan import scan
+from .options import ConfigOpt, Format, FormatOpt, config_arg
+from .report import note, warn
 
 
 def _read_text(name: str) -> str:

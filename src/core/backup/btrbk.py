@@ -29,9 +29,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .backup import Leaf, Manifest
-from .calendar import civil_from_days
-from .errors import EnvironmentProblem, UserError
+from ..calendar import civil_from_days
+from ..errors import EnvironmentProblem, UserError
+from .manifest import Leaf, Manifest
 
 TIMESTAMP_FORMAT = "long-iso"
 _STAMP_RE = re.compile(

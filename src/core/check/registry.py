@@ -2,10 +2,10 @@
 
 Theory of operation: every rule has a stable id (:class:`RuleId`, ``LT001``...), a
 short name, a :class:`Severity`, a one-line summary, a default hint and its
-documentation (:mod:`layout_trees.core.check_docs`, the text ``layout check
+documentation (:mod:`layout_trees.core.check.docs`, the text ``layout check
 --explain`` prints and ``docs/rules.md`` is made of).  ``RULES`` is the one list;
 the check itself, the SARIF rule table, ``--list-rules`` and ``--explain`` all
-read it.  What each rule looks at is in :mod:`layout_trees.core.check_rules`.
+read it.  What each rule looks at is in :mod:`layout_trees.core.check.rules`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from .check_docs import RULE_DOCS
-from .errors import UserError
+from ..errors import UserError
+from .docs import RULE_DOCS
 
 
 class Severity(Enum):

@@ -13,14 +13,19 @@ from typing import Annotated
 
 import typer
 
-from ..core.config import Config, ParsedConfig
-from ..core.errors import SnapshotError
-from ..core.model import Snapshot
-from ..core.plan import make_plan
-from ..core.plan_report import plan_to_text
-from ..core.snapshot_json import dump_snapshot, load_snapshot
-from ..core.wording import count
-from .cli_options import (
+from ...core.config import Config, ParsedConfig
+from ...core.errors import SnapshotError
+from ...core.model import Snapshot
+from ...core.plan import make_plan
+from ...core.plan_report import plan_to_text
+from ...core.snapshot_json import dump_snapshot, load_snapshot
+from ...core.wording import count
+from ..configfile import load_config, load_strict, read_document, strict
+from ..exits import EXIT_ENVIRONMENT
+from ..files import write_generated
+from ..privilege import readable, require_root
+from ..scan import scan
+from .options import (
     ConfigOpt,
     DigestOpt,
     Format,
@@ -30,12 +35,7 @@ from .cli_options import (
     config_arg,
     select_trees,
 )
-from .cli_report import fail, print_error
-from .configfile import load_config, load_strict, read_document, strict
-from .exits import EXIT_ENVIRONMENT
-from .files import write_generated
-from .privilege import readable, require_root
-from .scan import scan
+from .report import fail, print_error
 
 
 def read_snapshot(path: Path) -> tuple[Snapshot, ParsedConfig | None]:
@@ -90,8 +90,8 @@ def plan(
     cfg, snap, _ = gather(config, snapshot, full=False, trees=tree)
     result = make_plan(cfg, snap)
     if digest or format is Format.json:
-        from ..api import digest as digest_of
-        from ..core.plan_json import dump_plan
+        from ...api import digest as digest_of
+        from ...core.plan_json import dump_plan
 
         text = dump_plan(cfg, result)
         typer.echo(digest_of(text) if digest else text, nl=digest)
@@ -106,7 +106,7 @@ def snapshot_cmd(config: ConfigOpt = None, tree: TreeOpt = None,
     cfg = select_trees(parsed.config, tree)
     text = dump_snapshot(readable(scan(cfg)), cfg)
     if digest:
-        from ..api import digest as digest_of
+        from ...api import digest as digest_of
 
         text = digest_of(text) + "\n"
     typer.echo(text, nl=False)
@@ -118,8 +118,8 @@ def generate(
     snapshot: SnapshotOpt = None,
 ) -> None:
     """Write the units the boot-time generator would write, for inspection."""
-    from .generator import unit_files
-    from .log import Log
+    from ..generator import unit_files
+    from ..log import Log
 
     cfg, snap, _ = gather(config, snapshot, full=False)
     result, files = unit_files(cfg, snap, Log("layout"))
@@ -142,7 +142,7 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Leave the demo image mounted.")] = False,
 ) -> None:
     """Build an example layout tree on a loopback btrfs image, generate its units and mount them."""
-    from .demo import run_demo
+    from ..demo import run_demo
 
     require_root()
     run_demo(workdir, keep=keep)

@@ -1,12 +1,12 @@
 """``layout``: the command-line interface.
 
 Theory of operation.  ``cli.app`` is the root; each family of commands lives
-in its own module (``plan_cli``, ``check_cli``, ``backup_cli``, …) with a
-``register(app)``.  The root knows the families by name (:data:`LAZY`) and
+in its own module of this package (``cli.plan``, ``cli.check``, ``cli.backup``,
+…) with a ``register(app)``.  The root knows the families by name (:data:`LAZY`) and
 imports a module only when one of its commands runs or shows its help, so
 ``layout --help`` and ``layout reload`` do not pay for the backup code.
-Options shared by several commands are declared once in ``cli_options``;
-every message and every exit status leaves through ``cli_report``.
+Options shared by several commands are declared once in ``cli.options``;
+every message and every exit status leaves through ``cli.report``.
 """
 
 from __future__ import annotations
@@ -20,35 +20,35 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from . import cli_report
-from .cli_help import add_options, conventional
-from .exits import EXIT_OK
+from ..exits import EXIT_OK
+from . import report as cli_report
+from .help import add_options, conventional
 
 LAZY: dict[str, tuple[str, str]] = {
-    "plan": ("plan_cli", "Show what would be mounted where, and why anything is skipped. Writes "
+    "plan": ("plan", "Show what would be mounted where, and why anything is skipped. Writes "
                          "nothing."),
-    "snapshot": ("plan_cli", "Print the scan of the layout trees as a canonical JSON document."),
-    "generate": ("plan_cli", "Write the units the boot-time generator would write, for "
+    "snapshot": ("plan", "Print the scan of the layout trees as a canonical JSON document."),
+    "generate": ("plan", "Write the units the boot-time generator would write, for "
                              "inspection."),
-    "demo": ("plan_cli", "Build an example layout tree on a loopback btrfs image, generate its "
+    "demo": ("plan", "Build an example layout tree on a loopback btrfs image, generate its "
                          "units and mount them."),
-    "check": ("check_cli", "Lint the layout trees and their configuration (exit 1 on "
+    "check": ("check", "Lint the layout trees and their configuration (exit 1 on "
                            "errors)."),
-    "restore": ("restore_cli", "Rebuild a layout tree from a backup target alone (its stored "
+    "restore": ("restore", "Rebuild a layout tree from a backup target alone (its stored "
                                "manifest and backups)."),
-    "drop": ("restore_cli", "Delete a leaf, only once its latest state is on every target of its "
+    "drop": ("restore", "Delete a leaf, only once its latest state is on every target of its "
                             "policy and nothing uses it."),
-    "persist": ("live_cli", "Turn an existing directory into a persisted leaf, live: copy it into"
+    "persist": ("live", "Turn an existing directory into a persisted leaf, live: copy it into"
                             " a new subvolume of its tree and mount that in its place."),
-    "reload": ("live_cli", "Mount leaves added since boot and unmount leaves removed (unless in "
+    "reload": ("live", "Mount leaves added since boot and unmount leaves removed (unless in "
                            "use)."),
-    "diff": ("audit_cli", "Compare two snapshots, plans or backup manifests; exit 1 when they "
+    "diff": ("audit", "Compare two snapshots, plans or backup manifests; exit 1 when they "
                           "differ."),
-    "audit": ("audit_cli", "Compare the machine with a recorded expectation, or its mounts with "
+    "audit": ("audit", "Compare the machine with a recorded expectation, or its mounts with "
                            "its trees."),
-    "lost": ("audit_cli", "What on the ephemeral root is outside every persisted path, largest "
+    "lost": ("audit", "What on the ephemeral root is outside every persisted path, largest "
                           "first."),
-    "backup": ("backup_cli", "Back up the leaves of the layout trees with btrbk."),
+    "backup": ("backup", "Back up the leaves of the layout trees with btrbk."),
 }
 """Every command of ``layout``, in the order ``--help`` lists them: the module that
 registers it and its short help (a test keeps it equal to what the module says)."""

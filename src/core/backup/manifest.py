@@ -35,14 +35,14 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from .check import show
-from .config import Config
-from .errors import UserError
-from .model import EntryKind, Snapshot, TreeStatus
-from .paths import has_at_above, is_leaf_path, is_structure_path
-from .plan import make_plan, overlapping_trees, without_reserved
+from ..check import show
+from ..config import Config
+from ..errors import UserError
+from ..model import EntryKind, Snapshot, TreeStatus
+from ..paths import has_at_above, is_leaf_path, is_structure_path
+from ..plan import make_plan, overlapping_trees, without_reserved
+from ..reserved import RESERVED_PREFIX
 from .policy import BackupPolicy, Override, parse_override, policy_to_data
-from .reserved import RESERVED_PREFIX
 
 MANIFEST_FORMAT = "layout-trees-backup-manifest"
 MANIFEST_VERSION = 1

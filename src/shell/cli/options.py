@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..core.errors import UserError
+from ...core.errors import UserError
 
 if TYPE_CHECKING:
-    from ..core.config import Config
+    from ...core.config import Config
 
 
 class Format(StrEnum):

@@ -18,9 +18,9 @@ from typing import Any, NoReturn
 
 import typer
 
-from ..core.errors import EnvironmentProblem, LayoutError
-from . import log
-from .exits import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exit_code
+from ...core.errors import EnvironmentProblem, LayoutError
+from .. import log
+from ..exits import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exit_code
 
 
 @dataclass(slots=True)
@@ -109,7 +109,7 @@ def envelope(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def print_document(name: str, payload: Mapping[str, Any]) -> None:
     """Print ``payload`` in its envelope as canonical JSON."""
-    from ..core.documents import canonical_json
+    from ...core.documents import canonical_json
 
     typer.echo(canonical_json(envelope(name, payload)), nl=False)
 

@@ -23,21 +23,21 @@ from typing import Annotated
 
 import typer
 
-from ..core.check import check, rule_of
-from ..core.check_report import (
+from ...core.check import check, rule_of
+from ...core.check.report import (
     report_to_github,
     report_to_json,
     report_to_sarif_text,
     report_to_text,
     rules_to_text,
 )
-from ..core.config import ParsedConfig
-from ..core.model import Snapshot
-from ..core.plan import Plan
-from .cli_options import ConfigOpt, SnapshotOpt, TreeOpt
-from .cli_report import STATE
-from .configfile import load_config
-from .exits import EXIT_FINDINGS, EXIT_OK
+from ...core.config import ParsedConfig
+from ...core.model import Snapshot
+from ...core.plan import Plan
+from ..configfile import load_config
+from ..exits import EXIT_FINDINGS, EXIT_OK
+from .options import ConfigOpt, SnapshotOpt, TreeOpt
+from .report import STATE
 
 
 class CheckFormat(str, Enum):  # noqa: UP042 (typer needs a str mixin)
@@ -61,15 +61,15 @@ def _checked_world(config_path: Path | None, snapshot_path: Path | None,
     the plan made for them (the check uses it instead of planning again)."""
     import dataclasses
 
-    from .plan_cli import gather
+    from .plan import gather
 
     config, snapshot, parsed = gather(config_path, snapshot_path, unparsable_is_problem=True,
                                       trees=trees)
     parsed = dataclasses.replace(parsed, config=config)
     if snapshot_path is not None:
         return parsed, snapshot, None
-    from ..core.plan import make_plan
-    from .reload import with_crossings
+    from ...core.plan import make_plan
+    from ..reload import with_crossings
 
     plan = make_plan(config, snapshot)
     return parsed, with_crossings(snapshot, plan), plan
@@ -119,7 +119,7 @@ def check_command(
     targets: tuple[tuple[str, str], ...] = ()
     zones = None
     if snapshot is None and any(t.backup for t in parsed.config.trees):
-        from .backup import probe_targets, zone_exists  # only where backups are configured
+        from ..backup import probe_targets, zone_exists  # only where backups are configured
 
         targets = tuple(probe_targets({u for t in parsed.config.trees if t.backup
                                        for u in t.backup.targets}).items())

@@ -3,14 +3,14 @@
 Theory of operation: :func:`check` is a function of the parsed configuration
 (with the problems its parser reported) and a snapshot.  It asks the mount
 planner what would happen at boot, then runs every registered rule function
-(:mod:`layout_trees.core.check_rules`) over the configuration, the snapshot and
+(:mod:`layout_trees.core.check.rules`) over the configuration, the snapshot and
 that plan.  Each rule yields *hits* in plain words; this module turns every hit
 into a :class:`Finding`, makes its text printable (:func:`show`, the one place
 where findings are escaped) and applies the trees' ``ignore`` (the one place
 where rules are silenced).
 
 The rules themselves (ids, names, severities, hints, documentation) are the
-registry in :mod:`layout_trees.core.check_registry`.  Silenced findings are
+registry in :mod:`layout_trees.core.check.registry`.  Silenced findings are
 kept, marked with the reason, so that verbose output and machine formats can
 still show them.
 
@@ -26,11 +26,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .check_registry import RULES, RULES_BY_ID, Rule, RuleId, Severity, rule_of
-from .check_rules import REGISTRY, Hit, World
-from .config import Config, ConfigProblem
-from .model import Entry, EntryKind, Snapshot
-from .plan import Plan, make_plan, without_reserved
+from ..config import Config, ConfigProblem
+from ..model import Entry, EntryKind, Snapshot
+from ..plan import Plan, make_plan, without_reserved
+from .registry import RULES, RULES_BY_ID, Rule, RuleId, Severity, rule_of
+from .rules import REGISTRY, Hit, World
 
 
 @dataclass(frozen=True, slots=True)

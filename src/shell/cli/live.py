@@ -1,8 +1,8 @@
 """``layout persist`` and ``layout reload``: changing the trees on a running system.
 
 Registered on the main ``layout`` application when used (``cli.LAZY``).  The
-work is done by :mod:`.persist` and :mod:`.reload`; errors propagate to
-``cli_report.run``, which turns them into the documented exit codes.  ``reload``
+work is done by :mod:`..persist` and :mod:`..reload`; errors propagate to
+``cli.report.run``, which turns them into the documented exit codes.  ``reload``
 exits 1 when a change was left undone on purpose (a vanished leaf still in
 use, a mount point occupied by something else).
 """
@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import ConfigOpt, DryRunOpt, config_arg
-from .cli_report import say as _say
+from .options import ConfigOpt, DryRunOpt, config_arg
+from .report import say as _say
 
 
 def persist_cmd(
@@ -25,8 +25,8 @@ def persist_cmd(
 ) -> None:
     """Turn an existing directory into a persisted leaf, live: copy it into a new
     subvolume of its tree and mount that in its place."""
-    from .persist import persist
-    from .privilege import existing, require_root
+    from ..persist import persist
+    from ..privilege import existing, require_root
 
     require_root()
     existing(str(path))
@@ -35,8 +35,8 @@ def persist_cmd(
 
 def reload_cmd(config: ConfigOpt = None, dry_run: DryRunOpt = False) -> None:
     """Mount leaves added since boot and unmount leaves removed (unless in use)."""
-    from .privilege import require_root
-    from .reload import reload
+    from ..privilege import require_root
+    from ..reload import reload
 
     require_root()
     status = reload(config_arg(config), dry_run=dry_run, say=_say)

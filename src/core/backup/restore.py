@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .backup import Coverage, Leaf, Manifest, Tree
+from ..errors import UserError
 from .btrbk import ListedSubvolume, backups_of
-from .errors import UserError
+from .manifest import Coverage, Leaf, Manifest, Tree
 
 
 @dataclass(frozen=True, slots=True)

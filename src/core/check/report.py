@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .check import RULES, Finding, Report, Severity, show
+from . import RULES, Finding, Report, Severity, show
 
 JSON_FORMAT = "layout-trees-check"
 JSON_VERSION = 1

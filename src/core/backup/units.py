@@ -16,9 +16,9 @@ string: ``daily`` stays ``daily``, ``*-*-* 02:00`` becomes
 
 from __future__ import annotations
 
-from .config import Config
-from .escape import escape_string
-from .units import GENERATOR, GeneratedFile
+from ..config import Config
+from ..escape import escape_string
+from ..units import GENERATOR, GeneratedFile
 
 UNIT_PREFIX = "layout-trees-backup"
 

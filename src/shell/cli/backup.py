@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from ..core.backup import manifest_to_json
-from ..core.backup_status import (
+from ...core.backup.manifest import manifest_to_json
+from ...core.backup.status import (
     backup_status,
     manifest_to_text,
     run_summary,
@@ -24,12 +24,12 @@ from ..core.backup_status import (
     status_to_text,
     verify,
 )
-from ..core.check import show
-from ..core.config import Config, select_backup_trees
-from ..core.errors import UserError
-from ..core.timespan import USEC_PER_SEC, parse_timespan
-from ..core.wording import count
-from .backup import (
+from ...core.check import show
+from ...core.config import Config, select_backup_trees
+from ...core.errors import UserError
+from ...core.timespan import USEC_PER_SEC, parse_timespan
+from ...core.wording import count
+from ..backup import (
     configured_targets,
     finish_listings,
     is_tty,
@@ -43,7 +43,10 @@ from .backup import (
     start_listings,
     top_levels,
 )
-from .cli_options import (
+from ..exits import EXIT_ENVIRONMENT, EXIT_FINDINGS
+from ..interrupt import interruptible
+from ..privilege import existing, require_root
+from .options import (
     ConfigOpt,
     DryRunOpt,
     Format,
@@ -54,10 +57,7 @@ from .cli_options import (
     output_format,
     select_trees,
 )
-from .cli_report import print_document, print_error, print_errors, say
-from .exits import EXIT_ENVIRONMENT, EXIT_FINDINGS
-from .interrupt import interruptible
-from .privilege import existing, require_root
+from .report import print_document, print_error, print_errors, say
 
 backup_app = typer.Typer(help="Back up the leaves of the layout trees with btrbk.",
                          no_args_is_help=True)

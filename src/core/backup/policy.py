@@ -13,7 +13,7 @@ attribute on the subvolume (``skip``) travels with the data, also through
 send/receive.  :func:`parse_override` interprets it.
 
 What a policy means for each leaf (the manifest, the btrbk configuration)
-lives in :mod:`layout_trees.core.backup` and :mod:`layout_trees.core.btrbk`.
+lives in :mod:`layout_trees.core.backup` and :mod:`layout_trees.core.backup.btrbk`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from .calendar import calendar_error
-from .errors import ConfigError
-from .reserved import DEFAULT_SNAPSHOT_DIR
-from .settings import Setting, Table, as_list
+from ..calendar import calendar_error
+from ..errors import ConfigError
+from ..reserved import DEFAULT_SNAPSHOT_DIR
+from ..settings import Setting, Table, as_list
 
 TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
 if TYPE_CHECKING:
     from typing import Any
 
-    from .settings import Reader
+    from ..settings import Reader
 
 # btrbk retention (btrbk.conf(5)): "no", "all", or "[<hourly>h] [<daily>d] [<weekly>w]
 # [<monthly>m] [<yearly>y]" where each count is a number or "*", optionally a bare

@@ -25,18 +25,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .access import Writer, replacers, writers
-from .calendar import calendar_error
-from .check_registry import RULES_BY_ID, RuleId
-from .config import Config, ConfigFormat, ConfigProblem, TreeConfig
-from .escape import escape_path, unit_name
-from .model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
-from .options import UNSUPPORTED, conflicting_options, unknown_x_systemd
-from .paths import ancestors, is_structure_path, is_within
-from .persist import crossed_at, mount_destination
-from .plan import Plan, SkipReason, join, mount_components
-from .policy import Override, parse_override
-from .watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
+from ..access import Writer, replacers, writers
+from ..backup.policy import Override, parse_override
+from ..calendar import calendar_error
+from ..config import Config, ConfigFormat, ConfigProblem, TreeConfig
+from ..escape import escape_path, unit_name
+from ..model import AclEntry, Entry, EntryKind, Snapshot, TreeScan, TreeStatus
+from ..options import UNSUPPORTED, conflicting_options, unknown_x_systemd
+from ..paths import ancestors, is_structure_path, is_within
+from ..persist import crossed_at, mount_destination
+from ..plan import Plan, SkipReason, join, mount_components
+from ..watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
+from .registry import RULES_BY_ID, RuleId
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .backup import Coverage, Leaf
+from ..mountinfo import MountEntry
+from ..paths import is_within
 from .btrbk import ListedSubvolume, backups_of, data_id
-from .mountinfo import MountEntry
-from .paths import is_within
+from .manifest import Coverage, Leaf
 
 Listing = tuple[ListedSubvolume, ...] | str
 
