@@ -11,7 +11,7 @@ from layout_trees.core.backup.status import (
     TargetState,
     fresh_per_target,
     is_fresh,
-    plan_to_text,
+    manifest_to_text,
     status_to_data,
     status_to_text,
 )
@@ -92,7 +92,7 @@ def test_status_to_data_field_for_field() -> None:
 
 def test_plan_to_text_word_for_word() -> None:
     """Per tree its policy, per leaf covered (+) or not (-) with why, then the count."""
-    assert plan_to_text(MANIFEST) == (
+    assert manifest_to_text(MANIFEST) == (
         "tree main (/trees/main): daily, snapshots in .snapshots (keep 14d), to /mnt/b, "
         "ssh://h/b (keep 20d 10w *m)\n"
         "  + a/@db -> /srv/a/db  as main.a.@db\n"
@@ -109,7 +109,7 @@ def test_plan_to_text_word_for_word() -> None:
 
 def test_plan_to_text_nothing_protected() -> None:
     """A manifest without a covered leaf says that nothing is protected."""
-    assert plan_to_text(Manifest()) == (
+    assert manifest_to_text(Manifest()) == (
         "0 of 0 leaves covered\n"
         "nothing is protected: no leaf is covered by a backup policy\n")
 
