@@ -11,6 +11,7 @@ loop device detached at the end, even on failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 import typer
 
 from ..core.errors import EnvironmentProblem
-from . import btrfs
+from . import btrfs, mounts
 from .loopdev import LoopBtrfs
 from .mounttable import read_mounts
 from .run import run
@@ -125,11 +126,12 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
         units = [mount_fields(p.read_text()) for p in sorted(units_dir.glob("*.mount"))]
         for fields in sorted(units, key=lambda f: f["Where"].count("/")):
             os.makedirs(fields["Where"], exist_ok=True)
-            run(["mount", "-t", fields["Type"], "-o", fields["Options"], fields["What"],
-                 fields["Where"]])
-            mounted.append(fields["Where"])
+            entry = mounts.mount_own(fields["Type"], fields["Options"], fields["What"],
+                                     fields["Where"])
+            if entry is not None:
+                mounted.append(entry)
         _step(f"mounted {len(mounted)} leaves below {demo_root}")
-        for where in sorted(mounted):
+        for where in sorted(m.mountpoint for m in mounted):
             marker = Path(where, "MARKER")
             found = marker.read_text().strip() if marker.exists() else "NO MARKER"
             print(f"    {where}  <-  leaf {found}")
@@ -143,19 +145,20 @@ def run_demo(workdir: Path, keep: bool = False) -> None:
             loop.device = loop.mountpoint = None  # nothing for close() to undo
             return
     finally:
-        for where in reversed(mounted):
-            run(["umount", where], check=False)
+        for entry in reversed(mounted):
+            with contextlib.suppress(EnvironmentProblem):
+                mounts.unmount_exact(entry)
         loop.close()
     _step("unmounted everything and detached the loop device: demo complete")
 
 
 def _clean_previous(workdir: Path) -> None:
     """Unmount and detach what an earlier ``--keep`` demo left in ``workdir``."""
-    mounts = read_mounts()
     prefix = str(workdir) + "/"
-    for entry in sorted(mounts, key=lambda m: m.mountpoint, reverse=True):
+    for entry in sorted(read_mounts(), key=lambda m: (m.mountpoint, m.mount_id), reverse=True):
         if entry.mountpoint.startswith(prefix):
-            run(["umount", entry.mountpoint], check=False)
+            with contextlib.suppress(EnvironmentProblem):
+                mounts.unmount_exact(entry)
     image = workdir / "disk.img"
     if image.exists():
         attached = run(["losetup", "--associated", str(image), "--output", "NAME", "--noheadings",

@@ -13,7 +13,7 @@ import os
 import tempfile
 from types import TracebackType
 
-from . import btrfs
+from . import btrfs, mounts
 from .run import run
 
 
@@ -44,7 +44,7 @@ class LoopBtrfs:
                 self._made_mountpoint = True
             else:
                 os.makedirs(self.mountpoint, exist_ok=True)
-            run(["mount", "-t", "btrfs", "-o", "subvolid=5", self.device, self.mountpoint])
+            mounts.mount_own("btrfs", "subvolid=5", self.device, self.mountpoint)
         except BaseException:
             self.close()
             raise
@@ -53,14 +53,12 @@ class LoopBtrfs:
     def remount(self) -> None:
         """Unmount and mount again (drops caches; shows what a fresh boot sees)."""
         assert self.device and self.mountpoint
-        run(["umount", self.mountpoint])
-        run(["mount", "-t", "btrfs", "-o", "subvolid=5", self.device, self.mountpoint])
+        mounts.unmount_own_tree(self.mountpoint)
+        mounts.mount_own("btrfs", "subvolid=5", self.device, self.mountpoint)
 
     def close(self) -> None:
-        if self.mountpoint and os.path.ismount(self.mountpoint):
-            run(["umount", "-R", self.mountpoint], check=False)
-            if os.path.ismount(self.mountpoint):
-                run(["umount", "-l", self.mountpoint], check=False)
+        if self.mountpoint:
+            mounts.unmount_own_tree(self.mountpoint)
         if self.device:
             run(["losetup", "--detach", self.device], check=False)
             self.device = None

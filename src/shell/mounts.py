@@ -15,6 +15,8 @@ or be renamed, between the moment a command looks and the moment it acts.
 * :func:`mount_btrfs` mounts on ``/proc/PID/fd/N`` of a directory opened
   without following symlinks (``mount --no-canonicalize``), so the mount
   lands on the directory that was checked, not on whatever a path names now.
+* :func:`mount_own` and :func:`unmount_own_tree` are for what the demo and the
+  tests set up themselves (loopback images, the demo's units).
 * :func:`mounts_of` finds the mounts a command made (new mount IDs showing the
   expected subvolume), so that an undo registered *before* ``mount`` or
   ``systemctl start`` ran can remove exactly those, or nothing.
@@ -143,6 +145,27 @@ def mount_btrfs(what: str, where_fd: int, options: tuple[str, ...], where: str) 
     ``where``); a failure keeps ``mount``'s own complaint in its one-line message."""
     run(["mount", "--no-canonicalize", "-t", "btrfs", "-o", ",".join(options), "--", what,
          fd_path(where_fd)], hint=f"nothing was mounted at {where}")
+
+
+def mount_own(fstype: str, options: str, what: str, where: str) -> MountEntry | None:
+    """Mount a filesystem this process set up itself (the demo's units, a loopback image
+    for the demo or the tests) at ``where``, a directory it made; returns the new mount
+    as mountinfo identifies it, so that it is later unmounted by :func:`unmount_exact`
+    (None when it cannot be identified, e.g. ``where`` was replaced by a symlink)."""
+    run(["mount", "-t", fstype, "-o", options, "--", what, where])
+    top = top_mount_id(where)
+    return next((m for m in read_mounts() if m.mount_id == top), None)
+
+
+def unmount_own_tree(where: str) -> None:
+    """Unmount a loopback image's top-level mount that this process made at ``where``,
+    with whatever is still mounted below it (a test or the demo left it there); lazily
+    when it is busy.  Only for the images the demo and the tests attach themselves."""
+    if not os.path.ismount(where):
+        return
+    run(["umount", "-R", "--", where], check=False)
+    if os.path.ismount(where):
+        run(["umount", "-l", "--", where], check=False)
 
 
 def daemon_reload() -> None:

@@ -7,7 +7,7 @@ Which commands have ``--format``, ``--dry-run`` and ``--config`` is read from th
 tree at test time, so a command that gains an option joins its column by itself; the
 tables below only say how to invoke each command in the lab, and a command missing from
 them fails the matrix rather than being skipped.  The in-process half (``--help``, bad
-configurations) is ``tests/unit/test_cli_matrix.py``.
+configurations) is ``tests/unit/test_cli_matrix_in_process.py``.
 """
 
 from __future__ import annotations

@@ -11,12 +11,11 @@ GATEWAYS = {
     "btrfs": {"shell/btrfs.py"},
     "mkfs.btrfs": {"shell/btrfs.py"},
     "systemctl": {"shell/mounts.py", "shell/watch.py"},
-    "mount": {"shell/mounts.py", "shell/loopdev.py", "shell/demo.py"},
-    "umount": {"shell/mounts.py", "shell/loopdev.py", "shell/demo.py"},
+    "mount": {"shell/mounts.py"},
+    "umount": {"shell/mounts.py"},
 }
-"""Tool -> the modules that may run it (the demo and the loop-device helper mount
-and unmount what they made themselves, through ``run``; the watch's default reload
-command is an argv it runs with its own time-out, replaceable by the tests)."""
+"""Tool -> the modules that may run it (the watch's default reload command is an argv
+it runs with its own time-out, replaceable by the tests)."""
 
 PENDING: dict[str, set[str]] = {}
 """Call sites not yet moved to their gateway (none)."""
