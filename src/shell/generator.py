@@ -19,6 +19,7 @@ from ..core.errors import LayoutError
 from ..core.model import Snapshot
 from ..core.plan import Plan, SkipReason, make_plan
 from ..core.units import GeneratedFile, render
+from ..core.wording import count
 from .configfile import load_config
 from .files import write_generated
 from .log import LEVELS, Log
@@ -86,7 +87,7 @@ def generate(out_dir: str, log: Log, config_path: str | None = None) -> int:
         mounted = sum(1 for m in plan.mounts if m.tree == tree.name)
         skipped = sum(1 for k in plan.skips if k.tree == tree.name)
         log.info(f"tree {tree.name!r} ({tree.path} -> {tree.destination}): "
-                 f"{mounted} mount(s), {skipped} skipped")
+                 f"{count(mounted, 'mount')}, {skipped} skipped")
     return len(plan.mounts)
 
 
