@@ -28,10 +28,9 @@ attribute (``posix_acl_xattr`` format: a little-endian version 2 header, then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .errors import SnapshotError
 from .model import AclEntry, AclTag, Snapshot
+from .record import record
 
 ACL_XATTR = "system.posix_acl_access"
 _VERSION = 2
@@ -69,7 +68,7 @@ def posix_acl_bytes(acl: tuple[AclEntry, ...]) -> bytes:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Writer:
     """Someone other than root who can create, delete or rename entries in a directory."""
 

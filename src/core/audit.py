@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from typing import Any
@@ -25,6 +24,7 @@ from .documents import Document
 from .escape import simplify_path
 from .mountinfo import MountEntry
 from .plan import Mount, Plan, SkipReason
+from .record import record
 
 # Per-mount flags the kernel shows in mountinfo's fifth field (or the superblock's).
 _VFS_FLAGS = frozenset({"nosuid", "nodev", "noexec", "noatime", "nodiratime", "relatime",
@@ -101,7 +101,7 @@ class MountProblemKind(Enum):
     NOT_CHECKED = "not-checked"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MountProblem:
     """One difference between the mount table and what the trees say should be mounted."""
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 __all__ = ["calendar_error", "is_valid_calendar", "timezone_name_ok"]
 
@@ -53,11 +52,15 @@ class _Invalid(Exception):
     """The expression is not valid; the argument says why."""
 
 
-@dataclass(slots=True)
 class _Component:
-    start: int
-    stop: int = -1
-    repeat: int = 0
+    """One value, range or repetition of a calendar field (mutable while parsed)."""
+
+    __slots__ = ("repeat", "start", "stop")
+
+    def __init__(self, start: int, stop: int = -1, repeat: int = 0) -> None:
+        self.start = start
+        self.stop = stop
+        self.repeat = repeat
 
 
 def timezone_name_ok(name: str) -> bool:

@@ -15,12 +15,12 @@ problems as findings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import Enum
 
 from .errors import ConfigError, UserError
 from .escape import check_unit_value, escape_path, simplify_path
 from .paths import is_within
+from .record import record
 from .settings import Setting, Table, as_list, string_list, string_value, unknown_key_error
 
 TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
@@ -43,7 +43,7 @@ class ConfigFormat(Enum):
 TOP_KEYS = ("tree",)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TreeConfig:
     """One configured layout tree."""
 
@@ -98,7 +98,7 @@ class TreeConfig:
         return frozenset(rule for rule, _ in self.ignore)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConfigProblem:
     """A part of the configuration that could not be used."""
 
@@ -107,7 +107,7 @@ class ConfigProblem:
     hint: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Config:
     """The whole configuration: every layout tree, in the order written, and where it came
     from.  Valid by construction (each ``TreeConfig`` validates itself)."""
@@ -124,7 +124,7 @@ class Config:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParsedConfig:
     """A configuration as read, with the problems that did not stop the reading (unknown
     or bad entries a tolerant reader skipped, a file that could not be parsed at all)."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -37,6 +36,7 @@ from .documents import Document, DocumentKind
 from .model import Entry, EntryKind, Snapshot
 from .plan import make_plan
 from .plan_report import plan_to_data
+from .record import record
 from .snapshot_json import _ancestor_data, _entry_data
 
 DIFF_FORMAT = "layout-trees-diff"
@@ -92,7 +92,7 @@ _NO_DETAIL = frozenset({ChangeKind.ADDED, ChangeKind.REMOVED, ChangeKind.READ_ON
                         ChangeKind.WRITABLE, ChangeKind.MOVED})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Facts:
     """A document reduced to comparable sections."""
 
@@ -104,7 +104,7 @@ class Facts:
     """The leaf section omits read-only subvolumes."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One difference between two documents."""
 
@@ -137,7 +137,7 @@ class Change:
         return _printable(line)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diff:
     """The changes from document A to document B, in a canonical order."""
 
@@ -376,11 +376,13 @@ def _manifest_facts(data: Mapping[str, Any]) -> Facts:
 
 # --- comparison -------------------------------------------------------------------------------
 
-@dataclass
 class _Comparison:
-    same_kind: bool
-    volatile: bool
-    changes: list[Change] = field(default_factory=list)
+    """How two documents are compared, and the changes found so far."""
+
+    def __init__(self, same_kind: bool, volatile: bool) -> None:
+        self.same_kind = same_kind
+        self.volatile = volatile
+        self.changes: list[Change] = []
 
     def fields(self, a: Record, b: Record) -> list[str]:
         names = set(a) | set(b) if self.same_kind else set(a) & set(b)

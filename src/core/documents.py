@@ -16,7 +16,6 @@ any machine, locale or time zone, which is what a digest is taken of.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -32,6 +31,7 @@ from .config import Config
 from .errors import UserError
 from .model import Snapshot
 from .plan_json import PLAN_FORMAT, PlanDocument, plan_document_from_data
+from .record import record
 from .snapshot_json import FORMAT as SNAPSHOT_FORMAT
 from .snapshot_json import snapshot_from_data, snapshot_to_data
 
@@ -48,7 +48,7 @@ class DocumentError(UserError):
     """A document is none of the kinds layout-trees reads."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Document:
     """A snapshot, plan or backup manifest, with its canonical data."""
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from .audit import glob_regex
 from .errors import UserError
+from .record import record
 
 DEFAULT_IGNORE: tuple[str, ...] = (
     "/tmp", "/var/tmp", "/run", "/proc", "/sys", "/dev",
@@ -34,7 +34,7 @@ DEFAULT_DEPTH = 3
 _SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LostGroup:
     """Files below ``path`` that nothing persists."""
 

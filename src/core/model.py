@@ -13,12 +13,12 @@ mount points or unreadable directories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 
 from .errors import SnapshotError, UserError
 from .escape import check_unit_value, is_plain_component
 from .paths import has_at_above, is_leaf_path, is_structure_path
+from .record import field, record
 
 SNAPSHOT_VERSION = 1
 ID_MAX = 0xFFFFFFFE
@@ -85,7 +85,7 @@ class AclTag(Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AclEntry:
     """One entry of a directory's access ACL (``system.posix_acl_access``)."""
 
@@ -140,7 +140,7 @@ def _check_acl(acl: tuple[AclEntry, ...], where: str) -> None:
         raise SnapshotError(f"{where}: acl must be a tuple of ACL entries")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Ancestor:
     """A directory above a tree root: whoever can write it can replace the tree."""
 
@@ -157,7 +157,7 @@ class Ancestor:
         _check_acl(self.acl, self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subvolume:
     """Btrfs facts about a subvolume entry."""
 
@@ -187,7 +187,7 @@ class Subvolume:
                 _check_component(component, f"subvolume {self.path!r}: nested {rel!r}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry:
     """One thing found inside a tree."""
 
@@ -251,7 +251,7 @@ class Entry:
         return "/".join(self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TreeScan:
     """The scan of one configured tree."""
 
@@ -338,7 +338,7 @@ class TreeScan:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Snapshot:
     """Everything a scan saw: the trees, and what ``/etc/fstab`` mounts."""
 

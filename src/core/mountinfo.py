@@ -8,10 +8,9 @@ the administrator already manages, which the generator leaves alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .escape import simplify_path
 from .paths import is_within
+from .record import record
 
 
 def _unoctal(field: str) -> str:
@@ -32,7 +31,7 @@ def _unoctal(field: str) -> str:
     return out.decode("utf-8", errors="surrogateescape")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MountEntry:
     """One line of ``/proc/<pid>/mountinfo`` (proc(5)): a mount as the kernel reports it,
     named by its mount ID; paths are unescaped."""

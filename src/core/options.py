@@ -9,10 +9,9 @@ differential test that runs it on the equivalent fstab.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .errors import UserError
 from .escape import mangle_unit_name
+from .record import record
 from .timespan import INFINITY, format_timespan, parse_timespan
 
 # Options that systemd-fstab-generator acts on.
@@ -59,7 +58,7 @@ def _unit_for(value: str, suffix: str = "mount") -> str:
         raise UserError(f"mount option value {exc.message}", exc.hint) from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MountOptions:
     """What a list of fstab options means for the generated units."""
 

@@ -32,7 +32,6 @@ anything a reload or the next boot would mount.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import Enum
 
 from .config import Config, TreeConfig
@@ -42,6 +41,7 @@ from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus, 
 from .mountinfo import MountEntry
 from .paths import is_strictly_below, is_within
 from .plan import Mount, Plan, effective_destination, join, make_plan, overlapping_trees
+from .record import record, replace
 from .reserved import RESERVED_PREFIX
 
 
@@ -58,7 +58,7 @@ class PathKind(Enum):
     MISSING = "missing"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PathFacts:
     """An ``lstat`` of one path below a destination, as the shell saw it."""
 
@@ -134,7 +134,7 @@ class StepKind(Enum):
     """Mount the new leaf over ``source`` (the plan's :class:`Mount`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Step:
     """One effect of ``layout persist``, as data: the shell performs the steps in order,
     registering each one's undo before it acts."""
@@ -163,7 +163,7 @@ class Step:
                 f"(unit {mount.unit})")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PersistPlan:
     """What ``layout persist`` will do for one path."""
 

@@ -40,7 +40,6 @@ mount fail instead of mounting another subvolume.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
 from enum import Enum
 
 from .config import Config, TreeConfig
@@ -57,6 +56,7 @@ from .escape import (
 from .model import Entry, EntryKind, Snapshot, TreeScan, TreeStatus
 from .options import MountOptions, conflicting_options, interpret
 from .paths import ancestors, is_within
+from .record import record, replace
 from .reserved import DEFAULT_SNAPSHOT_DIR, is_reserved_below, reserved_paths
 
 
@@ -83,7 +83,7 @@ class SkipReason(Enum):
     DESTINATION_SYMLINK = "destination-symlink"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mount:
     """One leaf to mount."""
 
@@ -108,7 +108,7 @@ class Mount:
         return unit_name(self.where, "automount")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Skip:
     """Something not mounted, and why."""
 
@@ -120,7 +120,7 @@ class Skip:
     where: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DirectorySpec:
     """A directory that must exist with this owner and mode before mounts below it."""
 
@@ -133,7 +133,7 @@ class DirectorySpec:
     """Mount point of the leaf that contains this directory, or None (root filesystem)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResolvedDestination:
     """A destination reached through a symlink, and where the plan mounts instead."""
 
@@ -142,7 +142,7 @@ class ResolvedDestination:
     resolved: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Plan:
     """What should be mounted where: the leaves to mount, what is skipped and why, the
     directories to create above the mount points and the destinations resolved through

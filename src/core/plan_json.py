@@ -15,13 +15,13 @@ derived by the planner and not recorded.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from .config import Config, ParsedConfig, config_to_data, parse_toml_document
 from .errors import UserError
 from .plan import Plan
 from .plan_report import plan_to_data
+from .record import record
 
 PLAN_FORMAT = "layout-trees-plan"
 PLAN_VERSION = 1
@@ -31,7 +31,7 @@ class PlanDocumentError(UserError):
     """A plan document cannot be read."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlannedMount:
     """One planned mount as the plan document records it."""
 
@@ -46,7 +46,7 @@ class PlannedMount:
     """The subvolume's id the plan was made with (also ``subvolid=`` in ``options``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlannedSkip:
     """One entry (or whole tree) the plan does not mount, with the reason."""
 
@@ -57,7 +57,7 @@ class PlannedSkip:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlannedDirectory:
     """One directory above the mount points, with the owner and mode it is given."""
 
@@ -68,7 +68,7 @@ class PlannedDirectory:
     mode: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlanDocument:
     """A plan as read from (or written to) its JSON document."""
 

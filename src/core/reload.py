@@ -30,7 +30,6 @@ shallowest first (so a new leaf below a vanished one can be mounted).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 from .config import Config, TreeConfig
@@ -41,6 +40,7 @@ from .mountinfo import MountEntry
 from .paths import is_leaf_path, is_strictly_below, is_within
 from .persist import crossed_at, mount_destination
 from .plan import DirectorySpec, Mount, Plan
+from .record import record
 
 DELETED_SUFFIX = "//deleted"
 SUBVOLID = "subvolid="
@@ -97,7 +97,7 @@ class ChangeKind(Enum):
     """A planned leaf with ``noauto``: not mounted, as at boot."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LeafMount:
     """A mount in the mount table recognised as a leaf of a tree."""
 
@@ -107,7 +107,7 @@ class LeafMount:
     deleted: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One difference between the mount plan and what is mounted, and what to do about it."""
 
@@ -135,7 +135,7 @@ class Change:
         return f"{verb} {self.where} ({leaf}): {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReloadPlan:
     """What ``layout reload`` would change to make the mounts match the trees: the changes,
     the directories to create or fix, and what is already as planned."""

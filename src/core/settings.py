@@ -12,18 +12,17 @@ one list come the "unknown key, did you mean" errors, the missing-key errors,
 README.  Whether a key is required, and its default, come from the dataclass the
 table builds, so a default is written down once.
 
-The dataclasses check the values themselves (``TreeConfig`` and
+The record classes check the values themselves (``TreeConfig`` and
 ``BackupPolicy`` validate in ``__post_init__``): a table reads, a dataclass
 refuses.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 from .errors import ConfigError
+from .record import MISSING, fields, record
 
 TYPE_CHECKING = False  # typing is not imported at run time (the generator's start-up)
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Setting:
     """One key of a configuration table: how it is read and written, and what it means."""
 
@@ -63,7 +62,7 @@ class Setting:
             object.__setattr__(self, "field", self.key)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Table:
     """The keys of one kind of configuration table and the dataclass they fill."""
 
@@ -74,9 +73,9 @@ class Table:
     """The frozen dataclass the table's values become (its fields give the defaults)."""
 
     def __post_init__(self) -> None:
-        fields = {f.name for f in dataclasses.fields(self.target)}
+        known = {f.name for f in fields(self.target)}
         for setting in self.settings:
-            if setting.field not in fields:
+            if setting.field not in known:
                 raise ValueError(f"{self.title}: {setting.key!r} fills no field of "
                                  f"{self.target.__name__}")
 
@@ -92,23 +91,23 @@ class Table:
         raise KeyError(key)
 
     def default(self, setting: Setting) -> Any:
-        """The field's default, or :data:`dataclasses.MISSING` when the key is required."""
-        for field in dataclasses.fields(self.target):
+        """The field's default, or :data:`MISSING` when the key is required."""
+        for field in fields(self.target):
             if field.name == setting.field:
-                if field.default_factory is not dataclasses.MISSING:
+                if field.default_factory is not MISSING:
                     return field.default_factory()
                 return field.default
         raise KeyError(setting.field)
 
     def required(self, setting: Setting) -> bool:
-        return self.default(setting) is dataclasses.MISSING
+        return self.default(setting) is MISSING
 
     def default_text(self, setting: Setting) -> str:
         """The default as the documentation shows it (``required`` for a required key)."""
         if setting.default_doc is not None:
             return setting.default_doc
         value = self.default(setting)
-        if value is dataclasses.MISSING:
+        if value is MISSING:
             return "required"
         return f'"{value}"' if isinstance(value, str) else str(value)
 
@@ -132,7 +131,7 @@ class Table:
         for setting in self.settings:
             field = getattr(value, setting.field)
             default = self.default(setting)
-            if every or default is dataclasses.MISSING or field != default:
+            if every or default is MISSING or field != default:
                 out[setting.key] = setting.write(field)
         return out
 

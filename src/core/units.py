@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
 
 from .errors import UnsafeNameError
 from .escape import (
@@ -34,12 +33,13 @@ from .escape import (
 )
 from .paths import ancestors, parent_of
 from .plan import DirectorySpec, Mount, Plan
+from .record import record
 
 GENERATOR = "layout-trees-generator"
 DIRECTORIES_UNIT = "layout-trees-directories.service"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GeneratedFile:
     """A file or symlink to create below the generator's output directory."""
 

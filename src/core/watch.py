@@ -31,14 +31,13 @@ returned :class:`GeneratedFile` values, and the shell feeds the clock in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .config import Config
 from .errors import UserError
 from .escape import c_escape, escape_specifiers, unsafe_reason
 from .model import Entry, Snapshot, TreeStatus
 from .mountinfo import MountEntry, containing_mount, path_in_filesystem
 from .plan import join
+from .record import record
 from .units import GENERATOR, GeneratedFile
 
 WATCH_SERVICE = "layout-trees-watch.service"
@@ -56,7 +55,7 @@ MAX_DEPTH = 200
 directory per level); a tree that has them is rescanned like one over the budget."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pace:
     """How fast the watch may act (seconds); the defaults are the service's."""
 
@@ -116,7 +115,7 @@ def watch_budget(max_user_watches: int | None, configured: int | None = None) ->
     return max(budget, 1)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Throttle:
     """When the watch acts next, as a function of when things happened (seconds, any clock).
 

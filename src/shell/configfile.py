@@ -20,7 +20,6 @@ json module is far cheaper to import at boot than PyYAML).
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 from ..core.config import (
     Config,
@@ -31,6 +30,7 @@ from ..core.config import (
     parse_toml_document,
 )
 from ..core.errors import ConfigError, LayoutError, UserError
+from ..core.record import replace
 from ..core.wording import count
 
 DEFAULT_PATHS = (

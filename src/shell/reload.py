@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..core.config import Config
 from ..core.errors import EnvironmentProblem, LayoutError
@@ -42,6 +42,7 @@ from ..core.model import Snapshot
 from ..core.paths import is_within
 from ..core.persist import PathFacts, crossings_of, mount_destination
 from ..core.plan import DirectorySpec, Mount, Plan, make_plan
+from ..core.record import replace
 from ..core.reload import Change, ChangeKind, ReloadPlan, diff_mounts, pinned_options
 from ..core.watch import watch_unit_name
 from ..core.wording import count

@@ -39,7 +39,6 @@ Safety, step by step:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -58,6 +57,7 @@ from ..core.backup.restore import (
 )
 from ..core.errors import EnvironmentProblem, LayoutError, UserError
 from ..core.mountinfo import containing_mount
+from ..core.record import replace
 from ..core.reserved import RESERVED_PREFIX
 from . import btrfs
 from .backup import top_levels
@@ -278,7 +278,7 @@ class _Restore:
                 reasons = in_use(tables, mount.source if mount else "", sub_id, sub_path,
                                  tuple(users.get(dev, ())))
                 if reasons:
-                    found[path] = dataclasses.replace(found[path], busy="; ".join(reasons))
+                    found[path] = replace(found[path], busy="; ".join(reasons))
         return found
 
     def execute(self, step: RestoreStep, into_fd: int, snaps_fd: int,

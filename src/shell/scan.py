@@ -12,7 +12,6 @@ Every tree is scanned on its own: any failure becomes the tree's status or an
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import pwd
@@ -39,6 +38,7 @@ from ..core.mountinfo import (
 )
 from ..core.paths import parent_of
 from ..core.plan import snapshot_dirs
+from ..core.record import replace
 from ..core.reserved import DEFAULT_SNAPSHOT_DIR, is_reserved, reserved_paths
 from . import btrfs
 from .mounttable import read_host_mounts
@@ -279,7 +279,7 @@ def scan(config: Config, *, full: bool = True,
         except Exception as exc:  # a bug in one tree must not cost the others
             result = TreeScan(tree.name, tree.path, TreeStatus.UNREADABLE, str(exc))
         if full and tree.device is not None:
-            result = dataclasses.replace(result, device_found=device_exists(tree.device))
+            result = replace(result, device_found=device_exists(tree.device))
         trees.append(result)
     return Snapshot(
         trees=tuple(trees),

@@ -10,7 +10,6 @@ swap the tree for their own directory.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from layout_trees.core.check import check
 from layout_trees.core.config import Config, TreeConfig
+from layout_trees.core.record import replace
 from layout_trees.shell.scan import read_group_members, scan
 from loopdev_fixtures import Lab, lab_on_loop
 
@@ -66,7 +66,7 @@ def findings(lab: Lab, tmp_path: Path, rule: str) -> dict[str, str]:
     snapshot = scan(config)
     groups = read_group_members(list(snapshot.trees), str(tmp_path / "group"),
                                 str(tmp_path / "passwd"))
-    snapshot = dataclasses.replace(snapshot, group_members=groups)
+    snapshot = replace(snapshot, group_members=groups)
     return {f.path or "": f.message for f in check(config, snapshot).active if f.rule == rule}
 
 

@@ -17,7 +17,6 @@ and its snapshot; :func:`permuted` lists the same world in another order.
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from layout_trees.core.backup.policy import BackupPolicy
 from layout_trees.core.check import RULES
 from layout_trees.core.config import Config, ConfigFormat, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+from layout_trees.core.record import replace
 
 # --- names -------------------------------------------------------------------
 
@@ -188,9 +188,9 @@ def _draw_leaf(draw: st.DrawFn, path: tuple[str, ...], subvol_root: str, hostile
     entry = _entry(path, kind, subvol_root, draw(owners), draw(owners), draw(modes), read_only)
     if entry.subvolume is not None and draw(_1IN4):
         # what only check and the backups read: the override attribute, nested subvolumes
-        sub = dataclasses.replace(entry.subvolume, backup=draw(_BACKUP_ATTR),
+        sub = replace(entry.subvolume, backup=draw(_BACKUP_ATTR),
                                   nested=draw(_NESTED))
-        entry = dataclasses.replace(entry, subvolume=sub)
+        entry = replace(entry, subvolume=sub)
     return entry
 
 
@@ -355,9 +355,9 @@ def worlds(draw: st.DrawFn, hostile: bool = False,
 @st.composite
 def permuted(draw: st.DrawFn, world: World) -> World:
     """The same world with trees and entries listed in another order, nothing else changed."""
-    scans = tuple(dataclasses.replace(scan, entries=tuple(draw(st.permutations(scan.entries))))
+    scans = tuple(replace(scan, entries=tuple(draw(st.permutations(scan.entries))))
                   for scan in draw(st.permutations(world.snapshot.trees)))
     return World(
-        dataclasses.replace(world.config, trees=tuple(draw(st.permutations(world.config.trees)))),
-        dataclasses.replace(world.snapshot, trees=scans),
+        replace(world.config, trees=tuple(draw(st.permutations(world.config.trees)))),
+        replace(world.snapshot, trees=scans),
     )

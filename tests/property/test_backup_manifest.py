@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import re
 
@@ -29,6 +28,7 @@ from layout_trees.core.errors import LayoutError, UserError
 from layout_trees.core.escape import escape_string
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from layout_trees.core.plan import overlapping_trees
+from layout_trees.core.record import replace
 from strategies import World, any_names, worlds
 
 TARGETS = ("/backup/a", "/backup/b", "ssh://host.example:2222/srv/backup", "ssh://nas/b")
@@ -46,21 +46,21 @@ NESTED = ((), (), (), ("inner",), ("a b/c", "d"))
 def backup_worlds(draw: st.DrawFn, hostile: bool = False) -> World:
     """A world whose trees have (or lack) policies and whose leaves carry override attributes."""
     world = draw(worlds(hostile=hostile))
-    trees = tuple(dataclasses.replace(t, backup=draw(st.one_of(st.none(), policies)))
+    trees = tuple(replace(t, backup=draw(st.one_of(st.none(), policies)))
                   for t in world.config.trees)
     scans = []
     for scan in world.snapshot.trees:
         entries = []
         for entry in scan.entries:
             if entry.subvolume is not None:
-                sub = dataclasses.replace(entry.subvolume, backup=draw(attrs),
+                sub = replace(entry.subvolume, backup=draw(attrs),
                                           uuid=f"uuid-{'/'.join(entry.path)}",
                                           nested=draw(st.sampled_from(NESTED)))
-                entry = dataclasses.replace(entry, subvolume=sub)
+                entry = replace(entry, subvolume=sub)
             entries.append(entry)
-        scans.append(dataclasses.replace(scan, entries=tuple(entries)))
-    return World(dataclasses.replace(world.config, trees=trees),
-                 dataclasses.replace(world.snapshot, trees=tuple(scans)))
+        scans.append(replace(scan, entries=tuple(entries)))
+    return World(replace(world.config, trees=trees),
+                 replace(world.snapshot, trees=tuple(scans)))
 
 
 def _volumes(config: Config) -> dict[str, str]:
@@ -69,7 +69,7 @@ def _volumes(config: Config) -> dict[str, str]:
 
 def _permuted(snapshot: Snapshot, seed: int) -> Snapshot:
     trees = list(reversed(snapshot.trees)) if seed % 2 else list(snapshot.trees)
-    return Snapshot(tuple(dataclasses.replace(t, entries=tuple(
+    return Snapshot(tuple(replace(t, entries=tuple(
         t.entries[seed % max(1, len(t.entries)):] + t.entries[:seed % max(1, len(t.entries))]))
         for t in trees), snapshot.fstab_mountpoints)
 

@@ -4,7 +4,6 @@ with the generator (no error finding means one mount unit per leaf)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ from layout_trees.core.config import Config, ConfigFormat, TreeConfig
 from layout_trees.core.errors import LayoutError
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from layout_trees.core.plan import make_plan
+from layout_trees.core.record import replace
 from layout_trees.core.snapshot_json import load_snapshot, snapshot_from_data, snapshot_to_data
 from layout_trees.core.units import render
 from strategies import POLICY, World, permuted, worlds
@@ -52,7 +52,7 @@ def test_scan_order_does_not_matter(world: World, data: st.DataObject) -> None:
 @given(worlds(hostile=True))
 def test_json_snapshot_gives_same_findings(world: World) -> None:
     """Round trip: a snapshot read back from its JSON gives the same findings."""
-    config = dataclasses.replace(world.config, format=ConfigFormat.TOML)
+    config = replace(world.config, format=ConfigFormat.TOML)
     data = json.loads(json.dumps(snapshot_to_data(world.snapshot, config)))
     again, embedded = snapshot_from_data(data)
     assert embedded is not None and not embedded.problems
@@ -117,8 +117,8 @@ def test_ignoring_everything_silences_every_tree(world: World) -> None:
     """Invariant: a tree that ignores every rule has no active finding; nothing is lost."""
     config, snapshot = world.config, world.snapshot
     everything = tuple((r.id, "all") for r in RULES)
-    muted = dataclasses.replace(config, trees=tuple(
-        dataclasses.replace(t, ignore=everything) for t in config.trees))
+    muted = replace(config, trees=tuple(
+        replace(t, ignore=everything) for t in config.trees))
     report, loud = returns(World(muted, snapshot)), returns(world)
     assert all(f.tree is None for f in report.active)
     assert len(report.findings) == len(loud.findings) - sum(1 for f in loud.findings
@@ -136,7 +136,7 @@ JSON_VALUES = st.recursive(
 def test_hostile_snapshot_documents(world: World, data: st.DataObject) -> None:
     """Invariant: a damaged snapshot document is refused with LayoutError or checked."""
     config = world.config
-    doc = snapshot_to_data(world.snapshot, dataclasses.replace(config, format=ConfigFormat.TOML))
+    doc = snapshot_to_data(world.snapshot, replace(config, format=ConfigFormat.TOML))
     target: Any = doc
     for _ in range(data.draw(st.integers(1, 4))):
         if isinstance(target, dict) and target:

@@ -11,7 +11,6 @@ tree, one per backup policy."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from layout_trees.core.backup.policy import BackupPolicy
 from layout_trees.core.config import Config, ConfigFormat, TreeConfig, config_to_data
 from layout_trees.core.errors import ConfigError
+from layout_trees.core.record import replace
 from layout_trees.shell.configfile import parse_text
 
 # Any character a UTF-8 file can hold (no lone surrogate), control characters included.
@@ -134,7 +134,7 @@ def to_toml(data: dict[str, Any]) -> str:
 
 def _expected(config: Config, source: str) -> Config:
     """What parsing gives back: the same trees, listed by name, read from ``source``."""
-    return dataclasses.replace(config, trees=tuple(sorted(config.trees, key=lambda t: t.name)),
+    return replace(config, trees=tuple(sorted(config.trees, key=lambda t: t.name)),
                                source=source)
 
 
@@ -201,7 +201,7 @@ def test_config_refused_values_are_one_line_config_errors(config: Config, data: 
                  "tree_prefix": victim.tree_prefix or "/"}.get(key) or getattr(victim, key)
         bad = data.draw(_spoil(value))
     try:
-        dataclasses.replace(victim, **{key: (bad,) if key == "options" else bad})
+        replace(victim, **{key: (bad,) if key == "options" else bad})
     except ConfigError as exc:
         assert len(f"{exc.message} {exc.hint or ''}".splitlines()) == 1
     else:
@@ -220,4 +220,4 @@ def test_config_refused_values_are_one_line_config_errors(config: Config, data: 
     assert [p.where for p in parsed.problems] == [f"tree.{victim_name}"]
     assert all(len(f"{p.message} {p.hint or ''}".splitlines()) == 1 for p in parsed.problems)
     kept = [t for t in config.trees if t.name != victim.name]
-    assert parsed.config == _expected(dataclasses.replace(config, trees=tuple(kept)), source)
+    assert parsed.config == _expected(replace(config, trees=tuple(kept)), source)

@@ -4,7 +4,6 @@ round trips and the JSON Schemas of everything the project writes."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 
 import jsonschema
@@ -35,6 +34,7 @@ from layout_trees.core.model import (
     TreeScan,
 )
 from layout_trees.core.plan import SkipReason
+from layout_trees.core.record import replace
 from strategies import World, permuted, worlds
 
 SCHEMAS = {name: lt.schema(name) for name in lt.SCHEMA_NAMES}
@@ -53,11 +53,11 @@ def with_uuids(world: World) -> World:
     trees = []
     for tree in world.snapshot.trees:
         entries = tuple(
-            dataclasses.replace(e, subvolume=dataclasses.replace(
+            replace(e, subvolume=replace(
                 e.subvolume, uuid=f"uuid-{tree.name}-{e.relpath}"))
             if e.subvolume is not None else e for e in tree.entries)
-        trees.append(dataclasses.replace(tree, entries=entries))
-    return World(world.config, dataclasses.replace(world.snapshot, trees=tuple(trees)))
+        trees.append(replace(tree, entries=entries))
+    return World(world.config, replace(world.snapshot, trees=tuple(trees)))
 
 
 ACLS = st.lists(st.sampled_from([
@@ -76,16 +76,16 @@ def rich_worlds(draw: st.DrawFn) -> World:
     trees = []
     for tree in world.snapshot.trees:
         entries = tuple(
-            dataclasses.replace(e, acl=draw(ACLS)) if e.kind is EntryKind.DIRECTORY else e
+            replace(e, acl=draw(ACLS)) if e.kind is EntryKind.DIRECTORY else e
             for e in tree.entries)
-        trees.append(dataclasses.replace(
+        trees.append(replace(
             tree, entries=entries, acl=draw(ACLS),
             real_root=draw(st.none() | ABSOLUTE),
             destination_real=draw(st.none() | ABSOLUTE),
             destination_error=draw(st.none() | st.just("crosses a symlink owned by uid 1000")),
             ancestors=tuple(Ancestor(path, draw(st.integers(0, 1001)), 0, 0o755, draw(ACLS))
                             for path in draw(st.lists(ABSOLUTE, unique=True, max_size=2)))))
-    snapshot = dataclasses.replace(
+    snapshot = replace(
         world.snapshot, trees=tuple(trees),
         group_members=frozenset(draw(st.dictionaries(
             st.integers(0, 1001), st.frozensets(st.integers(0, 1001), max_size=2),
@@ -170,24 +170,24 @@ def edited(draw: st.DrawFn) -> tuple[World, World, set[tuple[str, str, str]]]:
                 expected.add(("leaf", "removed", label))
             elif edit == "move":
                 path = (*target.path[:-1], target.path[-1] + "~moved")
-                entries[i] = dataclasses.replace(target, path=path)
+                entries[i] = replace(target, path=path)
                 touched.add((tree.name, path))
                 expected.add(("leaf", "moved", label))
             elif edit == "recreate":
                 assert target.subvolume is not None
-                entries[i] = dataclasses.replace(target, subvolume=dataclasses.replace(
+                entries[i] = replace(target, subvolume=replace(
                     target.subvolume, uuid="again-" + str(target.subvolume.uuid)))
                 expected.add(("leaf", "re-created", label))
             elif edit == "read-only":
                 assert target.subvolume is not None
-                entries[i] = dataclasses.replace(target, subvolume=dataclasses.replace(
+                entries[i] = replace(target, subvolume=replace(
                     target.subvolume, read_only=True))
                 expected.add(("leaf", "read-only", label))
             else:
-                entries[i] = dataclasses.replace(target, mode=target.mode ^ 0o070)
+                entries[i] = replace(target, mode=target.mode ^ 0o070)
                 expected.add(("directory", "owner", label))
-        trees.append(dataclasses.replace(tree, entries=tuple(entries)))
-    after = World(world.config, dataclasses.replace(world.snapshot, trees=tuple(trees)))
+        trees.append(replace(tree, entries=tuple(entries)))
+    after = World(world.config, replace(world.snapshot, trees=tuple(trees)))
     return world, after, expected
 
 
@@ -403,7 +403,7 @@ def test_new_subvolume_id_at_the_same_path_is_recreated() -> None:
         config, snapshot = _tree_world("/srv")
         entry = Entry((leaf,), EntryKind.SUBVOLUME, subvolume=Subvolume(f"/t/{leaf}",
                                                                         id=subvol_id))
-        snapshot = dataclasses.replace(snapshot, trees=(dataclasses.replace(
+        snapshot = replace(snapshot, trees=(replace(
             snapshot.trees[0], entries=(entry,)),))
         return lt.plan_document(config, lt.plan(config, snapshot))
     plans = lt.diff(plan_doc("@a", 5), plan_doc("@a", 6)).changes
@@ -431,9 +431,9 @@ def test_plan_document_carries_subvolume_ids_and_resolved_destinations() -> None
     """A plan read back has each mount's subvolume id and each resolved destination; a
     document whose subvol_id and subvolid= option disagree is refused."""
     config, snapshot = _tree_world("/home")
-    entries = tuple(dataclasses.replace(e, subvolume=dataclasses.replace(e.subvolume, id=300 + i))
+    entries = tuple(replace(e, subvolume=replace(e.subvolume, id=300 + i))
                     for i, e in enumerate(snapshot.trees[0].entries) if e.subvolume)
-    snapshot = dataclasses.replace(snapshot, trees=(dataclasses.replace(
+    snapshot = replace(snapshot, trees=(replace(
         snapshot.trees[0], entries=entries, destination_real="/var/home"),))
     doc = read_document(lt.write_document(lt.plan_document(config, lt.plan(config, snapshot))))
     assert doc.plan is not None
@@ -451,7 +451,7 @@ def test_resolved_destination_change_is_reported_once() -> None:
     configuration change naming resolved_destination; the moved mount points follow it."""
     def plan_doc(real: str | None) -> Document:
         config, snapshot = _tree_world("/home")
-        snapshot = dataclasses.replace(snapshot, trees=(dataclasses.replace(
+        snapshot = replace(snapshot, trees=(replace(
             snapshot.trees[0], destination_real=real),))
         return lt.plan_document(config, lt.plan(config, snapshot))
     changes = lt.diff(plan_doc(None), plan_doc("/var/home")).changes

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.config import Config, TreeConfig
@@ -23,6 +21,7 @@ from layout_trees.core.persist import (
     relative_parts,
 )
 from layout_trees.core.plan import Plan, join, make_plan
+from layout_trees.core.record import replace
 from strategies import World, permuted, safe_names, worlds
 
 owners = st.sampled_from([0, 1000, 65534])

@@ -6,13 +6,12 @@ points, and hands that plan to ``check`` with the snapshot that now holds them.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import given
 from hypothesis import strategies as st
 from layout_trees.core.check import check
 from layout_trees.core.paths import ancestors
 from layout_trees.core.plan import make_plan
+from layout_trees.core.record import replace
 from strategies import World, worlds
 
 absolute = st.lists(st.sampled_from(["a", "b", "home", "@x"]), min_size=1, max_size=3).map(

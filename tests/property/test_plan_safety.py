@@ -8,8 +8,6 @@ resolved destination moves every mount below it), and the one component rule.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import example, given
 from hypothesis import strategies as st
 from layout_trees.core.backup.policy import BackupPolicy
@@ -29,6 +27,7 @@ from layout_trees.core.plan import (
     tree_locations,
     without_reserved,
 )
+from layout_trees.core.record import replace
 from layout_trees.core.reserved import DEFAULT_SNAPSHOT_DIR, RESERVED_PREFIX
 from strategies import World, permuted, worlds
 

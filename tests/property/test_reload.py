@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +9,7 @@ from layout_trees.core.errors import LayoutError
 from layout_trees.core.model import TreeStatus
 from layout_trees.core.mountinfo import MountEntry
 from layout_trees.core.plan import Mount, Plan, make_plan
+from layout_trees.core.record import replace
 from layout_trees.core.reload import ChangeKind, ReloadPlan, diff_mounts, recognise
 from strategies import World, permuted, worlds
 

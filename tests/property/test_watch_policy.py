@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import shlex
-from dataclasses import replace
 
 import pytest
 from hypothesis import example, given
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.errors import UserError
 from layout_trees.core.model import EntryKind, Snapshot, TreeScan, TreeStatus
+from layout_trees.core.record import replace
 from layout_trees.core.watch import (
     IN_CREATE,
     IN_DELETE,

@@ -21,6 +21,7 @@ from layout_trees.core.backup.policy import Override, parse_override, parse_poli
 from layout_trees.core.backup.restore import LocalLeaf, plan_restore
 from layout_trees.core.backup.status import backup_status, verify
 from layout_trees.core.errors import ConfigError, LayoutError, UserError
+from layout_trees.core.record import replace
 
 CORE = pathlib.Path(__file__).resolve().parents[2] / "src" / "core"
 MINE = ("backup/policy.py", "backup/manifest.py", "backup/status.py", "backup/units.py",
@@ -270,9 +271,8 @@ def test_drop_check() -> None:
 
 def test_verify_names_nested_subvolumes_of_a_leaf() -> None:
     """Subvolumes nested in a leaf are not in its backups, so verify names them."""
-    import dataclasses
 
-    leaf = dataclasses.replace(_leaf(), nested=("inner", "x/deeper"))
+    leaf = replace(_leaf(), nested=("inner", "x/deeper"))
     manifest = Manifest((Tree("main", "/m", "/srv", _policy()),), (leaf,))
     b = _sub("main.@c.20261125T120000+0000", "u1", "s1")
     status = backup_status(manifest, {"/t1": (b,), "/t2": (b,)}, {})

@@ -1,11 +1,10 @@
 """The settings tables (``core/settings.py``): one entry per configuration key drives
 reading, "did you mean", missing-key errors, serialisation, the man page and the
-README's key tables, and the defaults come from the dataclasses alone."""
+README's key tables, and the defaults come from the record classes alone."""
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import re
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from layout_trees.core.config import (
     parse_toml_document,
 )
 from layout_trees.core.errors import ConfigError
+from layout_trees.core.record import MISSING, fields
 from layout_trees.core.settings import Setting, Table, string_value
 from layout_trees.shell import doctables
 
@@ -43,15 +43,15 @@ def test_key_lists_are_the_tables() -> None:
         assert keys == table.keys and len(set(keys)) == len(keys)
 
 
-def test_required_keys_and_defaults_come_from_the_dataclasses() -> None:
+def test_required_keys_and_defaults_come_from_the_record_classes() -> None:
     """Reference model: a key is required exactly when its field has no default, and the
     documented default of a policy key is the dataclass's."""
     for table in (TREE_TABLE, POLICY_TABLE, PROTOTYPE_TABLE):
-        fields = {f.name: f for f in dataclasses.fields(table.target)}
+        known = {f.name: f for f in fields(table.target)}
         for s in table.settings:
-            f = fields[s.field]
-            no_default = (f.default is dataclasses.MISSING
-                          and f.default_factory is dataclasses.MISSING)
+            f = known[s.field]
+            no_default = (f.default is MISSING
+                          and f.default_factory is MISSING)
             assert table.required(s) == no_default, s.key
     assert [k for k in TREE_KEYS if TREE_TABLE.required(TREE_TABLE.setting(k))] == [
         "path", "destination"]

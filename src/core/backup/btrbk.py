@@ -27,10 +27,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..calendar import civil_from_days
 from ..errors import EnvironmentProblem, UserError
+from ..record import record
 from .manifest import Leaf, Manifest
 
 TIMESTAMP_FORMAT = "long-iso"
@@ -39,7 +39,7 @@ _STAMP_RE = re.compile(
     r"(?P<tz>[+-]\d{4})?(?:_(?P<n>\d+))?$")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupName:
     """A parsed ``<snapshot_name>.<timestamp>[_N]``."""
 
@@ -177,7 +177,7 @@ def _unsafe(path: str) -> bool:
     return not path.startswith("/") or bool(re.search(r"[\"'*?\[\]\\\x00-\x1f]", path))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListedSubvolume:
     """A subvolume found in a target or snapshot directory."""
 
@@ -321,7 +321,7 @@ TARGET_FULL_HINT = ("a backup target is full: nothing on the source was touched;
                     "on the target or keep fewer backups (target_preserve), then run again")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BtrbkFailure:
     """What a failed ``btrbk run`` reported: its error lines, each once, in order, and a
     hint when the cause is one the user can act on."""

@@ -25,10 +25,10 @@ modification times (to the nanosecond) in the two read-only subvolumes: a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..mountinfo import MountEntry
 from ..paths import is_within
+from ..record import record
 from .btrbk import ListedSubvolume, backups_of, data_id
 from .manifest import Coverage, Leaf
 
@@ -132,7 +132,7 @@ def unescape_dump_path(text: str) -> str:
     return out.decode("utf-8", "surrogateescape")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DumpChanges:
     """What a ``--no-data`` send stream between two snapshots says changed."""
 

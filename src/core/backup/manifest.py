@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -41,6 +40,7 @@ from ..errors import UserError
 from ..model import EntryKind, Snapshot, TreeStatus
 from ..paths import has_at_above, is_leaf_path, is_structure_path
 from ..plan import make_plan, overlapping_trees, without_reserved
+from ..record import record, replace
 from ..reserved import RESERVED_PREFIX
 from .policy import BackupPolicy, Override, parse_override, policy_to_data
 
@@ -71,7 +71,7 @@ class Coverage(Enum):
     UNSUPPORTED_PATH = "unsupported-path"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Leaf:
     """One leaf subvolume and how it is backed up."""
 
@@ -113,7 +113,7 @@ class Leaf:
         return self.tree, self.path
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Directory:
     """A structure directory (or plain subvolume) of a tree, restored with these owners."""
 
@@ -124,7 +124,7 @@ class Directory:
     subvolume: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tree:
     """A configured tree as the manifest records it."""
 
@@ -141,7 +141,7 @@ class Tree:
     """Why the tree could not be scanned; its leaves are then unknown."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Manifest:
     """What is backed up: every tree with its policy and structure, and every leaf with
     its coverage; stored on each target so a machine can be rebuilt from it."""

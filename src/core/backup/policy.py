@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 
 from ..calendar import calendar_error
 from ..errors import ConfigError
+from ..record import record
 from ..reserved import DEFAULT_SNAPSHOT_DIR
 from ..settings import Setting, Table, as_list
 
@@ -69,7 +69,7 @@ def parse_override(value: str | None) -> Override:
 
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupPolicy:
     """Where and how often a tree's leaves are backed up."""
 
@@ -136,7 +136,7 @@ _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 _IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BackupTarget:
     """A backup target, parsed once (as btrbk parses it) and used the same way everywhere:
     the configuration, ``check``, btrbk's configuration and the project's own ssh calls."""

@@ -22,14 +22,14 @@ the steps; :func:`plan_restore` decides, purely.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..errors import UserError
+from ..record import record
 from .btrbk import ListedSubvolume, backups_of
 from .manifest import Coverage, Leaf, Manifest, Tree
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LocalLeaf:
     """A leaf that already exists where the restore would put it."""
 
@@ -44,7 +44,7 @@ class LocalLeaf:
     """Why it may not be replaced now: mounted, or a process has files in it open."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RestoreStep:
     """What restore does for one leaf: receive a backup (against a parent already
     here), then place a writable snapshot of it at the leaf's path."""

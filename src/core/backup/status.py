@@ -17,10 +17,10 @@ snapshot was taken: a backup received late is as old as the data it holds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..check import show
+from ..record import record
 from ..wording import count
 from .btrbk import BackupName, ListedSubvolume, backup_index, format_age, format_time
 from .manifest import Coverage, Leaf, Manifest
@@ -29,7 +29,7 @@ Listing = tuple[ListedSubvolume, ...] | str
 """What the shell saw in a directory: its subvolumes, or why it could not look."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TargetState:
     """A leaf's backups on one target: the latest complete one and how many there are."""
 
@@ -39,7 +39,7 @@ class TargetState:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LeafStatus:
     """A leaf's latest own snapshot and its state on every target of its policy."""
 
@@ -48,7 +48,7 @@ class LeafStatus:
     targets: tuple[TargetState, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerifyFinding:
     """One reason the guarantee does not hold."""
 
@@ -225,7 +225,7 @@ def manifest_to_text(manifest: Manifest) -> str:
     return "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RunVerdict:
     """What, besides btrbk and the targets, makes ``layout backup run`` fail."""
 

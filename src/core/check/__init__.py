@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from ..config import Config, ConfigProblem
 from ..model import Entry, EntryKind, Snapshot
 from ..plan import Plan, make_plan, without_reserved
+from ..record import record
 from .registry import RULES, RULES_BY_ID, Rule, RuleId, Severity, rule_of
 from .rules import REGISTRY, Hit, World
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One problem found, about one path."""
 
@@ -69,7 +69,7 @@ class Finding:
         return (self.tree or "", self.path or "", self.rule, self.message)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Report:
     """All findings of one check, sorted; silenced ones included and marked."""
 

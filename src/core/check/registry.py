@@ -11,10 +11,10 @@ read it.  What each rule looks at is in :mod:`layout_trees.core.check.rules`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from ..errors import UserError
+from ..record import record
 from .docs import RULE_DOCS
 
 
@@ -66,7 +66,7 @@ class RuleId(StrEnum):
     LT070 = "LT070"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     """A check: stable id, short name, severity, what it means, how to fix it."""
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 
 from ..access import Writer, replacers, writers
 from ..backup.policy import Override, parse_override
@@ -35,11 +34,12 @@ from ..options import UNSUPPORTED, conflicting_options, unknown_x_systemd
 from ..paths import ancestors, is_structure_path, is_within
 from ..persist import crossed_at, mount_destination
 from ..plan import Plan, SkipReason, join, mount_components
+from ..record import record
 from ..watch import MAX_DEPTH, structure_directories, too_deep, watch_budget
 from .registry import RULES_BY_ID, RuleId
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Hit:
     """What a rule found: the rule, the path concerned and a one-line message starting
     with it, as raw text (:func:`layout_trees.core.check.check` makes it printable)."""
@@ -53,7 +53,7 @@ class Hit:
     """Set by the registry for per-tree rules; configuration-wide hits leave it None."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class World:
     """Everything a rule may look at: the configuration (with its parser's problems),
     the snapshot without the project's own entries, the mount plan made from both and
@@ -73,7 +73,7 @@ TreeRule = Callable[[World, TreeConfig], Iterator[Hit]]
 ScannedRule = Callable[[World, TreeConfig, TreeScan], Iterator[Hit]]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Registered:
     """One rule function and the rule ids it may yield."""
 

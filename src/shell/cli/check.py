@@ -34,6 +34,7 @@ from ...core.check.report import (
 from ...core.config import ParsedConfig
 from ...core.model import Snapshot
 from ...core.plan import Plan
+from ...core.record import replace
 from ..configfile import load_config
 from ..exits import EXIT_FINDINGS, EXIT_OK
 from .options import ConfigOpt, SnapshotOpt, TreeOpt
@@ -59,13 +60,12 @@ def _checked_world(config_path: Path | None, snapshot_path: Path | None,
                    trees: list[str] | None = None) -> tuple[ParsedConfig, Snapshot, Plan | None]:
     """The configuration and snapshot to check; a live scan also gets its crossings, and
     the plan made for them (the check uses it instead of planning again)."""
-    import dataclasses
 
     from .plan import gather
 
     config, snapshot, parsed = gather(config_path, snapshot_path, unparsable_is_problem=True,
                                       trees=trees)
-    parsed = dataclasses.replace(parsed, config=config)
+    parsed = replace(parsed, config=config)
     if snapshot_path is not None:
         return parsed, snapshot, None
     from ...core.plan import make_plan

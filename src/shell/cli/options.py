@@ -8,7 +8,6 @@ accepts the hidden ``--json`` of earlier versions as an alias.
 
 from __future__ import annotations
 
-import dataclasses
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ...core.errors import UserError
+from ...core.record import replace
 
 if TYPE_CHECKING:
     from ...core.config import Config
@@ -68,4 +68,4 @@ def select_trees(config: Config, names: list[str] | None) -> Config:
     if unknown:
         raise UserError(f"no tree named {unknown[0]!r}",
                         "known trees: " + (", ".join(known) or "none"))
-    return dataclasses.replace(config, trees=tuple(t for t in config.trees if t.name in names))
+    return replace(config, trees=tuple(t for t in config.trees if t.name in names))

@@ -18,6 +18,7 @@ from ...core.errors import SnapshotError
 from ...core.model import Snapshot
 from ...core.plan import make_plan
 from ...core.plan_report import plan_to_text
+from ...core.record import replace
 from ...core.snapshot_json import dump_snapshot, load_snapshot
 from ...core.wording import count
 from ..configfile import load_config, load_strict, read_document, strict
@@ -67,9 +68,8 @@ def gather(config_path: Path | None, snapshot_path: Path | None,
                  "pass --config FILE as well")
         config = select_trees(parsed.config, trees)
         if trees:
-            import dataclasses
 
-            snapshot = dataclasses.replace(snapshot, trees=tuple(
+            snapshot = replace(snapshot, trees=tuple(
                 t for t in snapshot.trees if t.name in trees))
         return config, snapshot, parsed if unparsable_is_problem else strict(parsed)
     parsed = load_config(config_arg(config_path), required=True,
