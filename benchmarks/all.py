@@ -44,7 +44,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FSTAB_GENERATOR = "/usr/lib/systemd/system-generators/systemd-fstab-generator"
 SYSTEM_PYTHON = "/usr/bin/python3"
-ENTRY_POINT = "import sys\nfrom layout_trees.shell.generator import main\nsys.exit(main())\n"
+FLAGS = "-IS"
+"""The installed generator's interpreter flags (``make install`` writes its launcher so):
+no environment, no site directories; the launcher names the package's directory."""
+
+
+def launcher(site: str) -> str:
+    """The generator's launcher as ``make install`` writes it, for the package in ``site``."""
+    return (f"#!{SYSTEM_PYTHON} {FLAGS}\nimport sys\nsys.path.insert(0, {site!r})\n"
+            "from layout_trees.shell.generator import main\nsys.exit(main())\n")
 
 
 def package_dir() -> Path:
@@ -131,10 +139,12 @@ def import_ms(python: str, env: dict[str, str],
     median wall time of that import beyond ``python -c pass`` (ms), and its largest parts."""
     cumulative: list[float] = []
     parts: dict[str, list[float]] = {}
+    # As the installed launcher starts: its flags, the package's directory put on the path.
+    on_path = f"import sys; sys.path.insert(0, {env['PYTHONPATH']!r}); "
     for _ in range(runs):
-        done = subprocess.run([python, "-X", "importtime", "-c",
-                               "import layout_trees.shell.generator"], env=env, check=True,
-                              capture_output=True, text=True)
+        done = subprocess.run([python, FLAGS, "-X", "importtime", "-c",
+                               on_path + "import layout_trees.shell.generator"], env=env,
+                              check=True, capture_output=True, text=True)
         started = False
         for line in done.stderr.splitlines():
             match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
@@ -148,9 +158,11 @@ def import_ms(python: str, env: dict[str, str],
                 cumulative.append(int(match.group(2)) / 1000)
     bare, loaded, with_toml = [], [], []
     for _ in range(runs):
-        bare.append(run_once([python, "-c", "pass"], env, None))
-        loaded.append(run_once([python, "-c", "import layout_trees.shell.generator"], env, None))
-        with_toml.append(run_once([python, "-c", "import layout_trees.shell.generator, tomllib"],
+        bare.append(run_once([python, FLAGS, "-c", on_path], env, None))
+        loaded.append(run_once([python, FLAGS, "-c",
+                                on_path + "import layout_trees.shell.generator"], env, None))
+        with_toml.append(run_once([python, FLAGS, "-c",
+                                   on_path + "import layout_trees.shell.generator, tomllib"],
                                   env, None))
     largest = sorted(((statistics.median(v), k) for k, v in parts.items()
                       if k != "layout_trees.shell.generator"), reverse=True)[:6]
@@ -234,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, site)
     from layout_trees.shell.loopdev import LoopBtrfs
     script = os.path.join(work, "layout-trees-generator")
-    Path(script).write_text(f"#!{SYSTEM_PYTHON}\n{ENTRY_POINT}")
+    Path(script).write_text(launcher(site))
     os.chmod(script, 0o755)
     base = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_LOG_LEVEL": "err",
             "PYTHONPATH": site, "PYTHONDONTWRITEBYTECODE": "1", "SYSTEMD_PROC_CMDLINE": ""}
@@ -266,7 +278,7 @@ def generator_figures(sizes: list[int], trees: dict[int, tuple[str, str, str]],
                       base: dict[str, str], script: str, out: str, runs: int,
                       strace: str | None, work: str) -> None:
     print("\nEnd to end, whole processes, output to a tmpfs (median ms; peak RSS MiB)")
-    row("leaves", "ours", "systemd-fstab", "ratio", "ours JSON cfg", "ours -S",
+    row("leaves", "ours", "systemd-fstab", "ratio", "ours JSON cfg", "ours no -IS",
         "RSS ours/theirs")
     ours_pts: list[tuple[int, float]] = []
     theirs_pts: list[tuple[int, float]] = []
@@ -276,9 +288,9 @@ def generator_figures(sizes: list[int], trees: dict[int, tuple[str, str, str]],
         env = dict(base, LAYOUT_TREES_CONFIG=config)
         fenv = dict(base, SYSTEMD_FSTAB=fstab)
         commands: dict[str, tuple[Sequence[str], dict[str, str]]] = {
-            "ours": ([SYSTEM_PYTHON, script, out, out, out], env),
-            "ours -S": ([SYSTEM_PYTHON, "-S", script, out, out, out], env),
-            "ours json": ([SYSTEM_PYTHON, script, out, out, out],
+            "ours": ([script, out, out, out], env),  # run by its #! line, as systemd does
+            "ours no -IS": ([SYSTEM_PYTHON, script, out, out, out], env),
+            "ours json": ([script, out, out, out],
                           dict(env, LAYOUT_TREES_CONFIG=config[:-4] + "json")),
             "theirs": ([FSTAB_GENERATOR, out, out, out], fenv),
         }
@@ -292,7 +304,7 @@ def generator_figures(sizes: list[int], trees: dict[int, tuple[str, str, str]],
         theirs_pts.append((n, theirs))
         row(f"{n} ({written} units)", f"{ours:.1f}", f"{theirs:.1f}", f"{ours / theirs:.2f}x",
             f"{got['ours json'][0]:.1f}" if not big else "-",
-            f"{got['ours -S'][0]:.1f}" if not big else "-",
+            f"{got['ours no -IS'][0]:.1f}" if not big else "-",
             f"{got['ours'][1] / 1024:.0f}/{got['theirs'][1] / 1024:.0f}")
         if strace is not None and n <= 10_000:
             calls[n] = (syscalls(strace, commands["ours"][0], env, out, work),
@@ -318,7 +330,8 @@ def generator_figures(sizes: list[int], trees: dict[int, tuple[str, str, str]],
 def imports(base: dict[str, str], runs: int) -> None:
     print("\nImports of the generator entry point (system python, byte-compiled)")
     cumulative, bare, beyond, toml, detail = import_ms(SYSTEM_PYTHON, base, max(runs, 11))
-    print(f"-X importtime, cumulative: {cumulative:.1f} ms; 'python3 -c pass' {bare:.1f} ms; "
+    print(f"-X importtime, cumulative: {cumulative:.1f} ms; 'python3 {FLAGS} -c pass' "
+          f"{bare:.1f} ms; "
           f"wall time beyond it: {beyond:.1f} ms ({toml:.1f} ms with tomllib, which a TOML "
           "configuration needs)")
     print(f"largest parts (ms): {detail}")

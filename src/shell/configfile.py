@@ -20,6 +20,7 @@ json module is far cheaper to import at boot than PyYAML).
 from __future__ import annotations
 
 import os
+import sys
 
 from ..core.config import (
     Config,
@@ -156,15 +157,30 @@ def _parse_text(text: str, path: str) -> ParsedConfig:
         data = json.loads(text) if text.strip() else []
     except json.JSONDecodeError:
         try:
-            import yaml
+            yaml = _import_yaml()
         except ImportError:
             raise ConfigError(f"{path}: not JSON, and PyYAML is not installed to read YAML",
                               "install python3-yaml, or write the list as JSON") from None
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            data = yaml.safe_load(text)  # type: ignore[attr-defined]
+        except yaml.YAMLError as exc:  # type: ignore[attr-defined]
             raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     return parse_prototype_document(data, path)
+
+
+def _import_yaml() -> object:
+    """PyYAML, also for the installed generator, which starts without the site
+    directories (``python3 -S``) where the distribution's PyYAML lives."""
+    try:
+        import yaml
+    except ImportError:
+        if not sys.flags.no_site:
+            raise
+        import site
+
+        site.main()  # the site directories, as a normal start would have added them
+        import yaml
+    return yaml
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -172,6 +172,22 @@ def test_install_lands_everywhere_runs_and_uninstalls(tmp_path: Path, system_pyt
     assert "complete -F _layout layout" in run.stdout
     assert "backup\t" in run.stdout
 
+    # The generator starts without the site directories (-I -S), yet reads the prototype's
+    # YAML list with the distribution's PyYAML, found there when it needs it.
+    launcher = (destdir / generator.lstrip("/")).read_text()
+    assert launcher.startswith(f"#!{system_python} -IS\n"), launcher  # one shebang argument
+    yaml_etc, yaml_out = tmp_path / "etc-yaml", tmp_path / "out-yaml"
+    yaml_etc.mkdir()
+    yaml_out.mkdir()
+    (yaml_etc / "layout-trees.yaml").write_text(
+        f"- layout_tree: {tree}\n  destination: {dest}\n  device_path: {loop_btrfs.device}\n")
+    run = in_namespace(destdir, yaml_etc, yaml_out,
+                       f"env -i {generator} {yaml_out} {yaml_out} {yaml_out}; echo generator=$?")
+    assert "generator=0" in run.stdout and "Traceback" not in run.stderr, run
+    assert "PyYAML" not in run.stderr and "err:" not in run.stderr, run.stderr
+    name = _lines("systemd-escape", "--path", "--suffix=mount", str(dest / "a"))[0]
+    assert f"Where={dest / 'a'}\n" in (yaml_out / name).read_text()
+
     make("uninstall", destdir, build)
     assert list(destdir.rglob("*")) == []
 
