@@ -50,6 +50,14 @@ def is_reserved(path: tuple[str, ...], reserved: frozenset[tuple[str, ...]]) -> 
     return path[-1].startswith(RESERVED_PREFIX) or path in reserved
 
 
-def is_reserved_below(path: tuple[str, ...], reserved: frozenset[tuple[str, ...]]) -> bool:
-    """Whether ``path`` or any directory above it is reserved."""
-    return any(is_reserved(path[:i], reserved) for i in range(1, len(path) + 1))
+def is_reserved_below(path: tuple[str, ...], reserved: frozenset[tuple[str, ...]],
+                      known: dict[tuple[str, ...], bool] | None = None) -> bool:
+    """Whether ``path`` or any directory above it is reserved.  ``known`` remembers the
+    answer per path across calls for one tree (entries share their parents)."""
+    if known is None:
+        return any(is_reserved(path[:i], reserved) for i in range(1, len(path) + 1))
+    found = known.get(path)
+    if found is None:
+        found = known[path] = is_reserved(path, reserved) or (
+            len(path) > 1 and is_reserved_below(path[:-1], reserved, known))
+    return found

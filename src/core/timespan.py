@@ -30,7 +30,7 @@ for _names, _usec in (
     for _name in _names:
         _UNITS[_name] = _usec
 
-_TOKEN = re.compile(r"\s*(\d+)\s*([A-Za-zµμ]*)")
+_TOKEN = r"\s*(\d+)\s*([A-Za-zµμ]*)"  # compiled on first use, not at start-up
 _FORMAT_TABLE = (
     ("y", 31557600 * USEC_PER_SEC),
     ("month", 2629800 * USEC_PER_SEC),
@@ -54,7 +54,7 @@ def parse_timespan(text: str) -> int:
     total = 0
     pos = 0
     while pos < len(stripped):
-        match = _TOKEN.match(stripped, pos)
+        match = re.compile(_TOKEN).match(stripped, pos)
         if not match or match.end() == pos:
             raise UserError(f"time span {text!r} cannot be parsed", "write e.g. '90', '1min 30s'")
         unit = match.group(2) or "s"

@@ -41,15 +41,15 @@ def clear_threshold() -> None:
     _OVERRIDE.clear()
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL = "[\x00-\x1f\x7f\ud800-\udfff]"  # compiled on first need (not at every boot)
 
 
 def one_line(message: str) -> str:
     """``message`` on one line: control characters (a newline in a name on disk would
     forge a log record) and bytes that are not UTF-8 become ``\\xNN``."""
-    if _CONTROL.search(message) is None:
+    if message.isprintable() or re.search(_CONTROL, message) is None:
         return message
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", message)
+    return re.sub(_CONTROL, lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", message)
 
 
 class Log:
