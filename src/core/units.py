@@ -276,10 +276,15 @@ def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
         groups[spec.within].append(spec)
         group_of[spec.path] = spec.within
     before: dict[str | None, set[str]] = defaultdict(set)
+    owned_above: dict[str, list[str | None]] = {}  # per directory holding mount points
     for mount in plan.mounts:
-        for path in ancestors(mount.where):
-            if path in group_of:
-                before[group_of[path]].add(mount.unit)
+        parent = parent_of(mount.where)
+        groups_above = owned_above.get(parent)
+        if groups_above is None:
+            groups_above = owned_above[parent] = [
+                group_of[p] for p in (parent, *ancestors(parent)) if p in group_of]
+        for group in groups_above:
+            before[group].add(mount.unit)
     for within, specs in sorted(groups.items(), key=lambda kv: kv[0] or ""):
         name = directories_unit_name(within)
         add(GeneratedFile(name, directories_unit(within, specs, sorted(before[within]))))
