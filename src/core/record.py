@@ -15,8 +15,8 @@ slots=True`` and its defaults would give: ``__slots__`` of its annotated
 fields, an ``__init__`` taking them in order (positional or by keyword, with
 defaults and :func:`field` default factories, then ``__post_init__`` when the
 class defines it), ``__repr__``, ``__eq__`` (same class, fields equal),
-``__hash__`` over the fields, ``__match_args__``, and assignment or deletion of
-an attribute raising :class:`FrozenInstanceError`.  :func:`fields` and
+``__hash__`` over the fields, ``__match_args__``, copying and pickling, and
+assignment or deletion of an attribute raising :class:`FrozenInstanceError`.  :func:`fields` and
 :func:`replace` stand in for their namesakes of :mod:`dataclasses`.
 ``tests/property/test_record.py`` holds the two equal on random classes.
 """
@@ -146,7 +146,8 @@ def _add_methods(cls: type, made: list[Field], post_init: bool) -> None:
     names = tuple(f.name for f in made)
     key = attrgetter(*names) if names else staticmethod(_no_fields)
     for name, method in (("__init__", init), ("__record_key__", key), ("__repr__", _repr),
-                         ("__eq__", _eq), ("__hash__", _hash)):
+                         ("__eq__", _eq), ("__hash__", _hash), ("__getstate__", _getstate),
+                         ("__setstate__", _setstate)):
         setattr(cls, name, method)
 
 
@@ -167,6 +168,16 @@ def _eq(self: Any, other: Any) -> Any:
 
 def _hash(self: Any) -> int:
     return hash(self.__record_key__(self))
+
+
+def _getstate(self: Any) -> list[Any]:
+    """The field values, for ``copy`` and ``pickle`` (a frozen value has no ``__dict__``)."""
+    return [getattr(self, name) for name in self.__slots__]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for name, value in zip(self.__slots__, state, strict=True):
+        object.__setattr__(self, name, value)
 
 
 def fields(value: Any) -> tuple[Field, ...]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from typing import Any
 
 import pytest
@@ -120,6 +122,8 @@ def test_record_reference_model_is_the_frozen_slotted_dataclass(
         changed = outcome(lambda: replace(a, **{name: new}))
         if changed[0] == "ok" and new != getattr(a, name):
             assert changed[1] != a and getattr(changed[1], name) == new
+    assert copy.copy(a) == a and copy.deepcopy(a) == a
+    assert repr(copy.deepcopy(a)) == repr(copy.deepcopy(b))
     with pytest.raises(TypeError):
         replace(a, not_a_field=1)
     with pytest.raises(AttributeError):
@@ -152,3 +156,13 @@ def test_record_init_carries_its_annotations_and_names() -> None:
     assert Point(1) == Point(x=1, y=0) and Point(1) != Point(1, 1)
     assert {Point(1): "a"}[Point(1, 0)] == "a"
     assert repr(Point(2, 3)).endswith("Point(x=2, y=3)")
+
+
+def test_records_of_the_model_pickle_and_copy() -> None:
+    """A snapshot entry survives pickle and deepcopy equal, its nested values too."""
+    from layout_trees.core.model import Entry, EntryKind, Subvolume
+
+    entry = Entry(("a", "@b"), EntryKind.SUBVOLUME, 1000, 100, 0o750,
+                  Subvolume("/t/a/@b", read_only=True, id=300, nested=("x",)))
+    assert pickle.loads(pickle.dumps(entry)) == entry
+    assert copy.deepcopy(entry) == entry and copy.deepcopy(entry) is not entry
