@@ -10,20 +10,31 @@ import sys
 import textwrap
 from pathlib import Path
 
+# Run as the installed launcher starts it (no site directories; the package's directory
+# named on the path); report the modules the run added to the interpreter's own.
 PROBE = textwrap.dedent("""
-    import json, sys
+    import sys
+    before = set(sys.modules)
+    sys.path.insert(0, sys.argv[2])
     from layout_trees.shell.generator import main
     main([sys.argv[1], sys.argv[1], sys.argv[1]])
-    print(json.dumps(sorted(sys.modules)))
+    loaded = sorted(set(sys.modules) - before)
+    import json
+    print(json.dumps(loaded))
 """)
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _modules_after_run(tmp_path: Path, config: Path) -> set[str]:
-    out = tmp_path / "out"
+    out = tmp_path / f"out-{config.name}"
     out.mkdir()
+    site = tmp_path / "site"
+    if not site.exists():
+        site.mkdir()
+        (site / "layout_trees").symlink_to(SRC)
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out)], capture_output=True, text=True, check=True,
-        env={"LAYOUT_TREES_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+        [sys.executable, "-S", "-c", PROBE, str(out), str(site)], capture_output=True,
+        text=True, check=True, env={"LAYOUT_TREES_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
     )
     return set(json.loads(result.stdout.splitlines()[-1]))
 
@@ -47,3 +58,22 @@ def test_generator_reads_prototype_json_without_yaml(tmp_path: Path) -> None:
     loaded = _modules_after_run(tmp_path, config)
     assert "yaml" not in loaded
     assert "layout_trees.core.config" in loaded
+
+
+def test_generator_start_imports_no_heavy_standard_library(tmp_path: Path) -> None:
+    """With a JSON configuration (as NixOS writes it) the generator's run imports neither
+    dataclasses nor what it pulls in (inspect, ast, tokenize), typing, contextlib or tomllib;
+    with TOML, tomllib brings typing, and still none of the others."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    config = tmp_path / "layout-trees.json"
+    config.write_text(json.dumps({"tree": {"a": {"path": str(tree), "destination": "/srv/a"}}}))
+    loaded = _modules_after_run(tmp_path, config)
+    assert "layout_trees.core.units" in loaded  # the probe really ran the generator
+    heavy = {"dataclasses", "inspect", "ast", "tokenize", "typing", "contextlib", "tomllib"}
+    assert not heavy & loaded, heavy & loaded
+    toml = tmp_path / "layout-trees.toml"
+    toml.write_text(f'[tree.a]\npath = "{tree}"\ndestination = "/srv/a"\n')
+    loaded = _modules_after_run(tmp_path, toml)
+    assert {"tomllib", "typing"} <= loaded
+    assert not {"dataclasses", "inspect", "ast", "tokenize"} & loaded, loaded
