@@ -133,6 +133,127 @@ def boot_facts(fd: int, fallback_path: str) -> dict[str, Any]:
     return {"path": fallback_path, "read_only": info[1], "id": info[0]}
 
 
+# --- the whole filesystem's subvolumes at once (the boot-time scan) ---------------------
+# A directory entry that is a subvolume root carries the subvolume's id as its inode
+# number (getdents reports the ROOT_ITEM key it points to; stat reports 256).  With every
+# subvolume's back reference (parent subvolume, parent directory inode, name) and
+# read-only flag read from the root tree in a few ioctls, a leaf is known from its
+# parent's listing alone.
+
+BTRFS_IOC_TREE_SEARCH_V2 = 0xC0709411  # _IOWR(0x94, 17, struct btrfs_ioctl_search_args_v2)
+BTRFS_IOC_FS_INFO = 0x8400941F  # _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args)
+ROOT_TREE_OBJECTID = 1
+ROOT_ITEM_KEY = 132
+ROOT_BACKREF_KEY = 144
+LAST_FREE_OBJECTID = 2**64 - 256
+ROOT_ITEM_FLAGS = 208  # le64 after the inode item (160 bytes) and six le64 fields
+ROOT_REF_SIZE = 18  # struct btrfs_root_ref: dirid le64, sequence le64, name_len le16
+SEARCH_HEADER_SIZE = 32  # struct btrfs_ioctl_search_header: transid, objectid, offset, type, len
+_SEARCH_KEY = "=7Q4I4Q"  # struct btrfs_ioctl_search_key (104 bytes), then buf_size le64
+_SEARCH_ARGS_SIZE = 112
+SEARCH_BUFFER_SIZE = 1 << 20
+_NOT_PERMITTED = (errno.EPERM, errno.EACCES, errno.ENOTTY, errno.EINVAL, errno.EOPNOTSUPP)
+
+
+
+def filesystem_id(fd: int) -> bytes:
+    """The UUID of the btrfs filesystem holding the open file ``fd`` (``BTRFS_IOC_FS_INFO``,
+    unprivileged): the same for every subvolume and every mount of one filesystem."""
+    import fcntl
+
+    args = bytearray(1024)
+    fcntl.ioctl(fd, BTRFS_IOC_FS_INFO, args, True)
+    return bytes(args[16:32])
+
+
+def parse_root_items(buf: bytes | bytearray | memoryview, count: int,
+                     read_only: dict[int, bool],
+                     refs: list[tuple[int, int, int, bytes]]) -> tuple[int, int, int] | None:
+    """Decode ``count`` results of a tree search of the root tree in ``buf``: the read-only
+    flag of each ROOT_ITEM into ``read_only`` (by subvolume id) and each ROOT_BACKREF into
+    ``refs`` as ``(id, parent id, parent directory inode, name)``.  Other item types and
+    items too short for their type are passed over.  Returns the key (objectid, type,
+    offset) of the last result, None when there was none; ValueError when a result runs
+    past the end of ``buf``."""
+    import struct
+
+    header = struct.Struct("=8xQQII")
+    le64 = struct.Struct("<Q")
+    ref = struct.Struct("<Q8xH")
+    view = memoryview(buf)
+    size = len(view)
+    pos = 0
+    key = None
+    for _ in range(count):
+        if pos + SEARCH_HEADER_SIZE > size:
+            raise ValueError(f"tree search result {pos} runs past the buffer ({size} bytes)")
+        objectid, offset, kind, length = header.unpack_from(view, pos)
+        pos += SEARCH_HEADER_SIZE
+        end = pos + length
+        if end > size:
+            raise ValueError(f"tree search item at {pos} runs past the buffer ({size} bytes)")
+        if kind == ROOT_ITEM_KEY:
+            if length >= ROOT_ITEM_FLAGS + 8:
+                flags = le64.unpack_from(view, pos + ROOT_ITEM_FLAGS)[0]
+                read_only[objectid] = bool(flags & BTRFS_ROOT_SUBVOL_RDONLY)
+        elif kind == ROOT_BACKREF_KEY and length >= ROOT_REF_SIZE:
+            dirid, name_len = ref.unpack_from(view, pos)
+            if ROOT_REF_SIZE + name_len <= length:
+                start = pos + ROOT_REF_SIZE
+                refs.append((objectid, offset, dirid, bytes(view[start:start + name_len])))
+        pos = end
+        key = (objectid, kind, offset)
+    return key
+
+
+def _next_key(key: tuple[int, int, int]) -> tuple[int, int, int] | None:
+    """The smallest key after ``key``; None after the last one possible."""
+    objectid, kind, offset = key
+    if offset < 2**64 - 1:
+        return objectid, kind, offset + 1
+    if kind < 255:
+        return objectid, kind + 1, 0
+    return (objectid + 1, 0, 0) if objectid < 2**64 - 1 else None
+
+
+def subvolume_index(fd: int, buffer_size: int = SEARCH_BUFFER_SIZE,
+                    ) -> dict[tuple[int, int, str], tuple[int, bool]] | None:
+    """Every subvolume of the filesystem of the open file ``fd`` that has a name, by
+    where it is: ``(parent subvolume id, parent directory inode, name) -> (id,
+    read-only)``, names decoded as ``os.scandir`` decodes them.  A few
+    ``BTRFS_IOC_TREE_SEARCH_V2`` ioctls over the root tree, which need CAP_SYS_ADMIN:
+    None when the search is not permitted or not supported (the caller then asks each
+    subvolume itself).  A subvolume deleted but not yet cleaned up has no back
+    reference and is not in the index."""
+    import fcntl
+    import struct
+
+    args = bytearray(_SEARCH_ARGS_SIZE + buffer_size)
+    read_only: dict[int, bool] = {}
+    refs: list[tuple[int, int, int, bytes]] = []
+    key: tuple[int, int, int] | None = (BTRFS_FIRST_FREE_OBJECTID, ROOT_ITEM_KEY, 0)
+    while key is not None and key[0] <= LAST_FREE_OBJECTID:
+        struct.pack_into(_SEARCH_KEY, args, 0, ROOT_TREE_OBJECTID,
+                         key[0], LAST_FREE_OBJECTID, key[2], 2**64 - 1, 0, 2**64 - 1,
+                         key[1], ROOT_BACKREF_KEY, 2**32 - 1, 0, 0, 0, 0, 0)
+        struct.pack_into("=Q", args, 104, buffer_size)
+        try:
+            fcntl.ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, args, True)
+        except OSError as exc:
+            if exc.errno in _NOT_PERMITTED:
+                return None
+            raise
+        count = struct.unpack_from("=I", args, 64)[0]
+        if count == 0:
+            break
+        last = parse_root_items(memoryview(args)[_SEARCH_ARGS_SIZE:], count, read_only, refs)
+        assert last is not None
+        key = _next_key(last)
+    decode = os.fsdecode
+    return {(parent, dirid, decode(name)): (subvol, read_only[subvol])
+            for subvol, parent, dirid, name in refs if subvol in read_only}
+
+
 def subvolume_facts(path: str, fallback_path: str, *, full: bool = True,
                     fd: int | None = None) -> dict[str, Any]:
     """Facts for the subvolume at ``path``: keyword arguments for ``Subvolume``.

@@ -2,9 +2,18 @@
 
 The walk never follows symlinks and never descends into leaves, other ``@``
 entries, mount points or unreadable directories.  Per directory it costs one
-``scandir``; per directory or leaf below it one ``open`` and one ``fstat`` (a symlink or an
-``@`` file one ``lstat``); per leaf one btrfs ioctl at boot.  Regular files in the
-structure cost nothing and are not recorded.
+``scandir``; per structure directory below it one ``open`` and one ``fstat``; a symlink
+or an ``@`` file one ``lstat`` more.  Regular files in the structure cost nothing and
+are not recorded.
+
+A leaf costs one ``fstatat`` at boot: a subvolume root is listed by ``scandir`` with its
+subvolume's id as inode number, and the filesystem's subvolume index
+(:func:`btrfs.subvolume_index`: parent subvolume, parent directory and name of every
+subvolume, with its read-only flag; a few tree-search ioctls per filesystem, as root)
+confirms it is the subvolume found there.  Where the index cannot be read (not root, an
+old kernel) or does not confirm an ``@`` entry, it is opened and classified by its
+``fstat`` and one btrfs ioctl, as the full scan does every leaf; both give the same
+entry.
 
 Every tree is scanned on its own: any failure becomes the tree's status or an
 ``unreadable`` entry, never an exception, so the generator always carries on.
@@ -60,10 +69,20 @@ def _fs_path(mount: MountEntry, realpath: str) -> str:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+Index = dict[tuple[int, int, str], tuple[int, bool]]
+"""Where each subvolume of a filesystem is: (parent subvolume id, parent directory inode,
+name) -> (id, read-only); see :func:`btrfs.subvolume_index`."""
+
+
 def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = True,
-              snapshot_dirs: frozenset[str] = frozenset({DEFAULT_SNAPSHOT_DIR})) -> TreeScan:
+              snapshot_dirs: frozenset[str] = frozenset({DEFAULT_SNAPSHOT_DIR}),
+              indexes: dict[bytes, Index | None] | None = None) -> TreeScan:
     """Scan one tree.  ``full`` also reads UUIDs, nested subvolumes and the backup
     attribute of each leaf; the boot-time scan reads the read-only flag and the id.
+
+    ``indexes`` (boot-time scan only) caches the subvolume index of each filesystem by
+    its UUID, shared by the trees of one scan; without it, or where the index cannot be
+    read, every leaf is opened and asked.
 
     The walk opens every directory relative to its parent's file descriptor with
     ``O_NOFOLLOW``, so a symlink swapped in for a structure directory during the scan
@@ -94,30 +113,44 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
         root_fd = os.open(real, _DIR_FLAGS)
     except OSError as exc:
         return TreeScan(name, root, TreeStatus.UNREADABLE, f"cannot be read: {exc.strerror}")
-    # Depth-first, one open directory per level: (fd, its path, its components).
-    stack: list[tuple[int, str, tuple[str, ...], list[tuple[str, bool]]]] = []
+    index: Index | None = None
+    where: _Where | None = None
+    if not full and indexes is not None:
+        index, where = _root_index(root_fd, indexes)
+    # Depth-first, one open directory per level: (fd, its path, its components, its
+    # listing, where it is for the index).
+    stack: list[tuple[int, str, tuple[str, ...], list[tuple[str, bool, int]],
+                      _Where | None]] = []
     try:
         try:
             listing = _listing(root_fd)
         except OSError as exc:
             return TreeScan(name, root, TreeStatus.UNREADABLE, f"cannot be read: {exc.strerror}")
-        stack.append((root_fd, real, (), listing))
+        stack.append((root_fd, real, (), listing, where))
         root_fd = -1
         while stack:
-            fd, directory, prefix, names = stack[-1]
+            fd, directory, prefix, names, where = stack[-1]
             if not names:
                 os.close(fd)
                 stack.pop()
                 continue
-            child, listed_dir = names.pop()
+            child, listed_dir, ino = names.pop()
             path = (*prefix, child)
             if is_reserved(path, reserved):
                 continue
             if not listed_dir and not child.startswith("@"):
                 continue  # a file in the structure: not recorded (symlinks are listed as dirs)
             child_path = directory.rstrip("/") + "/" + child
-            entry, child_fd = _scan_child(fd, child, child_path, path, root_subvol, mountpoints,
-                                          full)
+            if (where is not None and listed_dir and child.startswith("@")
+                    and child_path not in mountpoints):
+                assert index is not None
+                entry = _indexed_leaf(fd, child, ino, path, index.get((where[0], where[1], child)),
+                                      root_subvol)
+                if entry is not None:
+                    entries.append(entry)
+                    continue
+            entry, child_fd, child_st = _scan_child(fd, child, child_path, path, root_subvol,
+                                                    mountpoints, full)
             if entry is None:
                 continue
             entries.append(entry)
@@ -130,7 +163,11 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
                 entries[-1] = Entry(path, EntryKind.UNREADABLE, entry.uid, entry.gid, entry.mode,
                                     error=exc.strerror or str(exc))
                 continue
-            stack.append((child_fd, child_path, path, child_names))
+            child_where = None
+            if where is not None and child_st is not None:
+                assert index is not None
+                child_where = _where_child(where, child, ino, child_st, index)
+            stack.append((child_fd, child_path, path, child_names, child_where))
     finally:
         if root_fd >= 0:
             os.close(root_fd)
@@ -155,14 +192,75 @@ def scan_tree(tree: TreeConfig, mounts: tuple[MountEntry, ...], *, full: bool = 
     )
 
 
-def _listing(fd: int) -> list[tuple[str, bool]]:
+def _listing(fd: int) -> list[tuple[str, bool, int]]:
     """The names in the open directory ``fd``, sorted, each with whether the directory
     entry may be a directory or a symlink (its type as ``getdents`` reports it, no
-    ``stat``): anything else, a regular file say, needs no system call unless its name
-    starts with '@'.  The type is a hint only; the walk classifies what it opens."""
+    ``stat``) and its inode number as listed (a subvolume root is listed with its
+    subvolume's id): anything else, a regular file say, needs no system call unless its
+    name starts with '@'.  Type and number are hints only: the walk classifies what it
+    opens, or what the subvolume index and one ``fstatat`` confirm."""
     with os.scandir(fd) as entries:
-        return sorted((e.name, e.is_dir(follow_symlinks=False) or e.is_symlink())
+        return sorted((e.name, e.is_dir(follow_symlinks=False) or e.is_symlink(), e.inode())
                       for e in entries)
+
+
+_Where = tuple[int, int, int]
+"""Where an open structure directory is, for the subvolume index: (the id of the
+subvolume holding it, its inode number there, its device number from ``fstat``)."""
+
+
+def _root_index(root_fd: int, indexes: dict[bytes, Index | None],
+                ) -> tuple[Index | None, _Where | None]:
+    """The subvolume index of the filesystem of the tree root ``root_fd`` (read once per
+    filesystem and scan, cached in ``indexes``) and where the root is; (None, None) when
+    the index cannot be read (not root, an old kernel): every leaf is then opened."""
+    try:
+        fs = btrfs.filesystem_id(root_fd)
+        if fs not in indexes:
+            indexes[fs] = btrfs.subvolume_index(root_fd)
+        index = indexes[fs]
+        if index is None:
+            return None, None
+        st = os.fstat(root_fd)
+        return index, (btrfs.subvolume_id_by_ioctl(root_fd), st.st_ino, st.st_dev)
+    except (OSError, ValueError):
+        return None, None
+
+
+def _where_child(parent: _Where, name: str, ino: int, st: os.stat_result,
+                 index: Index) -> _Where | None:
+    """Where the structure directory ``name`` (listed with inode number ``ino``, opened,
+    ``st`` its ``fstat``) in the directory ``parent`` is; None when that is not certain
+    (below it every leaf is then opened).  A directory is in its parent's subvolume and
+    on its device; a subvolume root is the subvolume the index places there, listed with
+    its id."""
+    if st.st_ino != btrfs.SUBVOLUME_INODE:
+        return (parent[0], st.st_ino, st.st_dev) if st.st_dev == parent[2] else None
+    found = index.get((parent[0], parent[1], name))
+    if found is None or found[0] != ino:
+        return None
+    return found[0], st.st_ino, st.st_dev
+
+
+def _indexed_leaf(parent_fd: int, name: str, ino: int, path: tuple[str, ...],
+                  found: tuple[int, bool] | None, root_subvol: str) -> Entry | None:
+    """The entry of the ``@`` directory ``name`` in ``parent_fd`` when the subvolume index
+    places a subvolume there (``found``: its id and read-only flag) with the id it is
+    listed with, and one ``fstatat`` (never following a symlink) shows a subvolume root:
+    the same entry as opening it and asking would give, without the open.  None when it
+    is not certain: the caller then opens it."""
+    if found is None or found[0] != ino:
+        return None
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    if st.st_ino != btrfs.SUBVOLUME_INODE or not stat.S_ISDIR(st.st_mode):
+        return None
+    subvolume = Subvolume(path=root_subvol.rstrip("/") + "/" + "/".join(path),
+                          read_only=found[1], id=found[0])
+    return Entry(path, EntryKind.SUBVOLUME, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode),
+                 subvolume=subvolume)
 
 
 def resolve_destination(destination: str, limit: int = 40) -> tuple[str, str | None]:
@@ -207,10 +305,11 @@ def resolve_destination(destination: str, limit: int = 40) -> tuple[str, str | N
 
 def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...],
                 root_subvol: str, mountpoints: frozenset[str],
-                full: bool) -> tuple[Entry | None, int | None]:
-    """The entry for ``name`` in the directory ``parent_fd``, and an open fd of it when
-    it is structure to walk (the caller closes it).  ``root_subvol`` is the tree root's
-    path from the filesystem's top level, to which the components are appended."""
+                full: bool) -> tuple[Entry | None, int | None, os.stat_result | None]:
+    """The entry for ``name`` in the directory ``parent_fd``, and an open fd of it and its
+    ``fstat`` when it is structure to walk (the caller closes it).  ``root_subvol`` is the
+    tree root's path from the filesystem's top level, to which the components are
+    appended."""
     at = name.startswith("@")
     fd = -1
     if child_path not in mountpoints:  # never opened: that could trigger an automount
@@ -219,27 +318,28 @@ def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
-            return None, None  # removed during the scan
+            return None, None, None  # removed during the scan
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
+                return (Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)),
+                        None, None)
     if fd < 0:
         try:
             st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
             owner = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
             if stat.S_ISLNK(st.st_mode):
                 return (Entry(path, EntryKind.SYMLINK,
-                              target=os.readlink(name, dir_fd=parent_fd)), None)
+                              target=os.readlink(name, dir_fd=parent_fd)), None, None)
         except FileNotFoundError:
-            return None, None
+            return None, None, None
         except OSError as exc:
-            return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
+            return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None, None
         if not stat.S_ISDIR(st.st_mode):
-            return (Entry(path, EntryKind.OTHER, *owner) if at else None), None
+            return (Entry(path, EntryKind.OTHER, *owner) if at else None), None, None
         if child_path in mountpoints:
-            return Entry(path, EntryKind.MOUNTPOINT, *owner), None
+            return Entry(path, EntryKind.MOUNTPOINT, *owner), None, None
         # a directory now that was none when opened
-        return Entry(path, EntryKind.UNREADABLE, error="changed during the scan"), None
+        return Entry(path, EntryKind.UNREADABLE, error="changed during the scan"), None, None
     try:
         st = os.fstat(fd)
         owner = (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
@@ -256,26 +356,29 @@ def _scan_child(parent_fd: int, name: str, child_path: str, path: tuple[str, ...
                           acl=read_acl(fd, child_path) if full and not at else ())
     except OSError as exc:
         os.close(fd)
-        return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None
+        return Entry(path, EntryKind.UNREADABLE, error=exc.strerror or str(exc)), None, None
     except Exception as exc:  # btrfsutil errors and the like: never stop the scan
         os.close(fd)
-        return Entry(path, EntryKind.UNREADABLE, error=str(exc)), None
+        return Entry(path, EntryKind.UNREADABLE, error=str(exc)), None, None
     if entry.is_at_name:
         os.close(fd)  # a leaf or '@' entry: never descended into
-        return entry, None
-    return entry, fd
+        return entry, None, None
+    return entry, fd, st
 
 
 def scan(config: Config, *, full: bool = True,
          mounts: tuple[MountEntry, ...] | None = None,
-         fstab: frozenset[str] | None = None) -> Snapshot:
-    """Scan every configured tree."""
+         fstab: frozenset[str] | None = None, tree_search: bool = True) -> Snapshot:
+    """Scan every configured tree.  The boot-time scan (not ``full``) reads each
+    filesystem's subvolume index once when ``tree_search`` allows it (and the process
+    may), instead of asking every leaf; the snapshot is the same either way."""
     mounts = read_host_mounts() if mounts is None else mounts
     dirs = snapshot_dirs(config)
+    indexes: dict[bytes, Index | None] | None = {} if tree_search and not full else None
     trees = []
     for tree in config.trees:
         try:
-            result = scan_tree(tree, mounts, full=full, snapshot_dirs=dirs)
+            result = scan_tree(tree, mounts, full=full, snapshot_dirs=dirs, indexes=indexes)
         except Exception as exc:  # a bug in one tree must not cost the others
             result = TreeScan(tree.name, tree.path, TreeStatus.UNREADABLE, str(exc))
         if full and tree.device is not None:
