@@ -133,38 +133,27 @@ def boot_facts(fd: int, fallback_path: str) -> dict[str, Any]:
     return {"path": fallback_path, "read_only": info[1], "id": info[0]}
 
 
-# --- the whole filesystem's subvolumes at once (the boot-time scan) ---------------------
+# --- subvolumes by id from the root tree (the boot-time scan) --------------------------
 # A directory entry that is a subvolume root carries the subvolume's id as its inode
-# number (getdents reports the ROOT_ITEM key it points to; stat reports 256).  With every
-# subvolume's back reference (parent subvolume, parent directory inode, name) and
-# read-only flag read from the root tree in a few ioctls, a leaf is known from its
-# parent's listing alone.
+# number (getdents reports the ROOT_ITEM key it points to; stat reports 256).  The root
+# tree holds, by that id, where the subvolume is (its back reference: parent subvolume,
+# parent directory inode, name) and its read-only flag: a few tree-search ioctls over
+# the ids a scan found answer for every leaf at once.
 
 BTRFS_IOC_TREE_SEARCH_V2 = 0xC0709411  # _IOWR(0x94, 17, struct btrfs_ioctl_search_args_v2)
-BTRFS_IOC_FS_INFO = 0x8400941F  # _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args)
 ROOT_TREE_OBJECTID = 1
 ROOT_ITEM_KEY = 132
 ROOT_BACKREF_KEY = 144
-LAST_FREE_OBJECTID = 2**64 - 256
 ROOT_ITEM_FLAGS = 208  # le64 after the inode item (160 bytes) and six le64 fields
 ROOT_REF_SIZE = 18  # struct btrfs_root_ref: dirid le64, sequence le64, name_len le16
 SEARCH_HEADER_SIZE = 32  # struct btrfs_ioctl_search_header: transid, objectid, offset, type, len
 _SEARCH_KEY = "=7Q4I4Q"  # struct btrfs_ioctl_search_key (104 bytes), then buf_size le64
 _SEARCH_ARGS_SIZE = 112
 SEARCH_BUFFER_SIZE = 1 << 20
+RANGE_GAP = 4
+"""Ids this close together are read by one search: reading the few subvolumes between
+them costs less than another ioctl."""
 _NOT_PERMITTED = (errno.EPERM, errno.EACCES, errno.ENOTTY, errno.EINVAL, errno.EOPNOTSUPP)
-
-
-
-def filesystem_id(fd: int) -> bytes:
-    """The UUID of the btrfs filesystem holding the open file ``fd`` (``BTRFS_IOC_FS_INFO``,
-    unprivileged): the same for every subvolume and every mount of one filesystem."""
-    import fcntl
-
-    args = bytearray(1024)
-    fcntl.ioctl(fd, BTRFS_IOC_FS_INFO, args, True)
-    return bytes(args[16:32])
-
 
 def parse_root_items(buf: bytes | bytearray | memoryview, count: int,
                      read_only: dict[int, bool],
@@ -216,42 +205,83 @@ def _next_key(key: tuple[int, int, int]) -> tuple[int, int, int] | None:
     return (objectid + 1, 0, 0) if objectid < 2**64 - 1 else None
 
 
-def subvolume_index(fd: int, buffer_size: int = SEARCH_BUFFER_SIZE,
-                    ) -> dict[tuple[int, int, str], tuple[int, bool]] | None:
-    """Every subvolume of the filesystem of the open file ``fd`` that has a name, by
-    where it is: ``(parent subvolume id, parent directory inode, name) -> (id,
-    read-only)``, names decoded as ``os.scandir`` decodes them.  A few
-    ``BTRFS_IOC_TREE_SEARCH_V2`` ioctls over the root tree, which need CAP_SYS_ADMIN:
-    None when the search is not permitted or not supported (the caller then asks each
-    subvolume itself).  A subvolume deleted but not yet cleaned up has no back
-    reference and is not in the index."""
+def id_ranges(ids: Sequence[int], gap: int = RANGE_GAP) -> list[tuple[int, int]]:
+    """The sorted ``ids`` as inclusive ranges, ids at most ``gap`` apart in one range."""
+    ranges: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if ranges and i - ranges[-1][1] <= gap:
+            ranges[-1] = (ranges[-1][0], i)
+        else:
+            ranges.append((i, i))
+    return ranges
+
+
+def _search(fd: int, args: bytearray, first: int, last: int,
+            read_only: dict[int, bool], refs: list[tuple[int, int, int, bytes]]) -> None:
+    """Every ROOT_ITEM and ROOT_BACKREF of the subvolumes ``first`` to ``last`` (into
+    ``read_only`` and ``refs``), one ``BTRFS_IOC_TREE_SEARCH_V2`` per buffer full.  The
+    search range is a range of keys, (objectid, type, offset) in that order: items of
+    other types between them come too and are passed over."""
     import fcntl
     import struct
 
-    args = bytearray(_SEARCH_ARGS_SIZE + buffer_size)
-    read_only: dict[int, bool] = {}
-    refs: list[tuple[int, int, int, bytes]] = []
-    key: tuple[int, int, int] | None = (BTRFS_FIRST_FREE_OBJECTID, ROOT_ITEM_KEY, 0)
-    while key is not None and key[0] <= LAST_FREE_OBJECTID:
-        struct.pack_into(_SEARCH_KEY, args, 0, ROOT_TREE_OBJECTID,
-                         key[0], LAST_FREE_OBJECTID, key[2], 2**64 - 1, 0, 2**64 - 1,
-                         key[1], ROOT_BACKREF_KEY, 2**32 - 1, 0, 0, 0, 0, 0)
-        struct.pack_into("=Q", args, 104, buffer_size)
-        try:
-            fcntl.ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, args, True)
-        except OSError as exc:
-            if exc.errno in _NOT_PERMITTED:
-                return None
-            raise
+    size = len(args) - _SEARCH_ARGS_SIZE
+    key: tuple[int, int, int] | None = (first, ROOT_ITEM_KEY, 0)
+    while key is not None and key[0] <= last:
+        struct.pack_into(_SEARCH_KEY, args, 0, ROOT_TREE_OBJECTID, key[0], last, key[2],
+                         2**64 - 1, 0, 2**64 - 1, key[1], ROOT_BACKREF_KEY, 2**32 - 1,
+                         0, 0, 0, 0, 0)
+        struct.pack_into("=Q", args, 104, size)
+        fcntl.ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, args, True)
         count = struct.unpack_from("=I", args, 64)[0]
         if count == 0:
-            break
-        last = parse_root_items(memoryview(args)[_SEARCH_ARGS_SIZE:], count, read_only, refs)
-        assert last is not None
-        key = _next_key(last)
-    decode = os.fsdecode
-    return {(parent, dirid, decode(name)): (subvol, read_only[subvol])
-            for subvol, parent, dirid, name in refs if subvol in read_only}
+            return
+        found = parse_root_items(memoryview(args)[_SEARCH_ARGS_SIZE:], count, read_only, refs)
+        assert found is not None
+        key = _next_key(found)
+
+
+def tree_search_permitted(fd: int) -> bool:
+    """Whether this process may search the root tree of the filesystem of ``fd``: the
+    tree-search ioctl needs CAP_SYS_ADMIN (and Linux 3.16 for its second version)."""
+    try:
+        _search(fd, bytearray(_SEARCH_ARGS_SIZE + 4096), ROOT_TREE_OBJECTID,
+                ROOT_TREE_OBJECTID, {}, [])
+    except OSError as exc:
+        if exc.errno in _NOT_PERMITTED:
+            return False
+        raise
+    return True
+
+
+def subvolume_places(fd: int, ids: Sequence[int], buffer_size: int = SEARCH_BUFFER_SIZE,
+                     ) -> dict[int, tuple[bool, list[tuple[int, int, str]]]] | None:
+    """For the subvolumes ``ids`` of the filesystem of the open file ``fd``: ``id ->
+    (read-only, places)``, each place ``(parent subvolume id, parent directory inode,
+    name)`` with the name decoded as ``os.scandir`` decodes names.  An id that is no
+    subvolume, or one deleted but not yet cleaned up (it has no place), is not in it.  A few
+    ``BTRFS_IOC_TREE_SEARCH_V2`` ioctls over the root tree, as root: None when the search
+    is not permitted (the caller then asks each subvolume itself)."""
+    wanted = set(ids)
+    read_only: dict[int, bool] = {}
+    refs: list[tuple[int, int, int, bytes]] = []
+    args = bytearray(_SEARCH_ARGS_SIZE + min(buffer_size, max(4096, 1024 * len(wanted))))
+    try:
+        for first, last in id_ranges(sorted(wanted)):
+            _search(fd, args, first, last, read_only, refs)
+    except OSError as exc:
+        if exc.errno in _NOT_PERMITTED:
+            return None
+        raise
+    places: dict[int, tuple[bool, list[tuple[int, int, str]]]] = {
+        i: (flag, []) for i, flag in read_only.items() if i in wanted}
+    import sys
+
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    for subvol, parent, dirid, name in refs:
+        if subvol in places:  # decoded as os.fsdecode does, without its checks per name
+            places[subvol][1].append((parent, dirid, name.decode(encoding, errors)))
+    return {i: found for i, found in places.items() if found[1]}
 
 
 def subvolume_facts(path: str, fallback_path: str, *, full: bool = True,

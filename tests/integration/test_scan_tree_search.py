@@ -1,7 +1,7 @@
-"""The boot-time scan with the filesystem's subvolume index, on a real btrfs: the same
+"""The boot-time scan confirming leaves by the root tree, on a real btrfs: the same
 snapshot as opening and asking every leaf, and the same units from the generator.
 
-One loopback filesystem holds two trees and every case the index could get wrong:
+One loopback filesystem holds two trees and every case the search could get wrong:
 nested structure directories, structure directories that are subvolumes (one of them
 a snapshot, whose nested subvolumes are left as empty placeholder directories listed
 with the original's id), read-only snapshots with ``@`` names, ``@`` directories and
@@ -131,9 +131,9 @@ def tree(tmp_path: Path, mounts: list[str]) -> Iterator[tuple[Path, Config]]:
         mounts.clear()
 
 
-def test_index_scan_equals_asking_every_leaf(tree: tuple[Path, Config],
+def test_search_scan_equals_asking_every_leaf(tree: tuple[Path, Config],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """The boot-time snapshot with the subvolume index equals the one from opening every
+    """The boot-time snapshot with the root tree search equals the one from opening every
     leaf, and no subvolume leaf was opened for it."""
     _top, config = tree
     slow = Recorder()
@@ -167,29 +167,47 @@ def test_index_scan_equals_asking_every_leaf(tree: tuple[Path, Config],
               if e.kind is EntryKind.SUBVOLUME and e.is_at_name}
     assert len(leaves) >= 10
     assert leaves <= slow.opened  # the fallback does open them
-    assert not leaves & fast.opened, "subvolume leaves were opened despite the index"
+    assert not leaves & fast.opened, "subvolume leaves were opened despite the search"
     assert {"alice/@plain", "gone/@reused", "@link", "@file", "projects-copy/@p1"} <= fast.opened
 
 
-def test_index_places_every_subvolume(tree: tuple[Path, Config]) -> None:
-    """Each subvolume btrfsutil lists is in the index where its path says, with its id and
-    read-only flag; the deleted one is not; a small buffer reads the same index."""
+def test_leaves_the_root_tree_does_not_confirm_are_asked(
+        tree: tuple[Path, Config], monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the root tree places no leaf (a search failing half-way, say), each is opened
+    again from the tree root and asked: the same snapshot."""
+    _top, config = tree
+    asked = scan.scan(config, full=False, fstab=frozenset(), tree_search=False)
+    for answer in ({}, None):
+        monkeypatch.setattr(btrfs, "subvolume_places", lambda fd, ids, answer=answer: answer)
+        recorder = Recorder()
+        monkeypatch.setattr(scan, "_scan_child", recorder)
+        assert scan.scan(config, full=False, fstab=frozenset()) == asked
+        assert {"alice/@ws", "projects/deep/er/@p2", "team/@w1-ro"} <= recorder.opened
+
+
+def test_root_tree_places_every_subvolume(tree: tuple[Path, Config]) -> None:
+    """Each subvolume btrfsutil lists is placed by the root tree where its path says, with
+    its id and read-only flag, however the ids are grouped into searches and however
+    small the buffer; the deleted one and ids of no subvolume are not placed."""
     top, _config = tree
-    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        index = btrfs.subvolume_index(fd)
-        assert index is not None
-        assert btrfs.subvolume_index(fd, buffer_size=1024) == index
-    finally:
-        os.close(fd)
     expected = {}
     with btrfsutil.SubvolumeIterator(str(top), info=True) as listing:
         for rel, info in listing:
-            parent = top / rel
-            expected[(info.parent_id, info.dir_id, parent.name)] = (
-                info.id, bool(info.flags & btrfs.BTRFS_ROOT_SUBVOL_RDONLY))
-    assert index == expected
-    assert len(index) >= 15
+            expected[info.id] = (bool(info.flags & btrfs.BTRFS_ROOT_SUBVOL_RDONLY),
+                                 [(info.parent_id, info.dir_id, Path(rel).name)])
+    assert len(expected) >= 15 and any(flag for flag, _ in expected.values())
+    ids = sorted(expected)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert btrfs.tree_search_permitted(fd)
+        gone = set(range(256, ids[-1] + 1)) - set(ids)
+        assert gone, "the deleted subvolumes' ids are missing from the list"
+        assert btrfs.subvolume_places(fd, ids) == expected
+        assert btrfs.subvolume_places(fd, [*ids, *gone, ids[-1] + 100]) == expected
+        assert btrfs.subvolume_places(fd, ids[::3], buffer_size=600) == {
+            i: expected[i] for i in ids[::3]}
+    finally:
+        os.close(fd)
 
 
 def run_generator(config: Path, out: Path, prefix: list[str]) -> None:
@@ -212,7 +230,7 @@ def files(root: Path) -> dict[str, bytes | str]:
     return found
 
 
-def test_generator_output_without_the_index_is_identical(tree: tuple[Path, Config],
+def test_generator_output_without_the_search_is_identical(tree: tuple[Path, Config],
                                                          tmp_path: Path) -> None:
     """The generator writes the same bytes as root and without CAP_SYS_ADMIN, where the
     tree search is refused and every leaf is asked."""
@@ -225,9 +243,10 @@ def test_generator_output_without_the_index_is_identical(tree: tuple[Path, Confi
     refused = subprocess.run(
         [*NO_SYS_ADMIN, sys.executable, "-c",
          "import os; from layout_trees.shell import btrfs; "
-         f"print(btrfs.subvolume_index(os.open({config.trees[0].path!r}, os.O_RDONLY)))"],
+         f"fd = os.open({config.trees[0].path!r}, os.O_RDONLY); "
+         "print(btrfs.tree_search_permitted(fd), btrfs.subvolume_places(fd, [256]))"],
         capture_output=True, text=True, check=True)
-    assert refused.stdout.strip() == "None"
+    assert refused.stdout.split() == ["False", "None"]
     run_generator(toml, tmp_path / "indexed", [])
     run_generator(toml, tmp_path / "asked", NO_SYS_ADMIN)
     indexed, asked = files(tmp_path / "indexed"), files(tmp_path / "asked")
@@ -257,7 +276,7 @@ def opens(tree: Path, tree_search: bool) -> int:
 
 
 def test_opens_do_not_grow_with_leaves(tree: tuple[Path, Config]) -> None:
-    """With the index, 30 more leaves cost no ``openat``; without it, one each."""
+    """With the search, 30 more leaves cost no ``openat``; without it, one each."""
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
     top, _config = tree

@@ -1,10 +1,12 @@
-"""Decoding the results of a btrfs tree search of the root tree (``btrfs.parse_root_items``):
-buffers built here from known items, in the kernel's layout, read back as those items."""
+"""Searching the root tree for subvolumes by id (``layout_trees.shell.btrfs``): results
+buffers built here from known items, in the kernel's layout, read back as those items
+(``parse_root_items``); the next key of a search; ids grouped into searches."""
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from itertools import pairwise
 
 import pytest
 from hypothesis import example, given
@@ -151,3 +153,18 @@ def test_next_key_is_the_successor(objectid: int, kind: int, offset: int) -> Non
     o, t, f = following
     assert 0 <= t <= 255 and 0 <= f < 2**64
     assert (o << 72) | (t << 64) | f == as_int + 1
+
+
+@given(st.lists(st.integers(256, 2000), max_size=40), st.integers(0, 10))
+@example([256, 260, 261, 300], 4)
+def test_id_ranges_cover_exactly_the_ids(ids: list[int], gap: int) -> None:
+    """Invariant: the ranges are sorted, hold every id and none outside their span, end and
+    start on ids, and two ranges are more than ``gap`` apart while ids within one are not."""
+    ranges = btrfs.id_ranges(ids, gap)
+    wanted = sorted(set(ids))
+    assert [i for i in wanted if any(lo <= i <= hi for lo, hi in ranges)] == wanted
+    assert all(lo in wanted and hi in wanted and lo <= hi for lo, hi in ranges)
+    assert all(b[0] - a[1] > gap for a, b in pairwise(ranges))
+    for lo, hi in ranges:
+        inside = [i for i in wanted if lo <= i <= hi]
+        assert all(b - a <= gap for a, b in pairwise(inside))
