@@ -147,28 +147,40 @@ ROOT_BACKREF_KEY = 144
 ROOT_ITEM_FLAGS = 208  # le64 after the inode item (160 bytes) and six le64 fields
 ROOT_REF_SIZE = 18  # struct btrfs_root_ref: dirid le64, sequence le64, name_len le16
 SEARCH_HEADER_SIZE = 32  # struct btrfs_ioctl_search_header: transid, objectid, offset, type, len
-_SEARCH_KEY = "=7Q4I4Q"  # struct btrfs_ioctl_search_key (104 bytes), then buf_size le64
-_SEARCH_ARGS_SIZE = 112
+_SEARCH_ARGS_SIZE = 112  # struct btrfs_ioctl_search_key (104 bytes), then buf_size
 SEARCH_BUFFER_SIZE = 1 << 20
+MAX_ITEM_SIZE = 1 << 16
+"""No item is larger than a tree block (64 KiB at most): a search that left more room
+than that in its buffer found all there was."""
 RANGE_GAP = 4
 """Ids this close together are read by one search: reading the few subvolumes between
 them costs less than another ioctl."""
 _NOT_PERMITTED = (errno.EPERM, errno.EACCES, errno.ENOTTY, errno.EINVAL, errno.EOPNOTSUPP)
+_layouts: tuple[Any, ...] = ()
+
+
+def _search_layouts() -> tuple[Any, ...]:
+    """The ``struct`` layouts of a search (made once, on first use): its arguments (key
+    and buffer size), a result header, a little-endian u64, a root reference."""
+    global _layouts
+    if not _layouts:
+        import struct
+
+        _layouts = (struct.Struct("=7Q4I4QQ"), struct.Struct("=8xQQII"),
+                    struct.Struct("<Q"), struct.Struct("<Q8xH"))
+    return _layouts
 
 def parse_root_items(buf: bytes | bytearray | memoryview, count: int,
                      read_only: dict[int, bool],
-                     refs: list[tuple[int, int, int, bytes]]) -> tuple[int, int, int] | None:
+                     refs: list[tuple[int, int, int, bytes]],
+                     ) -> tuple[tuple[int, int, int] | None, int]:
     """Decode ``count`` results of a tree search of the root tree in ``buf``: the read-only
     flag of each ROOT_ITEM into ``read_only`` (by subvolume id) and each ROOT_BACKREF into
     ``refs`` as ``(id, parent id, parent directory inode, name)``.  Other item types and
     items too short for their type are passed over.  Returns the key (objectid, type,
-    offset) of the last result, None when there was none; ValueError when a result runs
-    past the end of ``buf``."""
-    import struct
-
-    header = struct.Struct("=8xQQII")
-    le64 = struct.Struct("<Q")
-    ref = struct.Struct("<Q8xH")
+    offset) of the last result (None when there was none) and the bytes the results
+    take; ValueError when a result runs past the end of ``buf``."""
+    _args, header, le64, ref = _search_layouts()
     view = memoryview(buf)
     size = len(view)
     pos = 0
@@ -192,7 +204,7 @@ def parse_root_items(buf: bytes | bytearray | memoryview, count: int,
                 refs.append((objectid, offset, dirid, bytes(view[start:start + name_len])))
         pos = end
         key = (objectid, kind, offset)
-    return key
+    return key, pos
 
 
 def _next_key(key: tuple[int, int, int]) -> tuple[int, int, int] | None:
@@ -219,25 +231,27 @@ def id_ranges(ids: Sequence[int], gap: int = RANGE_GAP) -> list[tuple[int, int]]
 def _search(fd: int, args: bytearray, first: int, last: int,
             read_only: dict[int, bool], refs: list[tuple[int, int, int, bytes]]) -> None:
     """Every ROOT_ITEM and ROOT_BACKREF of the subvolumes ``first`` to ``last`` (into
-    ``read_only`` and ``refs``), one ``BTRFS_IOC_TREE_SEARCH_V2`` per buffer full.  The
-    search range is a range of keys, (objectid, type, offset) in that order: items of
-    other types between them come too and are passed over."""
+    ``read_only`` and ``refs``), one ``BTRFS_IOC_TREE_SEARCH_V2`` per buffer full (the
+    buffer ``args`` holds more than ``MAX_ITEM_SIZE``).  The search range is a range of
+    keys, (objectid, type, offset) in that order: items of other types between them come
+    too and are passed over."""
     import fcntl
-    import struct
 
+    layout = _search_layouts()[0]
     size = len(args) - _SEARCH_ARGS_SIZE
+    results = memoryview(args)[_SEARCH_ARGS_SIZE:]
     key: tuple[int, int, int] | None = (first, ROOT_ITEM_KEY, 0)
     while key is not None and key[0] <= last:
-        struct.pack_into(_SEARCH_KEY, args, 0, ROOT_TREE_OBJECTID, key[0], last, key[2],
-                         2**64 - 1, 0, 2**64 - 1, key[1], ROOT_BACKREF_KEY, 2**32 - 1,
-                         0, 0, 0, 0, 0)
-        struct.pack_into("=Q", args, 104, size)
+        layout.pack_into(args, 0, ROOT_TREE_OBJECTID, key[0], last, key[2], 2**64 - 1,
+                         0, 2**64 - 1, key[1], ROOT_BACKREF_KEY, 2**32 - 1, 0, 0, 0, 0, 0,
+                         size)
         fcntl.ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, args, True)
-        count = struct.unpack_from("=I", args, 64)[0]
+        count = layout.unpack_from(args)[9]  # nr_items: how many results there are
         if count == 0:
             return
-        found = parse_root_items(memoryview(args)[_SEARCH_ARGS_SIZE:], count, read_only, refs)
-        assert found is not None
+        found, used = parse_root_items(results, count, read_only, refs)
+        if found is None or size - used > SEARCH_HEADER_SIZE + MAX_ITEM_SIZE:
+            return  # the next item would have fitted: there is none
         key = _next_key(found)
 
 
@@ -245,8 +259,8 @@ def tree_search_permitted(fd: int) -> bool:
     """Whether this process may search the root tree of the filesystem of ``fd``: the
     tree-search ioctl needs CAP_SYS_ADMIN (and Linux 3.16 for its second version)."""
     try:
-        _search(fd, bytearray(_SEARCH_ARGS_SIZE + 4096), ROOT_TREE_OBJECTID,
-                ROOT_TREE_OBJECTID, {}, [])
+        _search(fd, bytearray(_SEARCH_ARGS_SIZE + SEARCH_HEADER_SIZE + 2 * MAX_ITEM_SIZE),
+                ROOT_TREE_OBJECTID, ROOT_TREE_OBJECTID, {}, [])
     except OSError as exc:
         if exc.errno in _NOT_PERMITTED:
             return False
@@ -265,7 +279,7 @@ def subvolume_places(fd: int, ids: Sequence[int], buffer_size: int = SEARCH_BUFF
     wanted = set(ids)
     read_only: dict[int, bool] = {}
     refs: list[tuple[int, int, int, bytes]] = []
-    args = bytearray(_SEARCH_ARGS_SIZE + min(buffer_size, max(4096, 1024 * len(wanted))))
+    args = bytearray(_SEARCH_ARGS_SIZE + buffer_size)  # a small one only costs more ioctls
     try:
         for first, last in id_ranges(sorted(wanted)):
             _search(fd, args, first, last, read_only, refs)

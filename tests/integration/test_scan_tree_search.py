@@ -125,6 +125,13 @@ def tree(tmp_path: Path, mounts: list[str]) -> Iterator[tuple[Path, Config]]:
         assert loop.mountpoint is not None
         top = Path(loop.mountpoint)
         config = build(top, mounts)
+        # a third tree: the second one's subvolume mounted on its own, as /home often is
+        mounted = tmp_path / "work-mounted"
+        mounted.mkdir()
+        subprocess.run(["mount", "-t", "btrfs", "-o", "subvol=/trees/work", str(loop.device),
+                        str(mounted)], check=True)
+        mounts.append(str(mounted))
+        config = Config((*config.trees, TreeConfig("mounted", str(mounted), "/nowhere")))
         yield top, config
         for where in reversed(mounts):
             subprocess.run(["umount", where], check=False)
@@ -148,7 +155,7 @@ def test_search_scan_equals_asking_every_leaf(tree: tuple[Path, Config],
         "home:alice/@ws", "home:alice/@ws.ro", "home:projects", "home:projects/@p1",
         "home:projects/deep/er/@p2", "home:projects/inner/@q", "home:snaps/@p1.1",
         "home:with space/sub dir/@ünï cøde leaf", "work:@w1", "work:team/@w2",
-        "work:team/@w1-ro"}
+        "work:team/@w1-ro", "mounted:@w1", "mounted:team/@w1-ro"}
     assert found["home:projects-copy/@p1"] is EntryKind.DIRECTORY  # a placeholder
     assert found["home:projects-copy/inner"] is EntryKind.DIRECTORY
     assert found["home:gone/@reused"] is EntryKind.DIRECTORY

@@ -85,11 +85,11 @@ def results(found: list[Item], transid: int = 7) -> bytes:
 
 
 def parse(buf: bytes, count: int) -> tuple[dict[int, bool], list[tuple[int, int, int, bytes]],
-                                           tuple[int, int, int] | None]:
+                                           tuple[int, int, int] | None, int]:
     read_only: dict[int, bool] = {}
     refs: list[tuple[int, int, int, bytes]] = []
-    last = btrfs.parse_root_items(buf, count, read_only, refs)
-    return read_only, refs, last
+    last, used = btrfs.parse_root_items(buf, count, read_only, refs)
+    return read_only, refs, last, used
 
 
 def expected(found: list[Item]) -> tuple[dict[int, bool], list[tuple[int, int, int, bytes]]]:
@@ -106,18 +106,20 @@ def expected(found: list[Item]) -> tuple[dict[int, bool], list[tuple[int, int, i
 @example([RootItem(257, 9, 2, 439), RootItem(258, 0, 3, 215)], b"")
 def test_round_trip(found: list[Item], tail: bytes) -> None:
     """Round trip: the items a buffer was built from are read back from it, whatever
-    follows the last result, and the last key is the last item's."""
-    read_only, refs, last = parse(results(found) + tail, len(found))
+    follows the last result; the last key is the last item's, the bytes used the results'."""
+    read_only, refs, last, used = parse(results(found) + tail, len(found))
     assert (read_only, refs) == expected(found)
     assert last == (key(found[-1]) if found else None)
+    assert used == len(results(found))
 
 
 @given(items, st.data())
 def test_count_bounds_the_results(found: list[Item], draw: st.DataObject) -> None:
     """Metamorphic: reading the first ``n`` results equals building from the first ``n``."""
     n = draw.draw(st.integers(0, len(found)))
-    read_only, refs, _ = parse(results(found), n)
+    read_only, refs, _, used = parse(results(found), n)
     assert (read_only, refs) == expected(found[:n])
+    assert used == len(results(found[:n]))
 
 
 @given(st.lists(st.one_of(root_items, back_refs, others), min_size=1, max_size=5), st.data())
@@ -134,7 +136,7 @@ def test_a_name_longer_than_its_item_is_passed_over() -> None:
     """A back reference whose name length runs past the item is not read."""
     raw = struct.pack("<QQH", 256, 0, 10) + b"@ws"
     buf = struct.pack("=QQQII", 1, 300, 5, btrfs.ROOT_BACKREF_KEY, len(raw)) + raw
-    assert parse(buf, 1) == ({}, [], (300, btrfs.ROOT_BACKREF_KEY, 5))
+    assert parse(buf, 1) == ({}, [], (300, btrfs.ROOT_BACKREF_KEY, 5), len(buf))
 
 
 @given(U64, st.integers(0, 255), U64)
