@@ -7,13 +7,16 @@ subvolume (read-only flag, UUIDs, generation, its path from the top level)
 come from ``btrfsutil``, imported lazily so that tools which only read
 snapshots never need it.  Without ``btrfsutil`` the read-only flag is read
 with the ``BTRFS_IOC_SUBVOL_GETFLAGS`` ioctl and the path is derived from
-mountinfo, which gives the same answer for any path below a btrfs mount.
+mountinfo, which gives the same answer for any path below a btrfs mount.  As
+root, the boot-time scan reads the id, place and read-only flag of all its
+leaves at once from the root tree (:func:`subvolume_places`).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import sys
 
 from ..core.errors import EnvironmentProblem
 
@@ -259,8 +262,9 @@ def tree_search_permitted(fd: int) -> bool:
     """Whether this process may search the root tree of the filesystem of ``fd``: the
     tree-search ioctl needs CAP_SYS_ADMIN (and Linux 3.16 for its second version)."""
     try:
-        _search(fd, bytearray(_SEARCH_ARGS_SIZE + SEARCH_HEADER_SIZE + 2 * MAX_ITEM_SIZE),
-                ROOT_TREE_OBJECTID, ROOT_TREE_OBJECTID, {}, [])
+        # a range that holds nothing: the root tree's own root item is in the superblock
+        _search(fd, bytearray(_SEARCH_ARGS_SIZE + 4096), ROOT_TREE_OBJECTID,
+                ROOT_TREE_OBJECTID, {}, [])
     except OSError as exc:
         if exc.errno in _NOT_PERMITTED:
             return False
@@ -281,7 +285,7 @@ def subvolume_places(fd: int, ids: Sequence[int], buffer_size: int = SEARCH_BUFF
     refs: list[tuple[int, int, int, bytes]] = []
     args = bytearray(_SEARCH_ARGS_SIZE + buffer_size)  # a small one only costs more ioctls
     try:
-        for first, last in id_ranges(sorted(wanted)):
+        for first, last in id_ranges(tuple(wanted)):
             _search(fd, args, first, last, read_only, refs)
     except OSError as exc:
         if exc.errno in _NOT_PERMITTED:
@@ -289,8 +293,6 @@ def subvolume_places(fd: int, ids: Sequence[int], buffer_size: int = SEARCH_BUFF
         raise
     places: dict[int, tuple[bool, list[tuple[int, int, str]]]] = {
         i: (flag, []) for i, flag in read_only.items() if i in wanted}
-    import sys
-
     encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
     for subvol, parent, dirid, name in refs:
         if subvol in places:  # decoded as os.fsdecode does, without its checks per name
