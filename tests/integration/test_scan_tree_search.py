@@ -1,12 +1,13 @@
 """The boot-time scan confirming leaves by the root tree, on a real btrfs: the same
 snapshot as opening and asking every leaf, and the same units from the generator.
 
-One loopback filesystem holds two trees and every case the search could get wrong:
-nested structure directories, structure directories that are subvolumes (one of them
-a snapshot, whose nested subvolumes are left as empty placeholder directories listed
-with the original's id), read-only snapshots with ``@`` names, ``@`` directories and
-files that are no subvolumes, symlinks named ``@x``, leaves and structure directories
-with something mounted on them, a subvolume deleted and its name reused by a
+One loopback filesystem holds three trees (one of them a subvolume mounted on its own)
+and every case the search could get wrong: nested structure directories, structure
+directories that are subvolumes (one of them a snapshot, whose nested subvolumes are
+left as empty placeholder directories listed with the original's id), read-only
+snapshots with ``@`` names, ``@`` directories and files that are no subvolumes, symlinks
+named ``@x``, leaves and structure directories with something mounted on them, a
+subvolume deleted and its name reused by a directory, a leaf renamed into another
 directory, other owners and modes, and names with spaces and UTF-8.
 """
 
@@ -46,7 +47,7 @@ def mount_tmpfs(where: Path, made: list[str]) -> None:
 
 
 def build(top: Path, made: list[str]) -> Config:
-    """Two trees on one filesystem with every kind of entry; the configuration."""
+    """Two trees on one filesystem with every kind of entry; their configuration."""
     home = top / "trees" / "home"
     alice = home / "alice"
     alice.mkdir(parents=True)
@@ -94,6 +95,7 @@ def build(top: Path, made: list[str]) -> Config:
     subvolume(work / "team" / "@w2")
     btrfsutil.create_snapshot(str(work / "@w1"), str(work / "team" / "@w1-ro"),
                               read_only=True)
+    os.rename(subvolume(work / "@w3-before"), work / "team" / "@w3")
     return Config((TreeConfig("home", str(home), str(top / "dest" / "home")),
                    TreeConfig("work", str(work), str(top / "dest" / "work"))))
 
@@ -155,7 +157,7 @@ def test_search_scan_equals_asking_every_leaf(tree: tuple[Path, Config],
         "home:alice/@ws", "home:alice/@ws.ro", "home:projects", "home:projects/@p1",
         "home:projects/deep/er/@p2", "home:projects/inner/@q", "home:snaps/@p1.1",
         "home:with space/sub dir/@ünï cøde leaf", "work:@w1", "work:team/@w2",
-        "work:team/@w1-ro", "mounted:@w1", "mounted:team/@w1-ro"}
+        "work:team/@w1-ro", "work:team/@w3", "mounted:@w1", "mounted:team/@w1-ro"}
     assert found["home:projects-copy/@p1"] is EntryKind.DIRECTORY  # a placeholder
     assert found["home:projects-copy/inner"] is EntryKind.DIRECTORY
     assert found["home:gone/@reused"] is EntryKind.DIRECTORY
