@@ -7,13 +7,16 @@ subvolume (read-only flag, UUIDs, generation, its path from the top level)
 come from ``btrfsutil``, imported lazily so that tools which only read
 snapshots never need it.  Without ``btrfsutil`` the read-only flag is read
 with the ``BTRFS_IOC_SUBVOL_GETFLAGS`` ioctl and the path is derived from
-mountinfo, which gives the same answer for any path below a btrfs mount.
+mountinfo, which gives the same answer for any path below a btrfs mount.  As
+root, the boot-time scan reads the id, place and read-only flag of all its
+leaves at once from the root tree (:func:`subvolume_places`).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import sys
 
 from ..core.errors import EnvironmentProblem
 
@@ -131,6 +134,170 @@ def boot_facts(fd: int, fallback_path: str) -> dict[str, Any]:
         return {"path": fallback_path, "read_only": read_only_by_ioctl(fd),
                 "id": subvolume_id_by_ioctl(fd)}
     return {"path": fallback_path, "read_only": info[1], "id": info[0]}
+
+
+# --- subvolumes by id from the root tree (the boot-time scan) --------------------------
+# A directory entry that is a subvolume root carries the subvolume's id as its inode
+# number (getdents reports the ROOT_ITEM key it points to; stat reports 256).  The root
+# tree holds, by that id, where the subvolume is (its back reference: parent subvolume,
+# parent directory inode, name) and its read-only flag: a few tree-search ioctls over
+# the ids a scan found answer for every leaf at once.
+
+BTRFS_IOC_TREE_SEARCH_V2 = 0xC0709411  # _IOWR(0x94, 17, struct btrfs_ioctl_search_args_v2)
+ROOT_TREE_OBJECTID = 1
+ROOT_ITEM_KEY = 132
+ROOT_BACKREF_KEY = 144
+ROOT_ITEM_FLAGS = 208  # le64 after the inode item (160 bytes) and six le64 fields
+ROOT_REF_SIZE = 18  # struct btrfs_root_ref: dirid le64, sequence le64, name_len le16
+SEARCH_HEADER_SIZE = 32  # struct btrfs_ioctl_search_header: transid, objectid, offset, type, len
+_SEARCH_ARGS_SIZE = 112  # struct btrfs_ioctl_search_key (104 bytes), then buf_size
+SEARCH_BUFFER_SIZE = 1 << 20
+MAX_ITEM_SIZE = 1 << 16
+"""No item is larger than a tree block (64 KiB at most): a search that left more room
+than that in its buffer found all there was."""
+RANGE_GAP = 4
+"""Ids this close together are read by one search: reading the few subvolumes between
+them costs less than another ioctl."""
+_NOT_PERMITTED = (errno.EPERM, errno.EACCES, errno.ENOTTY, errno.EINVAL, errno.EOPNOTSUPP)
+_layouts: tuple[Any, ...] = ()
+
+
+def _search_layouts() -> tuple[Any, ...]:
+    """The ``struct`` layouts of a search (made once, on first use): its arguments (key
+    and buffer size), a result header, a little-endian u64, a root reference."""
+    global _layouts
+    if not _layouts:
+        import struct
+
+        _layouts = (struct.Struct("=7Q4I4QQ"), struct.Struct("=8xQQII"),
+                    struct.Struct("<Q"), struct.Struct("<Q8xH"))
+    return _layouts
+
+def parse_root_items(buf: bytes | bytearray | memoryview, count: int,
+                     read_only: dict[int, bool],
+                     refs: list[tuple[int, int, int, bytes]],
+                     ) -> tuple[tuple[int, int, int] | None, int]:
+    """Decode ``count`` results of a tree search of the root tree in ``buf``: the read-only
+    flag of each ROOT_ITEM into ``read_only`` (by subvolume id) and each ROOT_BACKREF into
+    ``refs`` as ``(id, parent id, parent directory inode, name)``.  Other item types and
+    items too short for their type are passed over.  Returns the key (objectid, type,
+    offset) of the last result (None when there was none) and the bytes the results
+    take; ValueError when a result runs past the end of ``buf``."""
+    _args, header, le64, ref = _search_layouts()
+    view = memoryview(buf)
+    size = len(view)
+    pos = 0
+    key = None
+    for _ in range(count):
+        if pos + SEARCH_HEADER_SIZE > size:
+            raise ValueError(f"tree search result {pos} runs past the buffer ({size} bytes)")
+        objectid, offset, kind, length = header.unpack_from(view, pos)
+        pos += SEARCH_HEADER_SIZE
+        end = pos + length
+        if end > size:
+            raise ValueError(f"tree search item at {pos} runs past the buffer ({size} bytes)")
+        if kind == ROOT_ITEM_KEY:
+            if length >= ROOT_ITEM_FLAGS + 8:
+                flags = le64.unpack_from(view, pos + ROOT_ITEM_FLAGS)[0]
+                read_only[objectid] = bool(flags & BTRFS_ROOT_SUBVOL_RDONLY)
+        elif kind == ROOT_BACKREF_KEY and length >= ROOT_REF_SIZE:
+            dirid, name_len = ref.unpack_from(view, pos)
+            if ROOT_REF_SIZE + name_len <= length:
+                start = pos + ROOT_REF_SIZE
+                refs.append((objectid, offset, dirid, bytes(view[start:start + name_len])))
+        pos = end
+        key = (objectid, kind, offset)
+    return key, pos
+
+
+def _next_key(key: tuple[int, int, int]) -> tuple[int, int, int] | None:
+    """The smallest key after ``key``; None after the last one possible."""
+    objectid, kind, offset = key
+    if offset < 2**64 - 1:
+        return objectid, kind, offset + 1
+    if kind < 255:
+        return objectid, kind + 1, 0
+    return (objectid + 1, 0, 0) if objectid < 2**64 - 1 else None
+
+
+def id_ranges(ids: Sequence[int], gap: int = RANGE_GAP) -> list[tuple[int, int]]:
+    """The sorted ``ids`` as inclusive ranges, ids at most ``gap`` apart in one range."""
+    ranges: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if ranges and i - ranges[-1][1] <= gap:
+            ranges[-1] = (ranges[-1][0], i)
+        else:
+            ranges.append((i, i))
+    return ranges
+
+
+def _search(fd: int, args: bytearray, first: int, last: int,
+            read_only: dict[int, bool], refs: list[tuple[int, int, int, bytes]]) -> None:
+    """Every ROOT_ITEM and ROOT_BACKREF of the subvolumes ``first`` to ``last`` (into
+    ``read_only`` and ``refs``), one ``BTRFS_IOC_TREE_SEARCH_V2`` per buffer full (the
+    buffer ``args`` holds more than ``MAX_ITEM_SIZE``).  The search range is a range of
+    keys, (objectid, type, offset) in that order: items of other types between them come
+    too and are passed over."""
+    import fcntl
+
+    layout = _search_layouts()[0]
+    size = len(args) - _SEARCH_ARGS_SIZE
+    results = memoryview(args)[_SEARCH_ARGS_SIZE:]
+    key: tuple[int, int, int] | None = (first, ROOT_ITEM_KEY, 0)
+    while key is not None and key[0] <= last:
+        layout.pack_into(args, 0, ROOT_TREE_OBJECTID, key[0], last, key[2], 2**64 - 1,
+                         0, 2**64 - 1, key[1], ROOT_BACKREF_KEY, 2**32 - 1, 0, 0, 0, 0, 0,
+                         size)
+        fcntl.ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, args, True)
+        count = layout.unpack_from(args)[9]  # nr_items: how many results there are
+        if count == 0:
+            return
+        found, used = parse_root_items(results, count, read_only, refs)
+        if found is None or size - used > SEARCH_HEADER_SIZE + MAX_ITEM_SIZE:
+            return  # the next item would have fitted: there is none
+        key = _next_key(found)
+
+
+def tree_search_permitted(fd: int) -> bool:
+    """Whether this process may search the root tree of the filesystem of ``fd``: the
+    tree-search ioctl needs CAP_SYS_ADMIN (and Linux 3.16 for its second version)."""
+    try:
+        # a range that holds nothing: the root tree's own root item is in the superblock
+        _search(fd, bytearray(_SEARCH_ARGS_SIZE + 4096), ROOT_TREE_OBJECTID,
+                ROOT_TREE_OBJECTID, {}, [])
+    except OSError as exc:
+        if exc.errno in _NOT_PERMITTED:
+            return False
+        raise
+    return True
+
+
+def subvolume_places(fd: int, ids: Sequence[int], buffer_size: int = SEARCH_BUFFER_SIZE,
+                     ) -> dict[int, tuple[bool, list[tuple[int, int, str]]]] | None:
+    """For the subvolumes ``ids`` of the filesystem of the open file ``fd``: ``id ->
+    (read-only, places)``, each place ``(parent subvolume id, parent directory inode,
+    name)`` with the name decoded as ``os.scandir`` decodes names.  An id that is no
+    subvolume, or one deleted but not yet cleaned up (it has no place), is not in it.  A few
+    ``BTRFS_IOC_TREE_SEARCH_V2`` ioctls over the root tree, as root: None when the search
+    is not permitted (the caller then asks each subvolume itself)."""
+    wanted = set(ids)
+    read_only: dict[int, bool] = {}
+    refs: list[tuple[int, int, int, bytes]] = []
+    args = bytearray(_SEARCH_ARGS_SIZE + buffer_size)  # a small one only costs more ioctls
+    try:
+        for first, last in id_ranges(tuple(wanted)):
+            _search(fd, args, first, last, read_only, refs)
+    except OSError as exc:
+        if exc.errno in _NOT_PERMITTED:
+            return None
+        raise
+    places: dict[int, tuple[bool, list[tuple[int, int, str]]]] = {
+        i: (flag, []) for i, flag in read_only.items() if i in wanted}
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    for subvol, parent, dirid, name in refs:
+        if subvol in places:  # decoded as os.fsdecode does, without its checks per name
+            places[subvol][1].append((parent, dirid, name.decode(encoding, errors)))
+    return {i: found for i, found in places.items() if found[1]}
 
 
 def subvolume_facts(path: str, fallback_path: str, *, full: bool = True,
