@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from enum import Enum
+from operator import attrgetter
 
 from .config import Config, TreeConfig
 from .errors import UnsafeNameError, UserError
@@ -601,7 +602,7 @@ def _plan_once(config: Config, snapshot: Snapshot,
                               f"{where}: /etc/fstab already mounts this path", where))
             continue
         kept.append(mount)
-    kept.sort(key=lambda m: (m.where, m.tree))
+    kept.sort(key=attrgetter("where", "tree"))
     kept_ids = {(m.tree, m.path) for m in kept}
     wheres = {m.where: m.tree for m in kept}
     kept_parents = [(m, chain) for m, chain in parents if (m.tree, m.path) in kept_ids]

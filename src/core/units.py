@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from operator import attrgetter
 
 from .errors import UnsafeNameError
 from .escape import (
@@ -171,7 +172,7 @@ def _links(mount: Mount) -> list[GeneratedFile]:
 
 def _device_dropins(mount: Mount) -> list[GeneratedFile]:
     sem = mount.semantics
-    if not _is_device(mount.what):
+    if not _is_device(mount.what) or (sem.device_timeout is None and not sem.netdev):
         return []
     device = unit_name(mount.what, "device")
     files: list[GeneratedFile] = []
@@ -290,4 +291,4 @@ def render(plan: Plan, source: str | None = None) -> tuple[GeneratedFile, ...]:
         add(GeneratedFile(name, directories_unit(within, specs, sorted(before[within]))))
         holder = "local-fs.target" if within is None else unit_name(within, "mount")
         add(GeneratedFile(f"{holder}.wants/{name}", link=f"../{name}"))
-    return tuple(sorted(files.values(), key=lambda f: f.path))
+    return tuple(sorted(files.values(), key=attrgetter("path")))
