@@ -52,7 +52,7 @@ no environment, no site directories; the launcher names the package's directory.
 def launcher(site: str) -> str:
     """The generator's launcher as ``make install`` writes it, for the package in ``site``."""
     return (f"#!{SYSTEM_PYTHON} {FLAGS}\nimport sys\nsys.path.insert(0, {site!r})\n"
-            "from layout_trees.shell.generator import main\nsys.exit(main())\n")
+            "from layout_trees.shell.generator import run\nrun()\n")
 
 
 def package_dir() -> Path:

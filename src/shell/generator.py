@@ -121,5 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The installed entry point: :func:`main`, then the process ends at once.
+
+    By then every unit is written and closed (``os.write``) and every log line sent;
+    what is left is the interpreter freeing its objects one by one and unloading its
+    modules, which takes longer than writing a hundred units (about 5 ms here, 18 ms
+    with 10,000 leaves).  Output buffered by ``print`` is flushed first."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
