@@ -18,7 +18,7 @@ from enum import Enum
 from .errors import SnapshotError, UserError
 from .escape import check_unit_value, is_plain_component
 from .paths import has_at_above, is_leaf_path, is_structure_path
-from .record import field, record
+from .record import record
 
 SNAPSHOT_VERSION = 1
 ID_MAX = 0xFFFFFFFE
@@ -343,16 +343,16 @@ class Snapshot:
     """Everything a scan saw: the trees, and what ``/etc/fstab`` mounts."""
 
     trees: tuple[TreeScan, ...] = ()
-    fstab_mountpoints: frozenset[str] = field(default_factory=frozenset)
+    fstab_mountpoints: frozenset[str] = frozenset()
     version: int = SNAPSHOT_VERSION
-    user_homes: frozenset[tuple[int, str]] = field(default_factory=frozenset)
+    user_homes: frozenset[tuple[int, str]] = frozenset()
     """``(uid, home directory)`` of the non-root users owning directories in the
     trees, from the password database (read by the shell)."""
-    crossings: frozenset[str] = field(default_factory=frozenset)
+    crossings: frozenset[str] = frozenset()
     """Paths below a destination, on the way to a leaf's mount point, that are symlinks
     or not directories (``lstat`` by the live commands and ``check``; not in snapshot
     files)."""
-    group_members: frozenset[tuple[int, frozenset[int]]] = field(default_factory=frozenset)
+    group_members: frozenset[tuple[int, frozenset[int]]] = frozenset()
     """``(gid, member uids)`` of the groups in ``/etc/group`` that own or are named on
     directories of the trees (members listed there, and users whose primary group it is).
     A gid not recorded has unknown members."""

@@ -141,6 +141,8 @@ def test_record_refuses_what_dataclass_refuses() -> None:
         fields(object())
     with pytest.raises(ValueError, match="both default and default_factory"):
         field(default=1, default_factory=tuple)
+    with pytest.raises(TypeError, match="the record's own"):
+        record(type("Bad", (), {"__annotations__": {"_record_set0": "int"}}))
 
 
 def test_record_init_carries_its_annotations_and_names() -> None:
