@@ -7,8 +7,8 @@ and there the standard decorator costs more than the generator's own work on a
 hundred leaves: importing :mod:`dataclasses` pulls in ``inspect``, ``ast`` and
 ``tokenize`` (about 12 ms here), and each class costs about 0.6 ms to create
 (it compiles several methods and computes an ``inspect.signature`` for its
-docstring).  ``@record`` makes the same kind of class in one compilation and
-imports nothing: classes of one shape share one compiled ``__init__`` body.
+docstring).  ``@record`` makes the same kind of class and imports nothing;
+classes of one shape share one compiled ``__init__`` body.
 
 What a record class gets, as the standard decorator with ``frozen=True,
 slots=True`` and its defaults would give: ``__slots__`` of its annotated
@@ -16,8 +16,9 @@ fields, an ``__init__`` taking them in order (positional or by keyword, with
 defaults and :func:`field` default factories, then ``__post_init__`` when the
 class defines it), ``__repr__``, ``__eq__`` (same class, fields equal),
 ``__hash__`` over the fields, ``__match_args__``, copying and pickling, and
-assignment or deletion of an attribute raising :class:`FrozenInstanceError`.  :func:`fields` and
-:func:`replace` stand in for their namesakes of :mod:`dataclasses`.
+assignment or deletion of an attribute raising :class:`FrozenInstanceError`.
+:func:`fields` and :func:`replace` stand in for their namesakes of
+:mod:`dataclasses`.
 ``tests/property/test_record.py`` holds the two equal on random classes.
 """
 
