@@ -262,11 +262,12 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1G", "tmpfs", ram], check=True)
             mounted = True
             out = os.path.join(ram, "out")
-            generator_figures(sizes, trees, base, script, out, args.runs, strace, work)
+            ratios = generator_figures(sizes, trees, base, script, out, args.runs, strace, work)
             phases(trees, base, out, args.runs)
-            imports(base, args.runs)
-            if not args.no_cli:
-                cli_figures(trees, base, args.runs, work, args.layout)
+            beyond = imports(base, args.runs)
+            commands = {} if args.no_cli else cli_figures(trees, base, args.runs, work,
+                                                          args.layout)
+            goals(ratios, beyond, commands)
     finally:
         if mounted:
             subprocess.run(["umount", ram], check=False)
@@ -276,13 +277,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def generator_figures(sizes: list[int], trees: dict[int, tuple[str, str, str]],
                       base: dict[str, str], script: str, out: str, runs: int,
-                      strace: str | None, work: str) -> None:
+                      strace: str | None, work: str) -> dict[int, float]:
+    """Prints the end-to-end figures; returns ours/theirs per size."""
     print("\nEnd to end, whole processes, output to a tmpfs (median ms; peak RSS MiB)")
     row("leaves", "ours", "systemd-fstab", "ratio", "ours JSON cfg", "ours no -IS",
         "RSS ours/theirs")
     ours_pts: list[tuple[int, float]] = []
     theirs_pts: list[tuple[int, float]] = []
     calls: dict[int, tuple[int, int]] = {}
+    ratios: dict[int, float] = {}
     for n in sizes:
         _, config, fstab = trees[n]
         env = dict(base, LAYOUT_TREES_CONFIG=config)
@@ -302,6 +305,7 @@ def generator_figures(sizes: list[int], trees: dict[int, tuple[str, str, str]],
         ours, theirs = got["ours"][0], got["theirs"][0]
         ours_pts.append((n, ours))
         theirs_pts.append((n, theirs))
+        ratios[n] = ours / theirs
         row(f"{n} ({written} units)", f"{ours:.1f}", f"{theirs:.1f}", f"{ours / theirs:.2f}x",
             f"{got['ours json'][0]:.1f}" if not big else "-",
             f"{got['ours no -IS'][0]:.1f}" if not big else "-",
@@ -325,9 +329,11 @@ def generator_figures(sizes: list[int], trees: dict[int, tuple[str, str, str]],
                   f"systemd-fstab-generator {(t2 - t1) / (n2 - n1):.1f}")
     elif strace is None:
         print("\nSystem calls: strace not available")
+    return ratios
 
 
-def imports(base: dict[str, str], runs: int) -> None:
+def imports(base: dict[str, str], runs: int) -> float:
+    """Prints the import figures; returns the wall time beyond a bare interpreter (ms)."""
     print("\nImports of the generator entry point (system python, byte-compiled)")
     cumulative, bare, beyond, toml, detail = import_ms(SYSTEM_PYTHON, base, max(runs, 11))
     print(f"-X importtime, cumulative: {cumulative:.1f} ms; 'python3 {FLAGS} -c pass' "
@@ -335,10 +341,12 @@ def imports(base: dict[str, str], runs: int) -> None:
           f"wall time beyond it: {beyond:.1f} ms ({toml:.1f} ms with tomllib, which a TOML "
           "configuration needs)")
     print(f"largest parts (ms): {detail}")
+    return beyond
 
 
 def cli_figures(trees: dict[int, tuple[str, str, str]], base: dict[str, str], runs: int,
-                work: str, command: str | None) -> None:
+                work: str, command: str | None) -> dict[str, float]:
+    """Prints the commands' figures; returns each command's median wall time (ms)."""
     n = 10_000 if 10_000 in trees else max(trees)
     tree, _, _ = trees[n]
     config = os.path.join(work, f"layout-trees-{n}-backup.toml")
@@ -346,7 +354,7 @@ def cli_figures(trees: dict[int, tuple[str, str, str]], base: dict[str, str], ru
                             '[tree.bench.backup]\ntargets = ["/nonexistent-backup-target"]\n')
     if command is None:
         print("\nlayout check/plan/backup plan: no 'layout' command found (--layout PATH)")
-        return
+        return {}
     layout = Path(command)
     env = dict(base, PATH=f"{layout.parent}:{base['PATH']}")
     del env["PYTHONPATH"]
@@ -357,6 +365,7 @@ def cli_figures(trees: dict[int, tuple[str, str, str]], base: dict[str, str], ru
         "layout plan": [str(layout), "plan", "-c", config],
         "layout backup plan": [str(layout), "backup", "plan", "-c", config],
     }
+    medians: dict[str, float] = {}
     for label, cmd in commands.items():
         times, cpu = [], []
         for _ in range(min(runs, 5)):
@@ -371,6 +380,28 @@ def cli_figures(trees: dict[int, tuple[str, str, str]], base: dict[str, str], ru
                        * 1000)
         row(label, f"{statistics.median(times):.0f} ms", f"{statistics.median(cpu):.0f} ms CPU",
             f"exit {done.returncode}")
+        medians[f"{label} ({n} leaves)"] = statistics.median(times)
+    return medians
+
+
+RATIO_GOALS = {100: 2.5, 1_000: 1.0, 10_000: 0.75}
+"""End to end, ours / systemd-fstab-generator, at most (the performance issue's goals)."""
+
+
+def goals(ratios: dict[int, float], beyond: float, commands: dict[str, float]) -> None:
+    """Each goal next to what this run measured (printed, never asserted)."""
+    print("\nGoals (measured in this run)")
+    row("goal", "measured", "target", "")
+    for n, target in RATIO_GOALS.items():
+        if n in ratios:
+            row(f"{n} leaves, ours / systemd-fstab-generator", f"{ratios[n]:.2f}x",
+                f"<= {target}x", "met" if ratios[n] <= target else "missed")
+    if 100_000 in ratios:
+        row("100000 leaves", f"{ratios[100_000]:.2f}x", "completes", "met")
+    row("imports beyond a bare interpreter", f"{beyond:.1f} ms", "<= 8 ms",
+        "met" if beyond <= 8 else "missed")
+    for label, wall in commands.items():
+        row(label, f"{wall / 1000:.2f} s", "<= 2 s", "met" if wall <= 2000 else "missed")
 
 
 # The generator's phases in one process (CPU time, so that other load counts less).
