@@ -46,10 +46,18 @@ _CONTROL = "[\x00-\x1f\x7f\ud800-\udfff]"  # compiled on first need (not at ever
 
 def one_line(message: str) -> str:
     """``message`` on one line: control characters (a newline in a name on disk would
-    forge a log record) and bytes that are not UTF-8 become ``\\xNN``."""
+    forge a log record) and bytes that are not UTF-8 become ``\\xNN``; any other lone
+    surrogate (from a document, not from a file name) ``\\uNNNN``."""
     if message.isprintable() or re.search(_CONTROL, message) is None:
         return message
-    return re.sub(_CONTROL, lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", message)
+    return re.sub(_CONTROL, _escaped, message)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x80 or 0xDC80 <= code <= 0xDCFF:  # a byte, as surrogateescape keeps it
+        return f"\\x{code & 0xFF:02x}"
+    return f"\\u{code:04x}"
 
 
 class Log:
