@@ -156,7 +156,7 @@ def canonical(text: str) -> str:
 
 
 def test_report_json_and_sarif_text_are_canonical() -> None:
-    """Both JSON texts: two-space indent, sorted keys, ASCII only (non-ASCII escaped), final newline."""
+    """Both JSON texts: two-space indent, sorted keys, ASCII only, a final newline."""
     report = Report((Finding("LT020", "/trees/t/@ä: not a subvolume", "t", "/trees/t/@ä"),
                      Finding("LT024", "/trees/t/@b: read-only", "t", "/trees/t/@b", None, "kept")),
                     "/etc/lt.toml")
