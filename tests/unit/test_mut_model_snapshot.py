@@ -1,0 +1,173 @@
+"""The snapshot's value types and its JSON form at their edges, with exact messages.
+
+ACL entries (tags, permission bits, ids at 2**32), their text form, ancestors
+of a tree (owner, group, mode and ACL survive the JSON round trip; absent keys
+take their defaults), and the messages of refused values, word for word.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from layout_trees.core.errors import SnapshotError
+from layout_trees.core.model import (
+    AclEntry,
+    AclTag,
+    Ancestor,
+    Entry,
+    EntryKind,
+    Snapshot,
+    Subvolume,
+    TreeScan,
+    acl_from_text,
+)
+from layout_trees.core.snapshot_json import dump_snapshot, load_snapshot, snapshot_from_data
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"tag": "user", "perms": 7}, "ACL entry: tag 'user' is not an AclTag"),
+    ({"tag": AclTag.OTHER, "perms": 8}, "ACL entry: permissions 8 are not 0-7"),
+    ({"tag": AclTag.OTHER, "perms": -1}, "ACL entry: permissions -1 are not 0-7"),
+    ({"tag": AclTag.OTHER, "perms": True}, "ACL entry: permissions True are not 0-7"),
+    ({"tag": AclTag.OTHER, "perms": "7"}, "ACL entry: permissions '7' are not 0-7"),
+    ({"tag": AclTag.USER, "perms": 7}, "ACL entry: user entries need a uid or gid"),
+    ({"tag": AclTag.GROUP, "perms": 7, "id": True}, "ACL entry: group entries need a uid or gid"),
+    ({"tag": AclTag.USER, "perms": 7, "id": "1"}, "ACL entry: user entries need a uid or gid"),
+    ({"tag": AclTag.USER, "perms": 7, "id": 2**32}, "ACL entry: user entries need a uid or gid"),
+    ({"tag": AclTag.USER, "perms": 7, "id": -1}, "ACL entry: user entries need a uid or gid"),
+    ({"tag": AclTag.MASK, "perms": 7, "id": 5}, "ACL entry: mask entries have no id"),
+])
+def test_acl_entry_refusals_exact(kwargs: dict[str, object], message: str) -> None:
+    """Each invalid ACL entry is refused with its own message."""
+    with pytest.raises(SnapshotError) as caught:
+        AclEntry(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.message == message
+
+
+def test_acl_entry_edges_accepted() -> None:
+    """Permissions 0 and 7 and ids 0 and 2**32 - 1 are valid."""
+    assert AclEntry(AclTag.USER, 0, 2**32 - 1).text == f"user:{2**32 - 1}:---"
+    assert AclEntry(AclTag.GROUP, 7, 0).text == "group:0:rwx"
+
+
+@pytest.mark.parametrize(("text", "entry"), [
+    ("user::r-x", AclEntry(AclTag.USER_OBJ, 5)),
+    ("user:1000:rw-", AclEntry(AclTag.USER, 6, 1000)),
+    ("group::--x", AclEntry(AclTag.GROUP_OBJ, 1)),
+    ("group:10:-w-", AclEntry(AclTag.GROUP, 2, 10)),
+    ("mask::rwx", AclEntry(AclTag.MASK, 7)),
+    ("other::---", AclEntry(AclTag.OTHER, 0)),
+])
+def test_acl_from_text_reference(text: str, entry: AclEntry) -> None:
+    """Text reads back to the entry it describes, and the entry writes the same text."""
+    assert acl_from_text(text, "w") == entry
+    assert entry.text == text
+
+
+@pytest.mark.parametrize("text", [
+    "user:1000:rwxr", "user:1000:rw", "user:1000", "user:1:2:rwx", "user:1000:xwr",
+    "user:abc:rwx", "user:\u0661\u0662:rwx", "bogus::rwx", "mask:5:rwx", "other:1:---",
+    5, None,
+])
+def test_acl_from_text_refusals_exact(text: object) -> None:
+    """Anything not like 'user:1000:rwx' is refused with one message naming it and where."""
+    with pytest.raises(SnapshotError) as caught:
+        acl_from_text(text, "/t/d")  # type: ignore[arg-type]
+    assert caught.value.message == f"/t/d: ACL entry {text!r} is not like 'user:1000:rwx'"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"path": "rel"}, "ancestor: 'rel' is not an absolute path"),
+    ({"path": "/a", "uid": -1}, "/a: uid must be a non-negative integer"),
+    ({"path": "/a", "acl": [AclEntry(AclTag.MASK, 7)]}, "/a: acl must be a tuple of ACL entries"),
+])
+def test_ancestor_refusals_exact(kwargs: dict[str, object], message: str) -> None:
+    """An invalid ancestor is refused with a message naming it."""
+    with pytest.raises(SnapshotError) as caught:
+        Ancestor(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.message == message
+
+
+def with_ancestors(*ancestors: Ancestor) -> Snapshot:
+    return Snapshot((TreeScan("t", "/trees/t", ancestors=ancestors),))
+
+
+def test_ancestors_round_trip_through_json() -> None:
+    """Owner, group, mode (sticky bit included) and ACL of every ancestor survive JSON."""
+    acl = (AclEntry(AclTag.USER_OBJ, 7), AclEntry(AclTag.USER, 5, 1000))
+    snapshot = with_ancestors(Ancestor("/", 0, 0, 0o755),
+                              Ancestor("/trees", 1000, 100, 0o1777, acl))
+    data = json.loads(dump_snapshot(snapshot))
+    assert data["trees"][0]["ancestors"] == [
+        {"path": "/", "uid": 0, "gid": 0, "mode": "0755"},
+        {"path": "/trees", "uid": 1000, "gid": 100, "mode": "1777",
+         "acl": ["user::rwx", "user:1000:r-x"]}]
+    assert load_snapshot(dump_snapshot(snapshot))[0] == snapshot
+
+
+def document(ancestors: list[object]) -> dict[str, object]:
+    return {"format": "layout-trees-snapshot", "version": 1, "fstab_mountpoints": [],
+            "trees": [{"name": "t", "root": "/trees/t", "status": "ok", "uid": 0, "gid": 0,
+                       "mode": "0755", "entries": [], "ancestors": ancestors}]}
+
+
+def test_ancestor_defaults_when_keys_are_absent() -> None:
+    """An ancestor with only a path is owned by root, mode 0755, no ACL."""
+    snapshot, _ = snapshot_from_data(document([{"path": "/trees"}]))
+    assert snapshot.trees[0].ancestors == (Ancestor("/trees", 0, 0, 0o755, ()),)
+    snapshot, _ = snapshot_from_data(document([{"path": "/trees", "uid": 7, "gid": 8}]))
+    assert snapshot.trees[0].ancestors == (Ancestor("/trees", 7, 8, 0o755, ()),)
+
+
+@pytest.mark.parametrize(("ancestor", "message"), [
+    ([], "trees[0].ancestors[0]: an ancestor must be an object"),
+    ({}, "trees[0].ancestors[0]: missing 'path'"),
+    ({"path": "/a", "uid": "0"}, "trees[0].ancestors[0]: 'uid' has the wrong type (str)"),
+    ({"path": "/a", "gid": True}, "trees[0].ancestors[0]: 'gid' has the wrong type (bool)"),
+    ({"path": "/a", "mode": 493},
+     "trees[0].ancestors[0]: mode must be an octal string like '0755'"),
+    ({"path": "/a", "acl": ["x"]},
+     "trees[0].ancestors[0]: ACL entry 'x' is not like 'user:1000:rwx'"),
+])
+def test_ancestor_from_data_refusals_exact(ancestor: object, message: str) -> None:
+    """An invalid ancestor in a snapshot document is refused naming the tree and its index."""
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(document([ancestor]))
+    assert caught.value.message == message
+
+
+def test_snapshot_lookups() -> None:
+    """tree() and home_of() find the entry asked for among several, None for another."""
+    snapshot = Snapshot((TreeScan("a", "/trees/a"), TreeScan("b", "/trees/b")),
+                        user_homes=frozenset({(1000, "/home/a"), (1001, "/home/b")}))
+    assert snapshot.tree("b") == TreeScan("b", "/trees/b")
+    assert snapshot.tree("c") is None
+    assert snapshot.home_of(1001) == "/home/b"
+    assert snapshot.home_of(1002) is None
+
+
+def test_load_snapshot_messages_exact() -> None:
+    """Text that is not JSON, or nested too deeply, is refused with the reason."""
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot("[" * 100_000)
+    assert caught.value.message == "the snapshot is not valid JSON: nested too deeply"
+    assert caught.value.hint == "create one with 'layout snapshot'"
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot("{")
+    assert caught.value.message == ("the snapshot is not valid JSON: Expecting property name "
+                                    "enclosed in double quotes: line 1 column 2 (char 1)")
+
+
+def test_subvolume_facts_round_trip_through_json() -> None:
+    """Every optional fact of a subvolume (id, uuids, generation, backup, nested) survives JSON."""
+    sub = Subvolume("/t/@a", read_only=True, id=256, uuid="u-1", parent_uuid="p-2",
+                    received_uuid="r-3", generation=42, backup="skip", nested=("x", "y/z"))
+    snapshot = Snapshot((TreeScan("t", "/trees/t",
+                                  entries=(Entry(("@a",), EntryKind.SUBVOLUME, subvolume=sub),)),))
+    assert load_snapshot(dump_snapshot(snapshot))[0] == snapshot
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data({"format": "layout-trees-snapshot", "version": 1, "trees": [
+            {"name": "t", "root": "/trees/t",
+             "entries": [{"path": ["@a"], "kind": "subvolume", "subvolume": []}]}]})
+    assert caught.value.message == "trees[0].entries[0] (@a): subvolume must be an object"
