@@ -171,3 +171,30 @@ def test_subvolume_facts_round_trip_through_json() -> None:
             {"name": "t", "root": "/trees/t",
              "entries": [{"path": ["@a"], "kind": "subvolume", "subvolume": []}]}]})
     assert caught.value.message == "trees[0].entries[0] (@a): subvolume must be an object"
+
+
+def subvolume_document(subvolume: dict[str, object]) -> dict[str, object]:
+    return {"format": "layout-trees-snapshot", "version": 1, "trees": [
+        {"name": "t", "root": "/trees/t",
+         "entries": [{"path": ["@a"], "kind": "subvolume", "subvolume": subvolume}]}]}
+
+
+@pytest.mark.parametrize("key", ["read_only", "id", "uuid", "parent_uuid", "received_uuid",
+                                 "generation", "backup", "nested", "path"])
+def test_subvolume_wrong_types_name_the_entry(key: str) -> None:
+    """A subvolume fact of the wrong type is refused naming the entry and the key."""
+    value: object = 1.5 if key != "nested" else "x"
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(subvolume_document({"path": "/t/@a", key: value}))
+    kind = type(value).__name__
+    assert caught.value.message == f"trees[0].entries[0] (@a): {key!r} has the wrong type ({kind})"
+
+
+def test_subvolume_defaults() -> None:
+    """A subvolume with only a path is writable, with no other facts; without a path refused."""
+    snapshot, _ = snapshot_from_data(subvolume_document({"path": "/t/@a"}))
+    assert snapshot.trees[0].entries[0].subvolume == Subvolume("/t/@a")
+    assert Subvolume("/t/@a").read_only is False
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(subvolume_document({}))
+    assert caught.value.message == "trees[0].entries[0] (@a): missing 'path'"
