@@ -198,3 +198,52 @@ def test_subvolume_defaults() -> None:
     with pytest.raises(SnapshotError) as caught:
         snapshot_from_data(subvolume_document({}))
     assert caught.value.message == "trees[0].entries[0] (@a): missing 'path'"
+
+
+def entry_document(entry: object) -> dict[str, object]:
+    return {"format": "layout-trees-snapshot", "version": 1,
+            "trees": [{"name": "t", "root": "/trees/t", "entries": [entry]}]}
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ([], "trees[0].entries[0]: an entry must be an object"),
+    ({"kind": "directory"}, "trees[0].entries[0]: missing 'path'"),
+    ({"path": ["a", 5], "kind": "directory"},
+     "trees[0].entries[0]: path must be a list of strings"),
+    ({"path": ["a", "b"]}, "trees[0].entries[0] (a/b): missing 'kind'"),
+    ({"path": ["a", "b"], "kind": "door"},
+     "trees[0].entries[0] (a/b): 'door' is not one of directory, subvolume, symlink, "
+     "other, mountpoint, unreadable"),
+    ({"path": ["a", "b"], "kind": "directory", "uid": "0"},
+     "trees[0].entries[0] (a/b): 'uid' has the wrong type (str)"),
+    ({"path": ["a", "b"], "kind": "directory", "gid": "0"},
+     "trees[0].entries[0] (a/b): 'gid' has the wrong type (str)"),
+    ({"path": ["a", "b"], "kind": "directory", "mode": 7},
+     "trees[0].entries[0] (a/b): mode must be an octal string like '0755'"),
+    ({"path": ["a", "b"], "kind": "symlink", "target": 7},
+     "trees[0].entries[0] (a/b): 'target' has the wrong type (int)"),
+    ({"path": ["a", "b"], "kind": "unreadable", "error": 7},
+     "trees[0].entries[0] (a/b): 'error' has the wrong type (int)"),
+    ({"path": ["a", "b"], "kind": "directory", "acl": "user::rwx"},
+     "trees[0].entries[0] (a/b): 'acl' has the wrong type (str)"),
+    ({"path": ["a", "b"], "kind": "directory", "acl": [5]},
+     "trees[0].entries[0] (a/b): 'acl' must be a list of strings"),
+    ({"path": ["a", "b"], "kind": "directory", "acl": ["x"]},
+     "trees[0].entries[0] (a/b): ACL entry 'x' is not like 'user:1000:rwx'"),
+    ({"path": ["@a"], "kind": "subvolume", "subvolume": {"path": "/a", "nested": [5]}},
+     "trees[0].entries[0] (@a): 'nested' must be a list of strings"),
+])
+def test_entry_refusals_exact(entry: object, message: str) -> None:
+    """An invalid entry of a snapshot document is refused naming its index and path."""
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(entry_document(entry))
+    assert caught.value.message == message
+
+
+def test_entry_defaults_and_acl() -> None:
+    """An entry without owner and mode is root's with 0755; its ACL is read."""
+    snapshot, _ = snapshot_from_data(entry_document(
+        {"path": ["a"], "kind": "directory", "acl": ["user::rwx", "group:5:r-x"]}))
+    assert snapshot.trees[0].entries[0] == Entry(
+        ("a",), EntryKind.DIRECTORY, 0, 0, 0o755,
+        acl=(AclEntry(AclTag.USER_OBJ, 7), AclEntry(AclTag.GROUP, 5, 5)))
