@@ -247,3 +247,43 @@ def test_entry_defaults_and_acl() -> None:
     assert snapshot.trees[0].entries[0] == Entry(
         ("a",), EntryKind.DIRECTORY, 0, 0, 0o755,
         acl=(AclEntry(AclTag.USER_OBJ, 7), AclEntry(AclTag.GROUP, 5, 5)))
+
+
+def tree_document(tree: object) -> dict[str, object]:
+    return {"format": "layout-trees-snapshot", "version": 1, "trees": [tree]}
+
+
+@pytest.mark.parametrize("key", ["error", "device", "fs_uuid", "root_subvol_path", "real_root",
+                                 "fs_mountpoint", "destination_real", "destination_error",
+                                 "name", "root", "status", "entries", "uid", "gid",
+                                 "device_found", "acl", "ancestors"])
+def test_tree_wrong_types_name_the_tree(key: str) -> None:
+    """A tree fact of the wrong type is refused naming the tree's index and the key."""
+    tree = {"name": "t", "root": "/trees/t", key: 1.5}
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(tree_document(tree))
+    assert caught.value.message == f"trees[0]: {key!r} has the wrong type (float)"
+
+
+@pytest.mark.parametrize(("tree", "message"), [
+    ([], "trees[0]: a tree must be an object"),
+    ({"root": "/trees/t"}, "trees[0]: missing 'name'"),
+    ({"name": "t"}, "trees[0]: missing 'root'"),
+    ({"name": "t", "root": "/trees/t", "status": "gone"},
+     "trees[0]: 'gone' is not one of ok, missing, not-directory, not-btrfs, unreadable"),
+    ({"name": "t", "root": "/trees/t", "mode": "0x9"}, "trees[0]: mode '0x9' is not octal"),
+])
+def test_tree_refusals_exact(tree: object, message: str) -> None:
+    """An invalid tree of a snapshot document is refused naming its index."""
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(tree_document(tree))
+    assert caught.value.message == message
+
+
+def test_tree_facts_and_defaults() -> None:
+    """A tree with only name and root is an OK, empty tree; its filesystem facts are read."""
+    snapshot, _ = snapshot_from_data(tree_document({"name": "t", "root": "/trees/t"}))
+    assert snapshot.trees[0] == TreeScan("t", "/trees/t")
+    facts = TreeScan("t", "/trees/t", device="/dev/vdb", fs_uuid="f-1", root_subvol_path="/t",
+                     device_found=True, fs_mountpoint="/mnt", destination_error="why")
+    assert load_snapshot(dump_snapshot(Snapshot((facts,))))[0] == Snapshot((facts,))
