@@ -287,3 +287,48 @@ def test_tree_facts_and_defaults() -> None:
     facts = TreeScan("t", "/trees/t", device="/dev/vdb", fs_uuid="f-1", root_subvol_path="/t",
                      device_found=True, fs_mountpoint="/mnt", destination_error="why")
     assert load_snapshot(dump_snapshot(Snapshot((facts,))))[0] == Snapshot((facts,))
+
+
+def top_document(**keys: object) -> dict[str, object]:
+    return {"format": "layout-trees-snapshot", "version": 1, "trees": [], **keys}
+
+
+@pytest.mark.parametrize(("document", "message", "hint"), [
+    ([], "not a layout-trees snapshot document", "create one with 'layout snapshot > snap.json'"),
+    ({"format": "other"}, "not a layout-trees snapshot document",
+     "create one with 'layout snapshot > snap.json'"),
+    ({"format": "layout-trees-snapshot", "version": 2},
+     "snapshot version 2 is not supported (this is 1)",
+     "re-create the snapshot with this version of 'layout snapshot'"),
+    ({"format": "layout-trees-snapshot", "version": 1}, "snapshot: missing 'trees'", None),
+    (top_document(user_homes=[[1000]]), "snapshot: user_homes items must be [uid, home] pairs",
+     None),
+    (top_document(user_homes=[["1000", "/h"]]),
+     "snapshot: user_homes items must be [uid, home] pairs", None),
+    (top_document(user_homes=[[True, "/h"]]),
+     "snapshot: user_homes items must be [uid, home] pairs", None),
+    (top_document(user_homes=[[1000, 5]]),
+     "snapshot: user_homes items must be [uid, home] pairs", None),
+    (top_document(user_homes=[5]), "snapshot: user_homes items must be [uid, home] pairs", None),
+    (top_document(group_members=[[10]]),
+     "snapshot: group_members items must be [gid, [uid, ...]] pairs", None),
+    (top_document(group_members=[[True, [1]]]),
+     "snapshot: group_members items must be [gid, [uid, ...]] pairs", None),
+    (top_document(group_members=[["10", [1]]]),
+     "snapshot: group_members items must be [gid, [uid, ...]] pairs", None),
+    (top_document(group_members=[[10, 1]]),
+     "snapshot: group_members items must be [gid, [uid, ...]] pairs", None),
+    (top_document(group_members=[[10, [True]]]),
+     "snapshot: group_members items must be [gid, [uid, ...]] pairs", None),
+    (top_document(group_members=[[10, ["1"]]]),
+     "snapshot: group_members items must be [gid, [uid, ...]] pairs", None),
+    (top_document(group_members=[5]),
+     "snapshot: group_members items must be [gid, [uid, ...]] pairs", None),
+])
+def test_snapshot_document_refusals_exact(document: object, message: str,
+                                          hint: str | None) -> None:
+    """A document that is not a snapshot, of another version or with malformed user or group
+    facts is refused with its own message and hint."""
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(document)
+    assert (caught.value.message, caught.value.hint) == (message, hint)
