@@ -20,6 +20,7 @@ from layout_trees.core.model import (
     Snapshot,
     Subvolume,
     TreeScan,
+    TreeStatus,
     acl_from_text,
 )
 from layout_trees.core.snapshot_json import dump_snapshot, load_snapshot, snapshot_from_data
@@ -332,3 +333,44 @@ def test_snapshot_document_refusals_exact(document: object, message: str,
     with pytest.raises(SnapshotError) as caught:
         snapshot_from_data(document)
     assert (caught.value.message, caught.value.hint) == (message, hint)
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"fstab_mountpoints": "/boot"}, "snapshot: 'fstab_mountpoints' has the wrong type (str)"),
+    ({"fstab_mountpoints": [5]}, "snapshot: fstab_mountpoints must be strings"),
+    ({"user_homes": {}}, "snapshot: 'user_homes' has the wrong type (dict)"),
+    ({"group_members": {}}, "snapshot: 'group_members' has the wrong type (dict)"),
+    ({"max_user_watches": "5"}, "snapshot: 'max_user_watches' has the wrong type (str)"),
+    ({"trees": {}}, "snapshot: 'trees' has the wrong type (dict)"),
+    ({"config": []}, "snapshot: 'config' must be an object"),
+])
+def test_snapshot_top_level_refusals_exact(keys: dict[str, object], message: str) -> None:
+    """A top-level key of the wrong type is refused, named."""
+    with pytest.raises(SnapshotError) as caught:
+        snapshot_from_data(top_document(**keys))
+    assert caught.value.message == message
+
+
+def test_snapshot_config_source_is_read() -> None:
+    """The embedded configuration keeps the file name it was read from, if a string."""
+    config = {"tree": {"t": {"path": "/trees/t", "destination": "/srv/t"}}}
+    parsed = snapshot_from_data(top_document(config=config, config_source="/etc/x.toml"))[1]
+    assert parsed is not None and parsed.config.source == "/etc/x.toml"
+    parsed = snapshot_from_data(top_document(config=config, config_source=5))[1]
+    assert parsed is not None and parsed.config.source is None
+
+
+def test_canonical_keeps_every_tree_fact() -> None:
+    """Putting a snapshot in canonical order changes no fact of a tree."""
+    entries = (Entry(("b",), EntryKind.DIRECTORY), Entry(("a",), EntryKind.DIRECTORY))
+    facts = {"real_root": "/real/t", "destination_real": "/var/srv", "uid": 5, "gid": 6,
+             "mode": 0o700}
+    tree = TreeScan("t", "/trees/t", entries=entries, **facts)  # type: ignore[arg-type]
+    canonical = Snapshot((tree,)).canonical().trees[0]
+    assert canonical == TreeScan("t", "/trees/t", entries=entries[::-1],
+                                 **facts)  # type: ignore[arg-type]
+    broken = TreeScan("t", "/trees/t", status=TreeStatus.UNREADABLE, error="EIO")
+    assert Snapshot((broken,)).canonical().trees[0] == broken
+    entry = Entry(("a",), EntryKind.DIRECTORY, acl=(AclEntry(AclTag.USER, 5, 7),))
+    data = json.loads(dump_snapshot(Snapshot((TreeScan("t", "/trees/t", entries=(entry,)),))))
+    assert data["trees"][0]["entries"][0]["acl"] == ["user:7:r-x"]
