@@ -374,3 +374,32 @@ def test_canonical_keeps_every_tree_fact() -> None:
     entry = Entry(("a",), EntryKind.DIRECTORY, acl=(AclEntry(AclTag.USER, 5, 7),))
     data = json.loads(dump_snapshot(Snapshot((TreeScan("t", "/trees/t", entries=(entry,)),))))
     assert data["trees"][0]["entries"][0]["acl"] == ["user:7:r-x"]
+
+
+def test_canonical_keeps_every_snapshot_fact() -> None:
+    """A snapshot in canonical order keeps its mounts, users, groups, crossings and watches."""
+    tree = TreeScan("t", "/trees/t", acl=(AclEntry(AclTag.USER_OBJ, 7),))
+    snapshot = Snapshot((tree,), fstab_mountpoints=frozenset({"/boot"}),
+                        user_homes=frozenset({(1000, "/home/a")}),
+                        crossings=frozenset({"/srv/t/x"}),
+                        group_members=frozenset({(100, frozenset({1000}))}),
+                        max_user_watches=8192)
+    assert snapshot.canonical() == snapshot
+
+
+def test_invalid_component_message_exact() -> None:
+    """A path component with a slash is refused naming the entry, with a hint."""
+    with pytest.raises(SnapshotError) as caught:
+        Entry(("a", "b/c"), EntryKind.DIRECTORY)
+    assert caught.value.message == "a/b/c: invalid path component 'b/c'"
+    assert caught.value.hint == "path components are single, non-empty names without '/'"
+
+
+def test_dump_snapshot_config_source() -> None:
+    """The configuration's file name is written when known, and left out otherwise."""
+    from layout_trees.core.config import Config
+
+    snapshot = Snapshot()
+    data = json.loads(dump_snapshot(snapshot, Config(source="/etc/x.toml")))
+    assert data["config_source"] == "/etc/x.toml"
+    assert "config_source" not in json.loads(dump_snapshot(snapshot, Config()))
