@@ -403,3 +403,27 @@ def test_dump_snapshot_config_source() -> None:
     data = json.loads(dump_snapshot(snapshot, Config(source="/etc/x.toml")))
     assert data["config_source"] == "/etc/x.toml"
     assert "config_source" not in json.loads(dump_snapshot(snapshot, Config()))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"path": "a"}, "subvolume: 'a' is not an absolute path"),
+    ({"path": "/a", "id": 0}, "subvolume '/a': id 0 is not a subvolume id"),
+    ({"path": "/a", "id": -5}, "subvolume '/a': id -5 is not a subvolume id"),
+    ({"path": "/a", "id": 2**64}, f"subvolume '/a': id {2**64} is not a subvolume id"),
+    ({"path": "/a", "id": True}, "subvolume '/a': id True is not a subvolume id"),
+    ({"path": "/a", "id": "5"}, "subvolume '/a': id '5' is not a subvolume id"),
+    ({"path": "/a", "nested": (5,)}, "subvolume '/a': nested paths must be strings"),
+    ({"path": "/a", "nested": ("x//y",)}, "subvolume '/a': nested 'x//y': invalid path "
+                                          "component ''"),
+])
+def test_subvolume_refusals_exact(kwargs: dict[str, object], message: str) -> None:
+    """Invalid subvolume facts are refused naming the subvolume."""
+    with pytest.raises(SnapshotError) as caught:
+        Subvolume(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.message == message
+
+
+def test_subvolume_id_edges_accepted() -> None:
+    """Subvolume ids 1 and 2**64 - 1 are valid."""
+    assert Subvolume("/a", id=1).id == 1
+    assert Subvolume("/a", id=2**64 - 1).id == 2**64 - 1
