@@ -427,3 +427,25 @@ def test_subvolume_id_edges_accepted() -> None:
     """Subvolume ids 1 and 2**64 - 1 are valid."""
     assert Subvolume("/a", id=1).id == 1
     assert Subvolume("/a", id=2**64 - 1).id == 2**64 - 1
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"path": (), "kind": EntryKind.DIRECTORY}, "entry (): an entry path must be non-empty"),
+    ({"path": ["a"], "kind": EntryKind.DIRECTORY},
+     "entry ['a']: an entry path must be non-empty"),
+    ({"path": ("a", "b"), "kind": "directory"}, "a/b: kind 'directory' is not an EntryKind"),
+    ({"path": ("a", "b"), "kind": EntryKind.DIRECTORY, "subvolume": Subvolume("/a")},
+     "a/b: subvolume facts belong to subvolume entries only"),
+    ({"path": ("a", "b"), "kind": EntryKind.SUBVOLUME},
+     "a/b: subvolume facts belong to subvolume entries only"),
+    ({"path": ("a", "b"), "kind": EntryKind.SYMLINK}, "a/b: a symlink entry needs its target"),
+    ({"path": ("a", "b"), "kind": EntryKind.DIRECTORY, "uid": -1},
+     "a/b: uid must be a non-negative integer"),
+    ({"path": ("a", "b"), "kind": EntryKind.DIRECTORY, "acl": [AclEntry(AclTag.MASK, 7)]},
+     "a/b: acl must be a tuple of ACL entries"),
+])
+def test_entry_value_refusals_exact(kwargs: dict[str, object], message: str) -> None:
+    """An invalid entry value is refused naming its path."""
+    with pytest.raises(SnapshotError) as caught:
+        Entry(**kwargs)  # type: ignore[arg-type]
+    assert caught.value.message == message
