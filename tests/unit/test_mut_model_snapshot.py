@@ -22,6 +22,7 @@ from layout_trees.core.model import (
     TreeScan,
     TreeStatus,
     acl_from_text,
+    check_owner,
 )
 from layout_trees.core.snapshot_json import dump_snapshot, load_snapshot, snapshot_from_data
 
@@ -449,3 +450,24 @@ def test_entry_value_refusals_exact(kwargs: dict[str, object], message: str) -> 
     with pytest.raises(SnapshotError) as caught:
         Entry(**kwargs)  # type: ignore[arg-type]
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(("uid", "gid", "mode", "message"), [
+    (True, 0, 0o755, "w: uid must be a non-negative integer"),
+    (0, True, 0o755, "w: gid must be a non-negative integer"),
+    (0, 0, True, "w: mode must be a non-negative integer"),
+    (0, 0, 0o10000, "w: mode 10000 has more than permission bits"),
+    (0, -1, 0o755, "w: gid must be a non-negative integer"),
+    (2**32 - 1, 0, 0o755, "w: uid 4294967295 is out of range (at most 4294967294)"),
+])
+def test_check_owner_refusals_exact(uid: int, gid: int, mode: int, message: str) -> None:
+    """Booleans, negative numbers, the id (uid_t) -1 and modes beyond 0o7777 are refused."""
+    with pytest.raises(SnapshotError) as caught:
+        check_owner(uid, gid, mode, "w")
+    assert caught.value.message == message
+
+
+def test_check_owner_edges_accepted() -> None:
+    """Owner and group 0 and 2**32 - 2, modes 0 and 0o7777 are valid."""
+    check_owner(0, 0, 0, "w")
+    check_owner(2**32 - 2, 2**32 - 2, 0o7777, "w")
