@@ -471,3 +471,17 @@ def test_check_owner_edges_accepted() -> None:
     """Owner and group 0 and 2**32 - 2, modes 0 and 0o7777 are valid."""
     check_owner(0, 0, 0, "w")
     check_owner(2**32 - 2, 2**32 - 2, 0o7777, "w")
+
+
+class _Id(int):
+    """An int subclass: not the fast path's exact int, accepted all the same."""
+
+
+def test_check_owner_slow_path_edges() -> None:
+    """Values that take the slow path are judged like ints: the largest uid and mode pass,
+    and the first invalid value is the one named."""
+    check_owner(_Id(2**32 - 2), 0, 0o7777, "w")
+    check_owner(0, _Id(2**32 - 2), 0o7777, "w")
+    with pytest.raises(SnapshotError) as caught:
+        check_owner(2**32 - 2, True, 0o755, "w")
+    assert caught.value.message == "w: gid must be a non-negative integer"
