@@ -485,3 +485,37 @@ def test_check_owner_slow_path_edges() -> None:
     with pytest.raises(SnapshotError) as caught:
         check_owner(2**32 - 2, True, 0o755, "w")
     assert caught.value.message == "w: gid must be a non-negative integer"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"root": "trees/t"}, "tree 't': 'trees/t' is not an absolute path"),
+    ({"real_root": "real"}, "tree 't': real_root: 'real' is not an absolute path"),
+    ({"fs_mountpoint": "/mnt/../x"}, "tree 't': fs_mountpoint '/mnt/../x' contains '..'"),
+    ({"destination_real": "/a/.."}, "tree 't': destination_real '/a/..' contains '..'"),
+    ({"device": "/dev/vd b "},
+     "tree 't': device '/dev/vd b ' begins or ends with white space, which systemd strips "
+     "from unit values"),
+    ({"acl": [AclEntry(AclTag.MASK, 7)]}, "tree 't': acl must be a tuple of ACL entries"),
+    ({"ancestors": [Ancestor("/")]}, "tree 't': ancestors must be a tuple of Ancestor"),
+    ({"ancestors": ("/",)}, "tree 't': ancestors must be a tuple of Ancestor"),
+    ({"status": "ok"}, "tree 't': status 'ok' is not a TreeStatus"),
+    ({"status": TreeStatus.MISSING, "entries": (Entry(("a",), EntryKind.DIRECTORY),)},
+     "tree 't': a tree that was not scanned has no entries"),
+    ({"mode": -1}, "tree 't': mode must be a non-negative integer"),
+    ({"entries": (Entry(("a", "b"), EntryKind.DIRECTORY), Entry(("a", "b"), EntryKind.SYMLINK,
+                                                                 target="x"))},
+     "tree 't': entry 'a/b' appears twice"),
+])
+def test_tree_scan_refusals_exact(kwargs: dict[str, object], message: str) -> None:
+    """An invalid tree scan is refused naming the tree (and the field)."""
+    kwargs = {"root": "/trees/t", **kwargs}
+    with pytest.raises(SnapshotError) as caught:
+        TreeScan("t", **kwargs)  # type: ignore[arg-type]
+    assert caught.value.message == message
+
+
+def test_tree_scan_paths_with_dots_in_names_accepted() -> None:
+    """Only a '..' component is refused; names containing dots are fine."""
+    scan = TreeScan("t", "/trees/t", real_root="/a/..b/c..", fs_mountpoint="/m",
+                    destination_real="/d/x..", device="/dev/vdb")
+    assert scan.real_root == "/a/..b/c.."
