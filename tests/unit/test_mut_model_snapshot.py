@@ -519,3 +519,34 @@ def test_tree_scan_paths_with_dots_in_names_accepted() -> None:
     scan = TreeScan("t", "/trees/t", real_root="/a/..b/c..", fs_mountpoint="/m",
                     destination_real="/d/x..", device="/dev/vdb")
     assert scan.real_root == "/a/..b/c.."
+
+
+@pytest.mark.parametrize(("kwargs", "message", "hint"), [
+    ({"version": 2}, "snapshot version 2 is not supported (this is 1)",
+     "re-create the snapshot with this version of 'layout snapshot'"),
+    ({"trees": (TreeScan("t", "/a"), TreeScan("t", "/b"))}, "snapshot: two trees share a name",
+     None),
+    ({"crossings": frozenset({"rel"})}, "snapshot: crossing: 'rel' is not an absolute path",
+     None),
+    ({"user_homes": frozenset({(0, "/root", "x")})},
+     "snapshot: user home (0, '/root', 'x') needs a non-negative uid", None),
+    ({"user_homes": frozenset({"ab"})}, "snapshot: user home 'ab' needs a non-negative uid",
+     None),
+    ({"user_homes": frozenset({(True, "/h")})},
+     "snapshot: user home (True, '/h') needs a non-negative uid", None),
+    ({"user_homes": frozenset({(-1, "/h")})},
+     "snapshot: user home (-1, '/h') needs a non-negative uid", None),
+    ({"user_homes": frozenset({(5, "h")})}, "snapshot: home of uid 5: 'h' is not an absolute path",
+     None),
+])
+def test_snapshot_refusals_exact(kwargs: dict[str, object], message: str,
+                                 hint: str | None) -> None:
+    """An invalid snapshot is refused with its own message (and hint)."""
+    with pytest.raises(SnapshotError) as caught:
+        Snapshot(**kwargs)  # type: ignore[arg-type]
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+
+
+def test_snapshot_root_home_accepted() -> None:
+    """uid 0 may have a home recorded."""
+    assert Snapshot(user_homes=frozenset({(0, "/root")})).home_of(0) == "/root"
