@@ -550,3 +550,36 @@ def test_snapshot_refusals_exact(kwargs: dict[str, object], message: str,
 def test_snapshot_root_home_accepted() -> None:
     """uid 0 may have a home recorded."""
     assert Snapshot(user_homes=frozenset({(0, "/root")})).home_of(0) == "/root"
+
+
+@pytest.mark.parametrize(("group", "message"), [
+    ((10,), "snapshot: group members (10,) need a gid and uids"),
+    ("ab", "snapshot: group members 'ab' need a gid and uids"),
+    ((True, frozenset({1})), "snapshot: group members (True, frozenset({1})) need a gid and uids"),
+    ((-1, frozenset({1})), "snapshot: group members (-1, frozenset({1})) need a gid and uids"),
+    ((10, (1,)), "snapshot: group members (10, (1,)) need a gid and uids"),
+    ((10, frozenset({True})), "snapshot: group members (10, frozenset({True})) need a gid and "
+                              "uids"),
+    ((10, frozenset({-1})), "snapshot: group members (10, frozenset({-1})) need a gid and uids"),
+    ((10, frozenset({"1"})), "snapshot: group members (10, frozenset({'1'})) need a gid and "
+                             "uids"),
+])
+def test_snapshot_group_members_refusals_exact(group: object, message: str) -> None:
+    """A malformed group entry is refused, shown as given."""
+    with pytest.raises(SnapshotError) as caught:
+        Snapshot(group_members=frozenset({group}))
+    assert caught.value.message == message
+
+
+def test_snapshot_groups_and_watches_edges() -> None:
+    """gid 0 with uid 0 and zero watches are valid; a group twice, or negative or boolean
+    watches, are refused."""
+    snapshot = Snapshot(group_members=frozenset({(0, frozenset({0}))}), max_user_watches=0)
+    assert snapshot.members_of(0) == frozenset({0})
+    with pytest.raises(SnapshotError) as caught:
+        Snapshot(group_members=frozenset({(5, frozenset({1})), (5, frozenset({2}))}))
+    assert caught.value.message == "snapshot: a group's members are listed twice"
+    for watches in (-1, True, "5"):
+        with pytest.raises(SnapshotError) as caught:
+            Snapshot(max_user_watches=watches)  # type: ignore[arg-type]
+        assert caught.value.message == "snapshot: max_user_watches must be a non-negative integer"
