@@ -1,0 +1,61 @@
+"""The planner's reasons and names at their edges, compared exactly: protected mount
+points, the places a mount must not hide, ``subvol=`` from a tree prefix, a tree that
+was not scanned."""
+
+from __future__ import annotations
+
+import pytest
+from layout_trees.core.config import Config, TreeConfig
+from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+from layout_trees.core.plan import make_plan, protected_reason, subvol_for, tree_locations
+
+LOCATIONS = (("t", "/mnt/fs", False), ("t", "/trees/t", True))
+
+
+@pytest.mark.parametrize(("where", "reason"), [
+    ("/", "is the root filesystem; a leaf never replaces it"),
+    ("/proc/x", "is /proc or below it, which systemd mounts itself"),
+    ("/trees", "would hide the tree 't' at /trees/t"),
+    ("/trees/t", "would hide the tree 't' at /trees/t"),
+    ("/mnt", "would hide the filesystem holding the tree 't' at /mnt/fs"),
+    ("/trees/t/x", "lies inside tree 't' at /trees/t"),
+    ("/mnt/fs/x", None),
+    ("/srv/x", None),
+])
+def test_protected_reason_exact(where: str, reason: str | None) -> None:
+    """Each protected place gives its own reason; the inside of a filesystem mount point
+    (not a tree) and other places give none."""
+    assert protected_reason(where, LOCATIONS) == reason
+
+
+def test_tree_locations_reference() -> None:
+    """A tree's locations: its path and resolved path (its own), and its filesystem's
+    mount point (not its own), sorted; a tree without a scan has its path only."""
+    config = Config((TreeConfig(name="t", path="/trees/t", destination="/srv/t"),
+                     TreeConfig(name="u", path="/trees/u", destination="/srv/u")))
+    snapshot = Snapshot((TreeScan("t", "/trees/t", real_root="/real//t/",
+                                  fs_mountpoint="/mnt/fs/"),))
+    assert tree_locations(config, snapshot) == (
+        ("t", "/mnt/fs", False), ("t", "/real/t", True), ("t", "/trees/t", True),
+        ("u", "/trees/u", True))
+
+
+@pytest.mark.parametrize(("prefix", "path", "subvol"), [
+    ("/pool", "/pool/Xa", "/Xa/d/@x"),
+    ("/", "/Xa", "/Xa/d/@x"),
+    ("/pool/", "/pool/trees/t", "/trees/t/d/@x"),
+])
+def test_subvol_for_tree_prefix(prefix: str, path: str, subvol: str) -> None:
+    """With a tree prefix, subvol= is the tree's path below the prefix, then the entry's."""
+    tree = TreeConfig(name="t", path=path, destination="/srv/t", tree_prefix=prefix)
+    scan = TreeScan("t", path)
+    entry = Entry(("d", "@x"), EntryKind.SUBVOLUME, subvolume=Subvolume("/other"))
+    assert subvol_for(tree, scan, entry) == subvol
+
+
+def test_tree_not_scanned_is_skipped_with_detail() -> None:
+    """A configured tree missing from the snapshot is skipped as not scanned, naming it."""
+    config = Config((TreeConfig(name="t", path="/trees/t", destination="/srv/t"),))
+    plan = make_plan(config, Snapshot())
+    assert [(s.tree, s.path, s.reason.value, s.detail) for s in plan.skips] == [
+        ("t", (), "tree-not-scanned", "/trees/t: not scanned")]
