@@ -59,3 +59,24 @@ def test_tree_not_scanned_is_skipped_with_detail() -> None:
     plan = make_plan(config, Snapshot())
     assert [(s.tree, s.path, s.reason.value, s.detail) for s in plan.skips] == [
         ("t", (), "tree-not-scanned", "/trees/t: not scanned")]
+
+
+def skips_of(tree: TreeConfig, scan: TreeScan) -> list[tuple[str, tuple[str, ...], str, str]]:
+    plan = make_plan(Config((tree,)), Snapshot((scan,)))
+    return [(s.tree, s.path, s.reason.value, s.detail) for s in plan.skips]
+
+
+LEAF = (Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@a")),)
+
+
+def test_tree_refused_as_a_whole_exact() -> None:
+    """No device, or a destination through a symlink others can change: the whole tree is
+    skipped with its own reason and detail."""
+    tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t")
+    assert skips_of(tree, TreeScan("t", "/trees/t", entries=LEAF)) == [
+        ("t", (), "no-device", "/trees/t: the device holding the tree is unknown; set 'device'")]
+    scan = TreeScan("t", "/trees/t", device="/dev/vdb", destination_error="crosses /srv (uid 5)",
+                    entries=LEAF)
+    assert skips_of(tree, scan) == [
+        ("t", (), "destination-symlink",
+         "/srv/t: destination of tree 't': crosses /srv (uid 5); not mounted")]
