@@ -70,11 +70,16 @@ LEAF = (Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@a")),)
 
 
 def test_tree_refused_as_a_whole_exact() -> None:
-    """No device, or a destination through a symlink others can change: the whole tree is
-    skipped with its own reason and detail."""
+    """No device, an option that cannot be read, or a destination through a symlink others
+    can change: the whole tree is skipped with its own reason and detail."""
     tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t")
     assert skips_of(tree, TreeScan("t", "/trees/t", entries=LEAF)) == [
         ("t", (), "no-device", "/trees/t: the device holding the tree is unknown; set 'device'")]
+    bad = TreeConfig(name="t", path="/trees/t", destination="/srv/t",
+                     options=("x-systemd.idle-timeout=abc",))
+    assert skips_of(bad, TreeScan("t", "/trees/t", device="/dev/vdb", entries=LEAF)) == [
+        ("t", (), "bad-options",
+         "mount option 'x-systemd.idle-timeout=abc': time span 'abc' cannot be parsed")]
     scan = TreeScan("t", "/trees/t", device="/dev/vdb", destination_error="crosses /srv (uid 5)",
                     entries=LEAF)
     assert skips_of(tree, scan) == [
