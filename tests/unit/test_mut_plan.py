@@ -85,3 +85,45 @@ def test_tree_refused_as_a_whole_exact() -> None:
     assert skips_of(tree, scan) == [
         ("t", (), "destination-symlink",
          "/srv/t: destination of tree 't': crosses /srv (uid 5); not mounted")]
+
+
+def leaf(*path: str) -> Entry:
+    return Entry(path, EntryKind.SUBVOLUME, subvolume=Subvolume("/t/" + "/".join(path)))
+
+
+@pytest.mark.parametrize("automount", [False, True])
+def test_unsafe_leaves_skipped_and_the_others_mounted(automount: bool) -> None:
+    """A control character in a leaf's name or in a directory above it, or a unit name
+    longer than 255 (the .automount unit's when the leaf mounts on demand), skips that
+    leaf with the offending name; the leaves after it are still mounted."""
+    long = "a" * 240
+    tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t",
+                      options=("x-systemd.automount",) if automount else ())
+    entries = (leaf("@a\x01b"), Entry(("d\x02",), EntryKind.DIRECTORY), leaf("d\x02", "@c"),
+               leaf("@" + long), leaf("@z"))
+    plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb",
+                                                          entries=entries),)))
+    control = "contains a control character (e.g. a newline), which would inject unit lines"
+    expected = [
+        ("t", ("@a\x01b",), "unsafe-name", f"/trees/t/@a\x01b: the name '@a\\x01b' {control}"),
+        ("t", ("d\x02", "@c"), "unsafe-name", f"/trees/t/d\x02/@c: the name 'd\\x02' {control}"),
+    ]
+    if automount:
+        expected.append(("t", ("@" + long,), "unsafe-name",
+                         f"/trees/t/@{long}: the unit name for '/srv/t/{long}' would be 256 "
+                         "characters, systemd allows 255"))
+    assert sorted((s.tree, s.path, s.reason.value, s.detail) for s in plan.skips) == sorted(
+        expected)
+    assert [m.where for m in plan.mounts] == (
+        ["/srv/t/z"] if automount else [f"/srv/t/{long}", "/srv/t/z"])
+
+
+def test_unsafe_subvolume_path_names_the_component() -> None:
+    """A control character in the subvolume's path (not the leaf's name) skips the leaf,
+    naming the component that holds it."""
+    tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t")
+    entry = Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/pool/b\x01d/@a"))
+    assert skips_of(tree, TreeScan("t", "/trees/t", device="/dev/vdb", entries=(entry,))) == [
+        ("t", ("@a",), "unsafe-name",
+         "/trees/t/@a: 'b\\x01d' in '/pool/b\\x01d/@a' or '/srv/t/a' contains a control "
+         "character (e.g. a newline), which would inject unit lines")]
