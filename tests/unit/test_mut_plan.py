@@ -127,3 +127,30 @@ def test_unsafe_subvolume_path_names_the_component() -> None:
         ("t", ("@a",), "unsafe-name",
          "/trees/t/@a: 'b\\x01d' in '/pool/b\\x01d/@a' or '/srv/t/a' contains a control "
          "character (e.g. a newline), which would inject unit lines")]
+
+
+def test_directories_of_every_holder() -> None:
+    """Each directory above a leaf is owned as scanned, for leaves in sibling directories
+    and for leaves after several in one directory."""
+    def d(*path: str, uid: int) -> Entry:
+        return Entry(path, EntryKind.DIRECTORY, uid=uid, gid=uid, mode=0o750)
+
+    tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t")
+    entries = (leaf("@x"), leaf("@y"), d("a", uid=1), d("a", "b", uid=2), d("a", "c", uid=3),
+               leaf("a", "b", "@p"), leaf("a", "c", "@q"), d("e", uid=4), leaf("e", "@r"))
+    plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb",
+                                                          entries=entries),)))
+    assert [(s.path, s.uid) for s in plan.directories] == [
+        ("/srv/t", 0), ("/srv/t/a", 1), ("/srv/t/a/b", 2), ("/srv/t/a/c", 3), ("/srv/t/e", 4)]
+
+
+def test_protected_leaf_skip_names_its_mount_point() -> None:
+    """A leaf that would mount on a place systemd mounts itself is skipped; the skip keeps
+    the mount point."""
+    tree = TreeConfig(name="t", path="/trees/t", destination="/")
+    plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb",
+                                                          entries=(leaf("@proc"),)),)))
+    assert [(s.reason.value, s.detail, s.where) for s in plan.skips] == [
+        ("protected-mount-point",
+         "/trees/t/@proc: mount point /proc is /proc or below it, which systemd mounts itself",
+         "/proc")]
