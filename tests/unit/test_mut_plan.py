@@ -154,3 +154,15 @@ def test_protected_leaf_skip_names_its_mount_point() -> None:
         ("protected-mount-point",
          "/trees/t/@proc: mount point /proc is /proc or below it, which systemd mounts itself",
          "/proc")]
+
+
+def test_directories_below_a_destination_holding_the_tree() -> None:
+    """A destination that holds the tree itself is never given owners; the directories
+    below it are, for every directory of leaves."""
+    tree = TreeConfig(name="t", path="/srv/tree", destination="/srv")
+    entries = (leaf("@x"), Entry(("d",), EntryKind.DIRECTORY, uid=5, gid=5, mode=0o750),
+               leaf("d", "@y"))
+    plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/srv/tree", device="/dev/vdb",
+                                                          entries=entries),)))
+    assert [m.where for m in plan.mounts] == ["/srv/d/y", "/srv/x"]
+    assert [(s.path, s.uid) for s in plan.directories] == [("/srv/d", 5)]
