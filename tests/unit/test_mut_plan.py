@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
-from layout_trees.core.plan import make_plan, protected_reason, subvol_for, tree_locations
+from layout_trees.core.plan import (
+    make_plan,
+    protected_reason,
+    subvol_for,
+    tree_locations,
+    without_reserved,
+)
 
 LOCATIONS = (("t", "/mnt/fs", False), ("t", "/trees/t", True))
 
@@ -166,3 +172,35 @@ def test_directories_below_a_destination_holding_the_tree() -> None:
                                                           entries=entries),)))
     assert [m.where for m in plan.mounts] == ["/srv/d/y", "/srv/x"]
     assert [(s.path, s.uid) for s in plan.directories] == [("/srv/d", 5)]
+
+
+def test_tree_owning_a_directory_in_another_trees_leaf_is_refused() -> None:
+    """A destination inside another tree's leaf mount would chown that leaf's content: the
+    tree is refused, saying where."""
+    a = TreeConfig(name="a", path="/trees/a", destination="/srv/a")
+    b = TreeConfig(name="b", path="/trees/b", destination="/srv/a/x/sub")
+    plan = make_plan(Config((a, b)), Snapshot((
+        TreeScan("a", "/trees/a", device="/dev/vdb", entries=(leaf("@x"),)),
+        TreeScan("b", "/trees/b", device="/dev/vdc", entries=(leaf("@y"),)))))
+    assert [(s.tree, s.reason.value, s.detail) for s in plan.skips] == [
+        ("b", "overlapping-tree", "/trees/b: tree 'b' would set the owner of /srv/a/x/sub, "
+         "inside the leaf of tree 'a' mounted at /srv/a/x; not mounted")]
+    assert [m.where for m in plan.mounts] == ["/srv/a/x"]
+
+
+def test_directory_inside_own_leaf_knows_its_mount() -> None:
+    """A directory below one of the tree's own leaf mounts is created within that mount."""
+    tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t")
+    entries = (leaf("@x"), Entry(("x",), EntryKind.DIRECTORY),
+               Entry(("x", "d"), EntryKind.DIRECTORY, uid=3), leaf("x", "d", "@y"))
+    plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb",
+                                                          entries=entries),)))
+    assert [(s.path, s.uid, s.within) for s in plan.directories] == [
+        ("/srv/t", 0, None), ("/srv/t/x/d", 3, "/srv/t/x")]
+
+
+def test_without_reserved_same_object_when_nothing_reserved() -> None:
+    """A snapshot without the project's own entries comes back as the very same object."""
+    config = Config((TreeConfig(name="t", path="/trees/t", destination="/srv/t"),))
+    snapshot = Snapshot((TreeScan("t", "/trees/t", entries=(leaf("@x"),)),))
+    assert without_reserved(config, snapshot) is snapshot
