@@ -8,6 +8,7 @@ import pytest
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
 from layout_trees.core.plan import (
+    ResolvedDestination,
     make_plan,
     protected_reason,
     subvol_for,
@@ -204,3 +205,19 @@ def test_without_reserved_same_object_when_nothing_reserved() -> None:
     config = Config((TreeConfig(name="t", path="/trees/t", destination="/srv/t"),))
     snapshot = Snapshot((TreeScan("t", "/trees/t", entries=(leaf("@x"),)),))
     assert without_reserved(config, snapshot) is snapshot
+
+
+def test_trees_after_a_refused_tree_are_planned() -> None:
+    """A tree refused for overlapping another does not stop the planning of the trees
+    after it; a resolved destination records the configured one and where it leads."""
+    trees = (TreeConfig(name="a", path="/trees/a", destination="/srv/x"),
+             TreeConfig(name="b", path="/trees/b", destination="/srv/x"),
+             TreeConfig(name="c", path="/trees/c", destination="/home"))
+    scans = (TreeScan("a", "/trees/a", device="/dev/vda", entries=(leaf("@p"),)),
+             TreeScan("b", "/trees/b", device="/dev/vdb", entries=(leaf("@q"),)),
+             TreeScan("c", "/trees/c", device="/dev/vdc", destination_real="/var/home",
+                      entries=(leaf("@r"),)))
+    plan = make_plan(Config(trees), Snapshot(scans))
+    assert [m.where for m in plan.mounts] == ["/srv/x/p", "/var/home/r"]
+    assert [(s.tree, s.reason.value) for s in plan.skips] == [("b", "overlapping-tree")]
+    assert plan.resolved == (ResolvedDestination("c", "/home", "/var/home"),)
