@@ -221,3 +221,21 @@ def test_trees_after_a_refused_tree_are_planned() -> None:
     assert [m.where for m in plan.mounts] == ["/srv/x/p", "/var/home/r"]
     assert [(s.tree, s.reason.value) for s in plan.skips] == [("b", "overlapping-tree")]
     assert plan.resolved == (ResolvedDestination("c", "/home", "/var/home"),)
+
+
+def test_clash_skips_every_leaf_naming_all() -> None:
+    """Leaves of two trees mapping to one mount point are all skipped; each skip names
+    every one of them and keeps the mount point; fstab's mount points are skipped too."""
+    trees = (TreeConfig(name="a", path="/trees/a", destination="/srv"),
+             TreeConfig(name="b", path="/trees/b", destination="/srv/d"))
+    scans = (TreeScan("a", "/trees/a", device="/dev/vda",
+                      entries=(Entry(("d",), EntryKind.DIRECTORY), leaf("d", "@x"), leaf("@f"))),
+             TreeScan("b", "/trees/b", device="/dev/vdb", entries=(leaf("@x"),)))
+    plan = make_plan(Config(trees), Snapshot(scans, fstab_mountpoints=frozenset({"/srv/f"})))
+    assert [(s.tree, s.path, s.reason.value, s.detail, s.where) for s in plan.skips] == [
+        ("a", ("@f",), "fstab", "/srv/f: /etc/fstab already mounts this path", "/srv/f"),
+        ("a", ("d", "@x"), "clash", "/srv/d/x: several leaves map here "
+         "(a:d/@x, b:@x)", "/srv/d/x"),
+        ("b", ("@x",), "clash", "/srv/d/x: several leaves map here "
+         "(a:d/@x, b:@x)", "/srv/d/x")]
+    assert plan.mounts == ()
