@@ -15,6 +15,7 @@ from layout_trees.core.plan import (
     tree_locations,
     without_reserved,
 )
+from layout_trees.core.reserved import reserved_paths
 
 LOCATIONS = (("t", "/mnt/fs", False), ("t", "/trees/t", True))
 
@@ -239,3 +240,17 @@ def test_clash_skips_every_leaf_naming_all() -> None:
         ("b", ("@x",), "clash", "/srv/d/x: several leaves map here "
          "(a:d/@x, b:@x)", "/srv/d/x")]
     assert plan.mounts == ()
+
+
+@pytest.mark.parametrize(("root", "dirs", "reserved"), [
+    (None, [".snapshots"], frozenset()),
+    ("/", [".snapshots", "/pool/snaps"], {(".snapshots",), ("pool", "snaps")}),
+    ("/pool", ["/pool/snaps", "pool/b/c", "/pool", "/other/x", "/poolx/y"],
+     {("snaps",), ("b", "c")}),
+    ("/pool/t", ["/pool"], frozenset()),
+])
+def test_reserved_paths_reference(root: str | None, dirs: list[str],
+                                  reserved: frozenset[tuple[str, ...]]) -> None:
+    """The snapshot directories strictly inside the tree, relative to it; the tree itself
+    and places outside it are not reserved."""
+    assert reserved_paths(root, dirs) == reserved
