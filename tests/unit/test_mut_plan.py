@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 from layout_trees.core.config import Config, TreeConfig
-from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan
+from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
 from layout_trees.core.plan import (
     ResolvedDestination,
+    join,
     make_plan,
     protected_reason,
     subvol_for,
@@ -254,3 +255,38 @@ def test_reserved_paths_reference(root: str | None, dirs: list[str],
     """The snapshot directories strictly inside the tree, relative to it; the tree itself
     and places outside it are not reserved."""
     assert reserved_paths(root, dirs) == reserved
+
+
+def refusals(*pairs: tuple[TreeConfig, TreeScan]) -> dict[str, str]:
+    config = Config(tuple(t for t, _ in pairs))
+    plan = make_plan(config, Snapshot(tuple(s for _, s in pairs)))
+    return {s.tree: s.detail for s in plan.skips if s.reason.value == "overlapping-tree"}
+
+
+def test_overlap_by_resolved_path_and_by_subvolume() -> None:
+    """Two trees are the same when their resolved directories are, or when they sit on one
+    device at one subvolume path; a subvolume path inside the other's is inside; on one
+    device without subvolume paths, or when not scanned, nothing overlaps."""
+    a = TreeConfig(name="a", path="/trees/a", destination="/srv/a")
+    b = TreeConfig(name="b", path="/trees/b", destination="/srv/b")
+    same = "/trees/b: tree 'b' is the same directory as tree 'a' (/trees/a); not mounted"
+    assert refusals((a, TreeScan("a", "/trees/a", real_root="/real/x")),
+                    (b, TreeScan("b", "/trees/b", real_root="/real/x"))) == {"b": same}
+    assert refusals((a, TreeScan("a", "/trees/a", device="/dev/v", root_subvol_path="/s")),
+                    (b, TreeScan("b", "/trees/b", device="/dev/v", root_subvol_path="/s"))
+                    ) == {"b": same}
+    assert refusals((a, TreeScan("a", "/trees/a", device="/dev/v", root_subvol_path="/s")),
+                    (b, TreeScan("b", "/trees/b", device="/dev/v", root_subvol_path="/s/in"))
+                    ) == {"b": "/trees/b: tree 'b' lies inside tree 'a' (/trees/a); its leaves "
+                                "belong to that tree; not mounted"}
+    assert refusals((a, TreeScan("a", "/trees/a", device="/dev/v")),
+                    (b, TreeScan("b", "/trees/b", device="/dev/v"))) == {}
+    assert refusals((a, TreeScan("a", "/trees/a", status=TreeStatus.MISSING)),
+                    (b, TreeScan("b", "/trees/b", status=TreeStatus.MISSING))) == {}
+
+
+def test_join_strips_only_slashes() -> None:
+    """join appends components to a base, whatever its last letter, without doubling '/'."""
+    assert join("/srv/X", ("a", "b")) == "/srv/X/a/b"
+    assert join("/srv/", ("a",)) == "/srv/a"
+    assert join("/", ("a",)) == "/a"
