@@ -290,3 +290,19 @@ def test_join_strips_only_slashes() -> None:
     assert join("/srv/X", ("a", "b")) == "/srv/X/a/b"
     assert join("/srv/", ("a",)) == "/srv/a"
     assert join("/", ("a",)) == "/a"
+
+
+def test_overlap_inside_by_configured_or_resolved_path() -> None:
+    """A tree is inside another when its configured path is (even unscanned), or when its
+    resolved directory is inside the other's resolved directory."""
+    a = TreeConfig(name="a", path="/trees/a", destination="/srv/a")
+    inside = "/trees/{}: tree 'b' lies inside tree 'a' (/trees/a); its leaves belong to that " \
+             "tree; not mounted"
+    nested = TreeConfig(name="b", path="/trees/a/b", destination="/srv/b")
+    assert refusals((a, TreeScan("a", "/trees/a", device="/dev/v")),
+                    (nested, TreeScan("b", "/other", status=TreeStatus.MISSING))
+                    ) == {"b": inside.format("a/b")}
+    b = TreeConfig(name="b", path="/trees/b", destination="/srv/b")
+    assert refusals((a, TreeScan("a", "/trees/a", real_root="/real/a")),
+                    (b, TreeScan("b", "/trees/b", real_root="/real/a/b"))
+                    ) == {"b": inside.format("b")}
