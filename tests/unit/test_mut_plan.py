@@ -306,3 +306,24 @@ def test_overlap_inside_by_configured_or_resolved_path() -> None:
     assert refusals((a, TreeScan("a", "/trees/a", real_root="/real/a")),
                     (b, TreeScan("b", "/trees/b", real_root="/real/a/b"))
                     ) == {"b": inside.format("b")}
+
+
+def test_overlap_by_resolved_destination() -> None:
+    """Two trees whose destinations resolve to one directory overlap; the reason shows it."""
+    a = TreeConfig(name="a", path="/trees/a", destination="/home")
+    b = TreeConfig(name="b", path="/trees/b", destination="/home2")
+    assert refusals((a, TreeScan("a", "/trees/a", destination_real="/var/home")),
+                    (b, TreeScan("b", "/trees/b", destination_real="/var/home"))) == {
+        "b": "/trees/b: tree 'b' has the same destination as tree 'a' (/var/home); not mounted"}
+
+
+def test_overlap_inside_a_refused_tree() -> None:
+    """A tree inside a tree that is itself refused is refused too."""
+    a = TreeConfig(name="a", path="/trees/a", destination="/srv/x")
+    b = TreeConfig(name="b", path="/trees/c/b", destination="/srv/b")
+    c = TreeConfig(name="c", path="/trees/c", destination="/srv/x")
+    assert refusals((a, TreeScan("a", "/trees/a")), (b, TreeScan("b", "/trees/c/b")),
+                    (c, TreeScan("c", "/trees/c"))) == {
+        "b": "/trees/c/b: tree 'b' lies inside tree 'c' (/trees/c); its leaves belong to that "
+             "tree; not mounted",
+        "c": "/trees/c: tree 'c' has the same destination as tree 'a' (/srv/x); not mounted"}
