@@ -9,6 +9,7 @@ from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
 from layout_trees.core.plan import (
     ResolvedDestination,
+    classify,
     join,
     make_plan,
     protected_reason,
@@ -327,3 +328,21 @@ def test_overlap_inside_a_refused_tree() -> None:
         "b": "/trees/c/b: tree 'b' lies inside tree 'c' (/trees/c); its leaves belong to that "
              "tree; not mounted",
         "c": "/trees/c: tree 'c' has the same destination as tree 'a' (/srv/x); not mounted"}
+
+
+@pytest.mark.parametrize(("entry", "reason"), [
+    (Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/a", read_only=True)),
+     ("read-only", "is a read-only subvolume (a snapshot?), not mounted")),
+    (Entry(("@a",), EntryKind.SYMLINK, target="/x"),
+     ("symlink", "is a symlink (to '/x'), never followed")),
+    (Entry(("@a",), EntryKind.MOUNTPOINT),
+     ("mountpoint", "has another filesystem mounted on it, not mounted")),
+    (Entry(("@a",), EntryKind.UNREADABLE, error="EIO"), ("unreadable", "could not be read: EIO")),
+    (Entry(("@a",), EntryKind.DIRECTORY),
+     ("not-subvolume", "starts with '@' but is a directory, not a subvolume")),
+])
+def test_classify_exact(entry: Entry, reason: tuple[str, str]) -> None:
+    """Every kind of '@' entry that is not a leaf has its own reason, word for word."""
+    found = classify(entry)
+    assert found is not None and (found[0].value, found[1]) == reason
+    assert classify(leaf("@a")) is None
