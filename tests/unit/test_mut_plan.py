@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from layout_trees.core.config import Config, TreeConfig
 from layout_trees.core.model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus
+from layout_trees.core.paths import is_within
 from layout_trees.core.plan import (
     ResolvedDestination,
     classify,
@@ -346,3 +347,10 @@ def test_classify_exact(entry: Entry, reason: tuple[str, str]) -> None:
     found = classify(entry)
     assert found is not None and (found[0].value, found[1]) == reason
     assert classify(leaf("@a")) is None
+
+
+def test_is_within_base_ending_in_a_letter() -> None:
+    """A base is a whole component: /srv/a is not within /srv/X, /srv/X/a is."""
+    assert not is_within("/srv/a", "/srv/X")
+    assert is_within("/srv/X/a", "/srv/X")
+    assert not is_within("/srv/Xa", "/srv/X")
