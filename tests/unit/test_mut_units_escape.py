@@ -63,3 +63,24 @@ def test_device_node_label_encoding(label: str, link: str) -> None:
     """Non-ASCII characters from U+0080 on (not surrogates) stay; other bytes, and the raw
     bytes surrogateescape carries, become \\xNN."""
     assert device_node(f"LABEL={label}") == f"/dev/disk/by-label/{link}"
+
+
+def test_unit_options_values_and_suffixes() -> None:
+    """An option's value is everything after the first '=' (an '=' in it is escaped in the
+    unit name); targets get '.target', other units '.mount'; a missing value is refused."""
+    from layout_trees.core.errors import UserError
+    from layout_trees.core.options import interpret
+
+    assert interpret(("x-systemd.requires=a=b",)).requires == ("a\\x3db.mount",)
+    assert interpret(("x-systemd.wanted-by=foo",)).wanted_by == ("foo.target",)
+    assert interpret(("x-systemd.required-by=multi-user",)).required_by == ("multi-user.target",)
+    with pytest.raises(UserError) as caught:
+        interpret(("x-systemd.requires",))
+    assert caught.value.message == "mount option 'x-systemd.requires' needs a value"
+
+
+def test_unescape_path_keeps_bytes_that_are_not_utf8() -> None:
+    """Escaped bytes that are not UTF-8 come back as surrogateescape characters."""
+    from layout_trees.core.escape import unescape_path
+
+    assert unescape_path("a-\\xff\\xc3\\xa9") == "/a/\udcff\u00e9"
