@@ -84,3 +84,33 @@ def test_unescape_path_keeps_bytes_that_are_not_utf8() -> None:
     from layout_trees.core.escape import unescape_path
 
     assert unescape_path("a-\\xff\\xc3\\xa9") == "/a/\udcff\u00e9"
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("", False), ("a" * 250 + ".mount", False), ("a" * 249 + ".mount", True),
+    ("a" * 251 + ".mount", False), (".mount", False), ("foo", False), ("foo.bogus", False),
+    ("@x.service", False), ("x@.service", True), ("x@y.service", True), ("a b.mount", False),
+])
+def test_unit_name_is_valid_edges(name: str, valid: bool) -> None:
+    """Valid: 1..255 bytes, a known type after the last dot, a prefix of unit-name characters
+    that does not start with '@'."""
+    from layout_trees.core.escape import unit_name_is_valid
+
+    assert unit_name_is_valid(name) is valid
+
+
+def test_option_errors_name_the_option_with_hint() -> None:
+    """Refused option values say which option, and keep the reader's hint."""
+    from layout_trees.core.errors import UserError
+    from layout_trees.core.options import interpret
+
+    with pytest.raises(UserError) as caught:
+        interpret(("x-systemd.requires=@x",))
+    assert (caught.value.message, caught.value.hint) == (
+        "mount option value '@x' cannot be made a valid unit name (it would be '@x.mount')",
+        "name a unit such as 'foo.service', or an absolute path")
+    with pytest.raises(UserError) as caught:
+        interpret(("x-systemd.idle-timeout=abc",))
+    assert (caught.value.message, caught.value.hint) == (
+        "mount option 'x-systemd.idle-timeout=abc': time span 'abc' cannot be parsed",
+        "write e.g. '90', '1min 30s'")
