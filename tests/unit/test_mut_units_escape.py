@@ -114,3 +114,16 @@ def test_option_errors_name_the_option_with_hint() -> None:
     assert (caught.value.message, caught.value.hint) == (
         "mount option 'x-systemd.idle-timeout=abc': time span 'abc' cannot be parsed",
         "write e.g. '90', '1min 30s'")
+
+
+@pytest.mark.parametrize(("value", "unit"), [
+    ("foo.service", "foo.service"), ("/dev/sda", "dev-sda.device"),
+    ("/sys/devices/x", "sys-devices-x.device"), ("/mnt/x", "mnt-x.mount"),
+    ("foo bar", "foo\\x20bar.mount"), ("a\udcffb", "a\\xffb.mount"),
+])
+def test_mangle_unit_name_reference(value: str, unit: str) -> None:
+    """Unit names stay; /dev and /sys paths name devices, other paths mounts; other text is
+    escaped byte by byte (raw bytes too) and given the suffix."""
+    from layout_trees.core.escape import mangle_unit_name
+
+    assert mangle_unit_name(value) == unit
