@@ -127,3 +127,34 @@ def test_mangle_unit_name_reference(value: str, unit: str) -> None:
     from layout_trees.core.escape import mangle_unit_name
 
     assert mangle_unit_name(value) == unit
+
+
+@pytest.mark.parametrize(("what", "node"), [
+    ("LABEL=", "LABEL="), ("x=y", "x=y"), ("FOO=bar", "FOO=bar"), ("/dev/x=y", "/dev/x=y"),
+    ('LABEL=""', "/dev/disk/by-label/"), ("LABEL='a'", "/dev/disk/by-label/a"),
+    ('LABEL="', "/dev/disk/by-label/\\x22"), ("UUID=ab-12", "/dev/disk/by-uuid/ab-12"),
+])
+def test_device_node_tags_and_quotes(what: str, node: str) -> None:
+    """Only a known tag with a value names a /dev/disk link; matching quotes around the
+    value (even an empty one) are removed, a lone quote is escaped."""
+    assert device_node(what) == node
+
+
+def test_mangle_unit_name_suffix_after_the_last_dot() -> None:
+    """The unit type is what follows the last dot: 'a b.c.mount' needs no suffix."""
+    from layout_trees.core.escape import mangle_unit_name
+
+    assert mangle_unit_name("a b.c.mount") == "a\\x20b.c.mount"
+    assert mangle_unit_name("x.mount.bogus") == "x.mount.bogus.mount"
+
+
+def test_check_unit_value_message_and_hint() -> None:
+    """A value systemd would misread is refused naming what it is, with the fix."""
+    from layout_trees.core.errors import UserError
+    from layout_trees.core.escape import check_unit_value
+
+    with pytest.raises(UserError) as caught:
+        check_unit_value("a\\", "tree 't': device")
+    assert (caught.value.message, caught.value.hint) == (
+        "tree 't': device 'a\\\\' ends with a backslash, which continues a unit-file line",
+        "remove control characters, surrounding blanks and a final backslash")
