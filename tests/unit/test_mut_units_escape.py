@@ -158,3 +158,33 @@ def test_check_unit_value_message_and_hint() -> None:
     assert (caught.value.message, caught.value.hint) == (
         "tree 't': device 'a\\\\' ends with a backslash, which continues a unit-file line",
         "remove control characters, surrounding blanks and a final backslash")
+
+
+def test_interpret_flags_exact() -> None:
+    """Each flag sets its own field; a flag given a value is passed on but sets nothing; a
+    device timeout that is not a time span is refused naming the option."""
+    from layout_trees.core.errors import UserError
+    from layout_trees.core.options import interpret
+
+    automount = interpret(("x-systemd.automount",))
+    assert (automount.automount, automount.rw_only, automount.nofail) == (True, False, False)
+    rw_only = interpret(("x-systemd.rw-only",))
+    assert (rw_only.automount, rw_only.rw_only) == (False, True)
+    assert interpret(("nofail",)).nofail is True
+    valued = interpret(("nofail=1",))
+    assert valued.nofail is False and valued.passed == ("nofail=1",)
+    with pytest.raises(UserError) as caught:
+        interpret(("x-systemd.device-timeout=abc",))
+    assert caught.value.message == ("mount option 'x-systemd.device-timeout=abc': time span "
+                                    "'abc' cannot be parsed")
+
+
+def test_safe_paths_and_plain_components() -> None:
+    """A comma makes a path unsafe; a slash or NUL makes a name no plain component; a
+    quote character of another kind is kept in a device label."""
+    from layout_trees.core.escape import is_plain_component, path_is_safe
+
+    assert not path_is_safe("/a,b") and path_is_safe("/a/b")
+    assert not is_plain_component("a/b") and not is_plain_component("a\x00b")
+    assert is_plain_component("a.b")
+    assert device_node("LABEL=XaX") == "/dev/disk/by-label/XaX"
