@@ -188,3 +188,25 @@ def test_safe_paths_and_plain_components() -> None:
     assert not is_plain_component("a/b") and not is_plain_component("a\x00b")
     assert is_plain_component("a.b")
     assert device_node("LABEL=XaX") == "/dev/disk/by-label/XaX"
+
+
+def test_interpret_more_options_exact() -> None:
+    """noauto and _netdev set their fields; requires-mounts-for needs an absolute path; a
+    list option without a value says how to write it; a mount timeout is checked."""
+    from layout_trees.core.errors import UserError
+    from layout_trees.core.options import interpret
+
+    both = interpret(("noauto", "_netdev"))
+    assert (both.noauto, both.netdev, both.nofail) == (True, True, False)
+    for options, message, hint in [
+        (("x-systemd.requires-mounts-for=rel",),
+         "mount option 'x-systemd.requires-mounts-for=rel' needs an absolute path", None),
+        (("x-systemd.after=",), "mount option 'x-systemd.after=' needs a value",
+         "write x-systemd.after=VALUE"),
+        (("x-systemd.mount-timeout=zz",),
+         "mount option 'x-systemd.mount-timeout=zz': time span 'zz' cannot be parsed",
+         "write e.g. '90', '1min 30s'"),
+    ]:
+        with pytest.raises(UserError) as caught:
+            interpret(options)
+        assert (caught.value.message, caught.value.hint) == (message, hint)
