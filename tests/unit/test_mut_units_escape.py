@@ -418,3 +418,21 @@ def test_render_refuses_an_unsafe_source() -> None:
     assert caught.value.message == (
         "refusing to write a unit: source '/etc/a\\nb' contains a control character (e.g. a "
         "newline), which would inject unit lines")
+    assert caught.value.hint == ("a configuration or snapshot value got past validation; "
+                                 "please report")
+
+
+def test_render_passes_the_source_to_every_unit() -> None:
+    """The configuration file is named in the mount and the automount unit."""
+    files = rendered("x-systemd.automount")
+    assert "SourcePath" not in str(files)
+    from layout_trees.core.units import render
+
+    tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t",
+                      options=("x-systemd.automount",))
+    leaf = Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@a"))
+    plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb",
+                                                          entries=(leaf,)),)))
+    units = {f.path: f.content for f in render(plan, "/etc/x.toml")}
+    assert "SourcePath=/etc/x.toml\n" in (units["srv-t-a.mount"] or "")
+    assert "SourcePath=/etc/x.toml\n" in (units["srv-t-a.automount"] or "")
