@@ -436,3 +436,21 @@ def test_render_passes_the_source_to_every_unit() -> None:
     units = {f.path: f.content for f in render(plan, "/etc/x.toml")}
     assert "SourcePath=/etc/x.toml\n" in (units["srv-t-a.mount"] or "")
     assert "SourcePath=/etc/x.toml\n" in (units["srv-t-a.automount"] or "")
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (5, "is not a string"),
+    ("a\x1fb", "contains a control character (e.g. a newline), which would inject unit lines"),
+    ("\u00e9\x7f", "contains a control character (e.g. a newline), which would inject unit lines"),
+    ("\u00e9 b ", "begins or ends with white space, which systemd strips from unit values"),
+    ("\u00e9\udc80", "is not valid UTF-8"), ("\u00e9\udcff", "is not valid UTF-8"),
+    ("\u00e9\ud800", "is not valid UTF-8"), ("\u00e9\udfff", "is not valid UTF-8"),
+    ("\u00e9\ue000", None), ("\u00e9 b", None), ("a b", None),
+    ("\ue000 ", "begins or ends with white space, which systemd strips from unit values"),
+])
+def test_unit_value_problem_exact(value: object, problem: str | None) -> None:
+    """Each kind of value a unit file cannot hold has its own reason; the edges of the
+    control and surrogate ranges are judged exactly."""
+    from layout_trees.core.escape import unit_value_problem
+
+    assert unit_value_problem(value) == problem
