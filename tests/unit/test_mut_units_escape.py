@@ -454,3 +454,32 @@ def test_unit_value_problem_exact(value: object, problem: str | None) -> None:
     from layout_trees.core.escape import unit_value_problem
 
     assert unit_value_problem(value) == problem
+
+
+def test_render_directories_units_per_mount() -> None:
+    """Directories inside a leaf get their own unit, wanted by that leaf's mount and
+    ordered before the mounts below them; the root filesystem's unit is wanted by
+    local-fs.target and ordered before every mount below its directories."""
+    from layout_trees.core.units import render
+
+    tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t")
+    entries = (Entry(("@x",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@x")),
+               Entry(("x",), EntryKind.DIRECTORY),
+               Entry(("x", "d"), EntryKind.DIRECTORY, uid=3),
+               Entry(("x", "d", "@y"), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/x/d/@y")))
+    plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/trees/t", device="/dev/vdb",
+                                                          entries=entries),)))
+    files = {f.path: f for f in render(plan) if "directories" in f.path}
+    assert {p: f.link for p, f in files.items()} == {
+        "layout-trees-directories-srv-t-x.service": None,
+        "layout-trees-directories.service": None,
+        "local-fs.target.wants/layout-trees-directories.service":
+            "../layout-trees-directories.service",
+        "srv-t-x.mount.wants/layout-trees-directories-srv-t-x.service":
+            "../layout-trees-directories-srv-t-x.service"}
+    inner = files["layout-trees-directories-srv-t-x.service"].content or ""
+    assert "on /srv/t/x\n" in inner and "\nRequires=srv-t-x.mount\nBefore=srv-t-x-d-y.mount\n" \
+        in inner
+    root = files["layout-trees-directories.service"].content or ""
+    assert "on the root filesystem\n" in root
+    assert "\nBefore=srv-t-x-d-y.mount\nBefore=srv-t-x.mount\n" in root
