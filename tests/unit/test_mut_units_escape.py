@@ -483,3 +483,15 @@ def test_render_directories_units_per_mount() -> None:
     root = files["layout-trees-directories.service"].content or ""
     assert "on the root filesystem\n" in root
     assert "\nBefore=srv-t-x-d-y.mount\nBefore=srv-t-x.mount\n" in root
+
+
+def test_unit_name_length_limit_exact() -> None:
+    """A unit name of 255 characters is fine; 256 is refused with the length and a hint."""
+    from layout_trees.core.escape import UnsafeNameError, unit_name
+
+    assert len(unit_name("/" + "a" * 249, "mount")) == 255
+    with pytest.raises(UnsafeNameError) as caught:
+        unit_name("/" + "a" * 250, "mount")
+    assert caught.value.message == (f"the unit name for '/{'a' * 250}' would be 256 characters, "
+                                    "systemd allows 255")
+    assert caught.value.hint == "use shorter names in the layout tree"
