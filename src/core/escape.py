@@ -256,7 +256,11 @@ def _encode_devnode_name(value: str) -> str:
         elif ch.isascii() and (ch.isalnum() or ord(ch) in _DEVNODE_PLAIN):
             out.append(ch)
         else:
-            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", errors="surrogateescape"))
+            try:
+                raw = ch.encode("utf-8", errors="surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+                raw = ch.encode("utf-8", errors="surrogatepass")
+            out.extend(f"\\x{b:02x}" for b in raw)
     return "".join(out)
 
 

@@ -69,3 +69,31 @@ def test_device_node_reference_model_fstab_generator(sources: list[tuple[str, st
                 with open(os.path.join(out, name), encoding="utf-8") as handle:
                     theirs[name] = _lines(handle.read())
     assert ours == theirs
+
+
+_ANY_TEXT = st.lists(st.one_of(st.characters(), st.integers(0xD800, 0xDFFF).map(chr),
+                               st.integers(0, 0x1F).map(chr))).map("".join)
+
+
+@given(st.sampled_from(["UUID", "LABEL", "PARTUUID", "PARTLABEL"]), _ANY_TEXT)
+@example("LABEL", "a\ud800")
+@example("LABEL", "\udcff")
+def test_device_node_invariant_total_on_any_text(tag: str, value: str) -> None:
+    """For any value, lone surrogates included, the device path is a string below
+    /dev/disk/by-* with no ASCII control character and no surrogate left: a surrogate
+    standing for a byte is that byte escaped, any other its three UTF-8 bytes escaped (the
+    configuration refuses such values first)."""
+    from layout_trees.core.escape import device_node
+
+    node = device_node(f"{tag}={value}")
+    if value[:1] == value[-1:] and value[:1] in ("'", '"') and len(value) >= 2:
+        value = value[1:-1]
+    if not value:
+        return
+    assert node.startswith("/dev/disk/by-")
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF
+                   for c in node)
+    if value == "\udcff":
+        assert node.endswith("/\\xff")
+    if value == "a\ud800":
+        assert node.endswith("/a\\xed\\xa0\\x80")
