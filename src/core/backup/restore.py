@@ -73,6 +73,9 @@ def pick_tree(manifest: Manifest, name: str | None) -> Tree:
     if name is None:
         if len(manifest.trees) == 1:
             return manifest.trees[0]
+        if not manifest.trees:
+            raise UserError("the target's manifest holds no layout tree",
+                            "nothing was backed up there yet: run 'layout backup run' first")
         raise UserError("the target holds several layout trees; choose one with --tree",
                         f"its trees: {_trees(manifest)}")
     tree = manifest.tree(name)
