@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import Enum
 
-from .errors import ConfigError, UserError
+from .errors import ConfigError, UnsafeNameError, UserError
 from .escape import check_unit_value, escape_path, simplify_path
 from .paths import is_within
 from .record import record
@@ -282,7 +282,14 @@ def _tree_from_prototype(index: str, item: Any) -> TreeConfig:
     if not isinstance(item, dict):
         raise ConfigError(f"{where} must be a mapping with layout_tree and destination")
     values = PROTOTYPE_TABLE.read(item, where)
-    return TreeConfig(name=prototype_tree_name(values["destination"]), **values)
+    try:
+        name = prototype_tree_name(values["destination"])
+    except UnsafeNameError as exc:
+        # A destination that has no name is refused as the TOML reader refuses it, with the
+        # entry standing in for the name; the escaping's own words only if that accepts it.
+        TreeConfig(name=f"entry-{index}", **values)
+        raise ConfigError(f"{where}: destination: {exc.message}", exc.hint) from None
+    return TreeConfig(name=name, **values)
 
 
 def parse_prototype_document(data: Any, source: str | None = None) -> ParsedConfig:

@@ -126,9 +126,18 @@ def test_toml_document_invariant_only_user_errors(data: Any) -> None:
 
 
 @given(json_values | mutated(VALID_PROTOTYPE))
+@example([{"layout_tree": "/t", "destination": "/a/../b"},
+          {"layout_tree": "/u", "destination": "/ok"}])
+@example([{"layout_tree": "/t", "destination": "/a/\udcff"}])
 def test_prototype_document_invariant_only_user_errors(data: Any) -> None:
-    """Any decoded prototype document, valid ones with values of the wrong type included."""
-    _only_user_errors(lambda: parse_prototype_document(data, "/etc/layout-trees.yaml"))
+    """Any decoded prototype document, valid ones with values of the wrong type included: a
+    list is never refused whole, each bad entry becomes a problem naming it."""
+    if not isinstance(data, list):
+        _only_user_errors(lambda: parse_prototype_document(data, "/etc/layout-trees.yaml"))
+        return
+    parsed = parse_prototype_document(data, "/etc/layout-trees.yaml")
+    assert len(parsed.config.trees) + len(parsed.problems) == len(data)
+    assert all(p.where.startswith("entry ") for p in parsed.problems)
 
 
 @given(json_values | mutated(VALID_SNAPSHOT))
