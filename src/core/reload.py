@@ -198,8 +198,8 @@ def recognise(config: Config, snapshot: Snapshot,
         for tree, scan in trees:
             if scan is None or scan.status is not TreeStatus.OK:
                 continue
-            if scan.device is not None and entry.source != scan.device:
-                continue
+            if scan.device is None or entry.source != scan.device:
+                continue  # a tree on an unknown device recognises no mount: none is unmounted
             fs_root = tree_fs_root(tree, scan)
             leaf = None if fs_root is None else _leaf_of(root, fs_root)
             destination = simplify_path(tree.destination)
