@@ -414,6 +414,8 @@ def _planned_mount(config: Config, snapshot: Snapshot, scan: TreeScan, added: tu
         if mount.tree == tree.name and mount.path == leaf:
             return mount
     skip = next((s for s in after.skips if s.tree == tree.name and s.path == leaf), None)
+    if skip is None:  # the new leaf would make the planner refuse its whole tree: say why
+        skip = next((s for s in after.skips if s.tree == tree.name and s.path == ()), None)
     detail = skip.detail if skip else f"{join(tree.path, leaf)} would not be mounted"
     reason = f" [{skip.reason.value}]" if skip else ""
     raise PersistRefused(f"{detail}{reason}", "choose another directory, or rename it")
