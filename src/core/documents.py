@@ -92,9 +92,9 @@ def document_from_data(data: Any) -> Document:
         return plan_document(plan, json.loads(canonical_json(data)))
     if fmt == MANIFEST_FORMAT:
         version = data.get("version")
-        if version != MANIFEST_VERSION:  # the same message as for the other documents
+        if type(version) is not int or version != MANIFEST_VERSION:  # as manifest_from_data
             raise ManifestError(
-                f"manifest version {str(version)[:20]} is not supported "
+                f"manifest version {repr(version)[:20]} is not supported "
                 f"(this is {MANIFEST_VERSION})", "use the layout-trees version that wrote it")
         return manifest_document(manifest_from_data(data))
     raise DocumentError(

@@ -161,7 +161,7 @@ def plan_document_from_data(data: Any) -> PlanDocument:
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
         raise PlanDocumentError("not a layout-trees plan document",
                                 "create one with 'layout plan --format json'")
-    if data.get("version") != PLAN_VERSION:
+    if type(data.get("version")) is not int or data["version"] != PLAN_VERSION:
         raise PlanDocumentError(
             f"plan version {data.get('version')!r} is not supported (this is {PLAN_VERSION})",
             "re-create the plan with this version of 'layout plan --format json'")

@@ -273,7 +273,7 @@ def snapshot_from_data(data: Any) -> tuple[Snapshot, ParsedConfig | None]:
             "create one with 'layout snapshot > snap.json'",
         )
     version = data.get("version")
-    if version != SNAPSHOT_VERSION:
+    if type(version) is not int or version != SNAPSHOT_VERSION:
         raise SnapshotError(
             f"snapshot version {version!r} is not supported (this is {SNAPSHOT_VERSION})",
             "re-create the snapshot with this version of 'layout snapshot'",

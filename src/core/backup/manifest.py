@@ -509,9 +509,9 @@ def manifest_from_data(data: Any) -> Manifest:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ManifestError("not a layout-trees backup manifest",
                             f"the document's 'format' must be {MANIFEST_FORMAT!r}")
-    if data.get("version") != MANIFEST_VERSION:
+    if type(data.get("version")) is not int or data["version"] != MANIFEST_VERSION:
         raise ManifestError(
-            f"manifest version {str(data.get('version'))[:20]!r} is not supported "
+            f"manifest version {repr(data.get('version'))[:20]} is not supported "
             f"(this is {MANIFEST_VERSION})", "use the layout-trees version that wrote it")
     trees = tuple(_tree(t, f"manifest tree {i}")
                   for i, t in enumerate(_get(data, "trees", list, "manifest")))
