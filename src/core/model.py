@@ -35,6 +35,15 @@ class EntryKind(Enum):
     MOUNTPOINT = "mountpoint"
     UNREADABLE = "unreadable"
 
+    @property
+    def described(self) -> str:
+        """The kind in a sentence: "is a directory", "is unreadable"."""
+        return _DESCRIBED.get(self.value, f"a {self.value}")
+
+
+_DESCRIBED = {"other": "a file (no directory, subvolume or symlink)",
+              "mountpoint": "a mount point", "unreadable": "unreadable"}
+
 
 class TreeStatus(Enum):
     """Whether a configured tree could be scanned."""

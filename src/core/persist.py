@@ -383,7 +383,7 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
             steps.append(Step(StepKind.MAKE_DIRECTORY, tree_dir, fact.uid, fact.gid, fact.mode))
             added.append(Entry(inner, EntryKind.DIRECTORY, fact.uid, fact.gid, fact.mode))
         elif entry.kind not in (EntryKind.DIRECTORY, EntryKind.SUBVOLUME):
-            raise PersistRefused(f"{tree_dir}: is a {entry.kind.value} in the tree, not a "
+            raise PersistRefused(f"{tree_dir}: is {entry.kind.described} in the tree, not a "
                                  "directory", "the structure of a tree is plain directories")
     leaf_path = join(tree.path, leaf)
     if scan.root_subvol_path is None:

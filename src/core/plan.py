@@ -300,7 +300,8 @@ def classify(entry: Entry) -> tuple[SkipReason, str] | None:
         return SkipReason.MOUNTPOINT, "has another filesystem mounted on it, not mounted"
     if entry.kind is EntryKind.UNREADABLE:
         return SkipReason.UNREADABLE, f"could not be read: {entry.error}"
-    return SkipReason.NOT_SUBVOLUME, f"starts with '@' but is a {entry.kind.value}, not a subvolume"
+    return (SkipReason.NOT_SUBVOLUME,
+            f"starts with '@' but is {entry.kind.described}, not a subvolume")
 
 
 def _tree_plan(

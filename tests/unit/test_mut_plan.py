@@ -341,6 +341,9 @@ def test_overlap_inside_a_refused_tree() -> None:
     (Entry(("@a",), EntryKind.UNREADABLE, error="EIO"), ("unreadable", "could not be read: EIO")),
     (Entry(("@a",), EntryKind.DIRECTORY),
      ("not-subvolume", "starts with '@' but is a directory, not a subvolume")),
+    (Entry(("@a",), EntryKind.OTHER),
+     ("not-subvolume", "starts with '@' but is a file (no directory, subvolume or symlink), "
+      "not a subvolume")),
 ])
 def test_classify_exact(entry: Entry, reason: tuple[str, str]) -> None:
     """Every kind of '@' entry that is not a leaf has its own reason, word for word."""
