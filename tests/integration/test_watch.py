@@ -82,8 +82,17 @@ class Service:
     def wait_reloads(self, count: int, timeout: float = 20) -> list[float]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and len(self.reloads()) < count:
+            assert self.process.poll() is None, self.diagnosis()
             time.sleep(0.05)
         return self.reloads()
+
+    def diagnosis(self) -> str:
+        """What a failing assertion shows: the service's log, whether it still runs, and
+        its inotify watches."""
+        state = self.process.poll()
+        watches = self.watches() if state is None else "-"
+        return (f"exit status {state}, {watches} inotify watches, log:\n"
+                f"{self.log.read_text()}")
 
 
 @pytest.fixture
@@ -125,7 +134,7 @@ def test_many_user_directories_cost_one_inotify_instance(lab: Lab, service) -> N
     as_user("mkdir", *(str(lab.tree / "alice" / f"e{i}") for i in range(140)))
     as_user("mkdir", "-p", str(lab.tree / "alice" / "e3" / "deeper"))
     as_user("btrfs", "subvolume", "create", str(lab.tree / "alice" / "e3" / "deeper" / "@ws"))
-    assert len(watch.wait_reloads(1)) == 1
+    assert len(watch.wait_reloads(1)) == 1, watch.diagnosis()
     assert len(watch.inotify_fds()) == 1
     assert watch.watches() == 202 + 141
 
@@ -172,7 +181,7 @@ def test_over_budget_trees_are_rescanned(lab: Lab, service) -> None:
     assert "more structure directories than the watch budget (10)" in log
     assert watch.watches() == 10
     as_user("btrfs", "subvolume", "create", str(lab.tree / "alice" / "d39" / "@late"))
-    assert len(watch.wait_reloads(1, timeout=15)) == 1
+    assert len(watch.wait_reloads(1, timeout=15)) == 1, watch.diagnosis()
 
 
 def test_symlinks_in_the_structure_are_not_followed(lab: Lab, service, tmp_path: Path) -> None:
@@ -226,7 +235,7 @@ def test_a_leaf_made_before_the_watch_started_is_reloaded_once(lab: Lab, service
     is reloaded once when the watch starts; with every leaf mounted, nothing happens."""
     subvolume(lab.tree / "alice" / "@early")
     watch = service()
-    assert len(watch.wait_reloads(1)) == 1
+    assert len(watch.wait_reloads(1)) == 1, watch.diagnosis()
     time.sleep(2)
     assert len(watch.reloads()) == 1
     kill_tree(watch.process.pid)
@@ -257,15 +266,15 @@ def test_exchanged_leaves_and_a_replaced_tree_root_are_noticed(lab: Lab, service
     watch = service()
     assert watch.reloads() == []
     exchange(lab.tree / "alice" / "@a", lab.tree / "alice" / "@b")
-    assert len(watch.wait_reloads(1)) == 1
+    assert len(watch.wait_reloads(1, timeout=30)) == 1, watch.diagnosis()
     (lab.tree.parent / "other").mkdir()
     subvolume(lab.tree.parent / "other" / "@new")
     lab.tree.rename(lab.tree.parent / "old")
     (lab.tree.parent / "other").rename(lab.tree)
-    assert len(watch.wait_reloads(2, timeout=30)) == 2
+    assert len(watch.wait_reloads(2, timeout=30)) == 2, watch.diagnosis()
     (lab.tree / "sub").mkdir()
     subvolume(lab.tree / "sub" / "@later")
-    assert len(watch.wait_reloads(3, timeout=30)) == 3
+    assert len(watch.wait_reloads(3, timeout=30)) == 3, watch.diagnosis()
     assert watch.watches() == 2  # the new root and sub; nothing of the old tree
 
 
