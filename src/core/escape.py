@@ -107,6 +107,19 @@ def escape_string(text: str) -> str:
     return _escape_bytes(text.encode("utf-8", errors="surrogateescape"))
 
 
+def device_unit_problem(what: str) -> str | None:
+    """Why systemd could not name the units of the device node ``what`` (its ``.device``
+    unit, and the ``blockdev@….target`` a mount of it waits for); None when it can, and
+    for what is not under ``/dev/``."""
+    if not what.startswith("/dev/"):
+        return None
+    longest = len(f"blockdev@{escape_path(what)}.target")
+    if longest <= UNIT_NAME_MAX:
+        return None
+    return (f"is too long for systemd's unit names (blockdev@….target would be {longest} "
+            f"characters, systemd allows {UNIT_NAME_MAX}); name the device by UUID=")
+
+
 def c_escape(text: str) -> str:
     """Backslash and double quote escaped, for a value systemd reads inside ``"…"``."""
     return text.replace("\\", "\\\\").replace('"', '\\"')

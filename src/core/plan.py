@@ -47,6 +47,7 @@ from .config import Config, TreeConfig
 from .errors import UnsafeNameError, UserError
 from .escape import (
     device_node,
+    device_unit_problem,
     is_plain_component,
     path_is_safe,
     simplify_path,
@@ -322,7 +323,7 @@ def _tree_plan(
         skips.append(Skip(tree.name, (), SkipReason.NO_DEVICE,
                           f"{tree.path}: the device holding the tree is unknown; set 'device'"))
         return mounts, skips, parents
-    if (problem := unit_value_problem(what)) is not None:
+    if (problem := unit_value_problem(what) or device_unit_problem(what)) is not None:
         skips.append(Skip(tree.name, (), SkipReason.UNSAFE_NAME,
                           f"{tree.path}: the device {what!r} {problem}"))
         return mounts, skips, parents
