@@ -1,5 +1,5 @@
 """A device's drop-ins each on their own (a timeout without _netdev, _netdev without a
-timeout, neither for a device whose unit name would be too long), udev's encoding of
+timeout, neither; a device whose unit name would be too long is not planned), udev's encoding of
 every kind of lone surrogate, and control characters in paths that are otherwise plain
 ASCII."""
 
@@ -38,10 +38,16 @@ def test_device_dropins_each_alone(options: tuple[str, ...], files: dict[str, st
     assert device_files(*options) == files
 
 
-def test_no_dropin_needs_no_device_unit_name() -> None:
-    """A device whose .device unit name would exceed 255 characters renders when no
-    drop-in needs that name."""
-    assert device_files(device="/dev/disk/by-label/" + "a" * 250) == {}
+def test_a_device_too_long_for_a_unit_name_is_never_planned() -> None:
+    """A device whose unit names would exceed 255 characters never reaches the drop-ins:
+    the planner skips its tree, with or without options that need a drop-in."""
+    device = "/dev/disk/by-label/" + "a" * 250
+    for options in ((), ("_netdev",)):
+        tree = TreeConfig(name="t", path="/trees/t", destination="/srv/t", options=options)
+        leaf = Entry(("@a",), EntryKind.SUBVOLUME, subvolume=Subvolume("/t/@a"))
+        plan = make_plan(Config((tree,)), Snapshot((TreeScan("t", "/trees/t", device=device,
+                                                              entries=(leaf,)),)))
+        assert (plan.mounts, [s.reason.value for s in plan.skips]) == ((), ["unsafe-name"])
 
 
 @pytest.mark.parametrize(("char", "escaped"), [
