@@ -40,9 +40,17 @@ from .escape import simplify_path
 from .model import Entry, EntryKind, Snapshot, Subvolume, TreeScan, TreeStatus, check_owner
 from .mountinfo import MountEntry
 from .paths import is_strictly_below, is_within
-from .plan import Mount, Plan, effective_destination, join, make_plan, overlapping_trees
+from .plan import (
+    Mount,
+    Plan,
+    effective_destination,
+    join,
+    make_plan,
+    overlapping_trees,
+    snapshot_dirs,
+)
 from .record import record, replace
-from .reserved import RESERVED_PREFIX
+from .reserved import RESERVED_PREFIX, is_reserved, reserved_paths
 
 
 class PersistRefused(UserError):
@@ -407,6 +415,13 @@ def plan_persist(config: Config, snapshot: Snapshot, mounts: tuple[MountEntry, .
 def _planned_mount(config: Config, snapshot: Snapshot, scan: TreeScan, added: tuple[Entry, ...],
                    tree: TreeConfig, leaf: tuple[str, ...]) -> Mount:
     """The mount :func:`make_plan` gives the new leaf once it exists."""
+    reserved = reserved_paths(scan.root_subvol_path, snapshot_dirs(config))
+    for depth in range(1, len(leaf)):
+        if is_reserved(leaf[:depth], reserved):
+            raise PersistRefused(
+                f"{join(tree.path, leaf[:depth])}: the project keeps this name for its own "
+                f"work (names starting with {RESERVED_PREFIX!r}, backup snapshot directories); "
+                "nothing below it is ever mounted", "choose another directory, or rename it")
     grown = replace(scan, entries=scan.entries + added)
     others = tuple(t for t in snapshot.trees if t.name != scan.name)
     after = make_plan(config, replace(snapshot, trees=(*others, grown)))
