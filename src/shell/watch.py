@@ -37,11 +37,13 @@ from ..core.mountinfo import MountEntry
 from ..core.plan import snapshot_dirs
 from ..core.reserved import is_reserved, reserved_paths
 from ..core.watch import (
+    FINGERPRINT_BITS,
     MAX_DEPTH,
     RELOAD_SERVICE,
     WATCH_MASK,
     Pace,
     Throttle,
+    leaf_fingerprint,
     mounted_subvolumes,
     relevant,
     watch_budget,
@@ -113,7 +115,7 @@ class Walk:
     """What one walk of the watched trees found and watched."""
 
     leaves: tuple[int, int] = (0, 0)
-    """The ``@`` entries seen: how many, and the sum of their identities' hashes (tree,
+    """The ``@`` entries seen: how many, and the sum of their identities' fingerprints (tree,
     path, device, inode, file type), so that a rename, an exchange or a new subvolume under
     an old name all show; constant memory however many there are."""
     watches: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -215,8 +217,8 @@ def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int,
                     except OSError:
                         continue
                     count += 1
-                    total += hash((tree.name, (*level.path, name), st.st_dev, st.st_ino,
-                                   stat.S_IFMT(st.st_mode)))
+                    total += leaf_fingerprint(tree.name, (*level.path, name), st.st_dev,
+                                              st.st_ino, stat.S_IFMT(st.st_mode))
                     if (subvolumes is not None and stat.S_ISDIR(st.st_mode)
                             and st.st_ino == SUBVOLUME_INODE
                             and "/".join((subvolumes[0].rstrip("/"), *level.path, name))
@@ -243,7 +245,7 @@ def walk(trees: Sequence[TreeConfig], inotify: Inotify, budget: int,
             if fd >= 0:
                 os.close(fd)
         result.directories[tree.name] = directories
-    result.leaves = (count, total % 2**64)
+    result.leaves = (count, total % 2**FINGERPRINT_BITS)
     return result
 
 
