@@ -66,3 +66,13 @@ def test_every_field_counts() -> None:
               leaf_fingerprint("home", ("alice", "@a"), 45, 256, 0o100000)}
     assert base not in others and len(others) == 5
     assert 0 <= base < 2**FINGERPRINT_BITS
+
+
+def test_a_name_that_is_not_utf8_has_a_fingerprint() -> None:
+    """A file name with bytes that are not UTF-8 (os.scandir gives them as surrogate
+    escapes) is fingerprinted by those bytes: each byte gives another value."""
+    ff = leaf_fingerprint("home", ("@\udcff",), 45, 256, DIR)
+    fe = leaf_fingerprint("home", ("@\udcfe",), 45, 256, DIR)
+    assert ff != fe
+    assert ff == leaf_fingerprint("home", (b"@\xff".decode("utf-8", "surrogateescape"),),
+                                  45, 256, DIR)
