@@ -63,3 +63,14 @@ def test_policy_data_holds_every_key_and_the_defaults() -> None:
         "targets": ["/backup"], "schedule": "daily", "snapshot_dir": ".snapshots",
         "snapshot_preserve_min": "2d", "snapshot_preserve": "14d",
         "target_preserve_min": "latest", "target_preserve": "20d 10w *m"}
+
+
+def test_a_directory_below_an_unlisted_parent_two_levels_down_is_refused() -> None:
+    """'a' and 'a/x/b' listed, 'a/x' not: the directory is refused for its own parent (not
+    its grandparent, which is listed)."""
+    doc = copy.deepcopy(VALID)
+    doc["trees"][0]["directories"][1]["path"] = ["a", "x", "b"]
+    with pytest.raises(ManifestError) as info:
+        manifest_from_data(doc)
+    assert (info.value.message, info.value.hint) == (
+        "manifest tree 0: the parent of directory 'a/x/b' is not listed", None)
