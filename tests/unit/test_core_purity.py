@@ -11,6 +11,7 @@ CORE = Path(__file__).resolve().parents[2] / "src" / "core"
 ALLOWED_MODULES = frozenset({
     "__future__", "enum", "typing", "collections", "collections.abc",
     "itertools", "functools", "operator", "re", "json", "difflib", "tomllib",
+    "hashlib",
 })
 RECORD_EXCEPTIONS = frozenset({"import sys", "call to exec()"})
 """What ``record.py`` alone may do: compile each record class's ``__init__`` in its

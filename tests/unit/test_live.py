@@ -72,7 +72,7 @@ def test_cli_registers_persist_and_reload() -> None:
 
 CORE = Path(__file__).resolve().parents[2] / "src" / "core"
 PURE = {"__future__", "dataclasses", "enum", "typing", "collections", "collections.abc",
-        "itertools", "functools", "re", "json"}
+        "itertools", "functools", "re", "json", "hashlib"}
 
 
 @pytest.mark.parametrize("name", ["persist.py", "reload.py", "watch.py"])
